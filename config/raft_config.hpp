@@ -1,0 +1,69 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "caf/error.hpp"
+#include "caf/expected.hpp"
+
+namespace raft {
+
+class config;
+
+/// The consensus settings (HashiCorp's raft.Config), with its defaults.
+struct raft_config {
+  /// Only version 3 (server ids, single-server changes) is spoken.
+  int protocol_version = 3;
+  /// A follower that hears no leader for a random time in [HT, 2HT) starts
+  /// an election; the leader sends heartbeats every HT/10.
+  std::chrono::milliseconds heartbeat_timeout{1000};
+  /// A candidate retries after a random time in [ET, 2ET); also bounds a
+  /// leadership transfer.
+  std::chrono::milliseconds election_timeout{1000};
+  /// How long the leader may wait before sending an empty AppendEntries that
+  /// carries a new commit index.
+  std::chrono::milliseconds commit_timeout{50};
+  /// Entries per AppendEntries, per group commit and per FSM batch.
+  uint32_t max_append_entries = 64;
+  /// Whether a node removed from the configuration shuts down (Juju: false).
+  bool shutdown_on_remove = true;
+  /// Entries kept in the log after a snapshot, so slightly lagging followers
+  /// catch up from the log rather than from a snapshot.
+  uint64_t trailing_logs = 10240;
+  /// How often to check whether a snapshot is due; randomized in [SI, 2SI).
+  std::chrono::milliseconds snapshot_interval{std::chrono::seconds{120}};
+  /// New applied entries needed before a snapshot is taken.
+  uint64_t snapshot_threshold = 8192;
+  /// A leader that cannot reach a quorum for this long steps down.
+  std::chrono::milliseconds leader_lease_timeout{500};
+  /// This server's id; never empty.
+  std::string local_id;
+  /// Turns off the pre-vote round (§9.6 of Ongaro's thesis).
+  bool pre_vote_disabled = false;
+  /// Skip restoring the newest snapshot into the FSM on start.
+  bool no_snapshot_restore_on_start = false;
+  /// Largest entry payload accepted by apply, in bytes; larger ones are
+  /// refused before they are replicated.
+  size_t max_entry_size = 8 * 1024 * 1024;
+  /// AppendEntries requests in flight per follower (the pipeline window).
+  uint32_t max_inflight = 16;
+  /// Bytes of snapshot state per InstallSnapshot chunk.
+  size_t snapshot_chunk_size = 1024 * 1024;
+  /// Seed of the generator for randomized timeouts; 0 derives one from the
+  /// local id, so runs are reproducible.
+  uint64_t random_seed = 0;
+
+  /// HashiCorp's ValidateConfig, with its texts (e.g. "Heartbeat timeout is
+  /// too low"); the first failed rule wins.
+  caf::error validate() const;
+};
+
+/// Builds the consensus settings from the worker's config as the original's
+/// NewRaftConfig does: HashiCorp's defaults, the local id, shutdown on
+/// remove off, and the three timeouts where they are non-zero. Failures read
+/// "validating raft config: <rule>".
+caf::expected<raft_config> new_raft_config(const config& cfg);
+
+} // namespace raft

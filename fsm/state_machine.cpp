@@ -1,0 +1,9 @@
+#include "fsm/state_machine.hpp"
+
+namespace fsm {
+
+snapshot::~snapshot() = default;
+
+state_machine::~state_machine() = default;
+
+} // namespace fsm

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <memory>
+
+#include "caf/error.hpp"
+#include "caf/expected.hpp"
+#include "caf/make_message.hpp"
+#include "caf/message.hpp"
+#include "storage/log_entry.hpp"
+#include "storage/snapshot_store.hpp"
+
+namespace fsm {
+
+/// A point-in-time copy of a state machine (HashiCorp's FSMSnapshot).
+///
+/// `persist` may run on another thread while the state machine applies later
+/// entries, so it must only touch the copy it holds.
+class snapshot {
+public:
+  virtual ~snapshot();
+
+  /// Writes the state to `sink` and closes it; on failure cancels the sink
+  /// and returns the error.
+  virtual caf::error persist(raft::snapshot_sink& sink) = 0;
+
+  /// Called once the snapshot is no longer needed.
+  virtual void release() = 0;
+};
+
+/// The replicated state machine an application implements (HashiCorp's FSM).
+///
+/// The raft node calls these from one actor, never concurrently with each
+/// other (`snapshot::persist` is the exception, see above).
+class state_machine {
+public:
+  virtual ~state_machine();
+
+  /// Applies a committed command entry and returns the application's answer,
+  /// which the node hands back to whoever proposed the entry. Entries arrive
+  /// strictly in log order, each exactly once per incarnation of the state.
+  virtual caf::message apply(const raft::log_entry& entry) = 0;
+
+  /// Captures the current state quickly; the copy is persisted later.
+  virtual caf::expected<std::unique_ptr<snapshot>> take_snapshot() = 0;
+
+  /// Replaces all state with the snapshot read from `in`, and closes `in`
+  /// whether or not it succeeds.
+  virtual caf::error restore(raft::snapshot_reader& in) = 0;
+};
+
+} // namespace fsm

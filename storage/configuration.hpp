@@ -1,0 +1,85 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "caf/expected.hpp"
+#include "caf/meta/type_name.hpp"
+#include "storage/log_entry.hpp"
+
+namespace raft {
+
+/// Whether a server's vote counts (HashiCorp's ServerSuffrage; Staging is
+/// replaced by a catching-up flag kept by the leader, see DESIGN.md).
+enum class suffrage : uint8_t {
+  /// Receives the log and votes; counted in quorums.
+  voter = 0,
+  /// Receives the log but neither votes nor counts toward a quorum.
+  nonvoter = 1,
+};
+
+/// Returns "Voter" or "Nonvoter" (HashiCorp's spelling).
+const char* to_string(suffrage x);
+
+/// One member of the cluster.
+struct server {
+  raft::suffrage suffrage = suffrage::voter;
+  /// The server's unique, stable identity (Juju: the agent tag's id).
+  std::string id;
+  /// Where the transport reaches it; may change while the id stays.
+  std::string address;
+
+  friend bool operator==(const server& x, const server& y) {
+    return x.suffrage == y.suffrage && x.id == y.id && x.address == y.address;
+  }
+  friend bool operator!=(const server& x, const server& y) {
+    return !(x == y);
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, server& x) {
+  return f(caf::meta::type_name("server"), x.suffrage, x.id, x.address);
+}
+
+/// The cluster's membership (§6 of the Raft paper, single-server changes).
+struct configuration {
+  std::vector<server> servers;
+
+  /// Returns the server with `id`, or nullptr.
+  const server* find(const std::string& id) const;
+
+  /// True if `id` is a voter in this configuration.
+  bool is_voter(const std::string& id) const;
+
+  /// Number of voters.
+  size_t voter_count() const;
+
+  /// Checks the rules of HashiCorp's checkConfiguration: at least one voter,
+  /// no empty or duplicate ids or addresses. Returns a "not valid" error
+  /// naming the problem.
+  caf::error validate() const;
+
+  friend bool operator==(const configuration& x, const configuration& y) {
+    return x.servers == y.servers;
+  }
+  friend bool operator!=(const configuration& x, const configuration& y) {
+    return !(x == y);
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, configuration& x) {
+  return f(caf::meta::type_name("configuration"), x.servers);
+}
+
+/// Encodes `x` for the data of a configuration log entry and for snapshot
+/// metadata. The format is stable: a version byte, then a count and for each
+/// server its suffrage byte and two length-prefixed strings (little endian).
+bytes encode(const configuration& x);
+
+/// Decodes the output of `encode`; fails with `corrupt` on malformed input.
+caf::expected<configuration> decode_configuration(const bytes& buf);
+
+} // namespace raft

@@ -1,0 +1,7 @@
+#include "storage/stable_store.hpp"
+
+namespace raft {
+
+stable_store::~stable_store() = default;
+
+} // namespace raft
