@@ -1,0 +1,777 @@
+#include "actors/consensus.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <stdexcept>
+
+#include "actors/rules.hpp"
+
+namespace raft {
+
+namespace {
+
+/// Bytes of entry data per AppendEntries beyond which a batch is cut.
+constexpr size_t max_append_bytes = 1024 * 1024;
+
+} // namespace
+
+const char* to_string(role x) {
+  switch (x) {
+    case role::follower:
+      return "Follower";
+    case role::candidate:
+      return "Candidate";
+    case role::leader:
+      return "Leader";
+    case role::shutdown:
+      return "Shutdown";
+  }
+  return "Unknown";
+}
+
+consensus::consensus(raft_config cfg, hard_state hs, raft_log log,
+                     configuration snapshot_config,
+                     index_t snapshot_config_index)
+  : cfg_(std::move(cfg)),
+    term_(hs.term),
+    voted_for_(std::move(hs.voted_for)),
+    log_(std::move(log)),
+    durable_index_(log_.last_index()),
+    unstable_from_(log_.last_index() + 1) {
+  auto seed = cfg_.random_seed != 0 ? cfg_.random_seed
+                                    : std::hash<std::string>{}(cfg_.local_id);
+  rng_.seed(seed);
+  configs_.emplace_back(snapshot_config_index, std::move(snapshot_config));
+  // §6: the latest configuration in the log is in force, committed or not.
+  for (auto i = log_.first_index(); i <= log_.last_index(); ++i)
+    track_configuration(log_.at(i));
+  // Everything up to the snapshot is committed by definition.
+  commit_index_ = log_.snapshot_index();
+}
+
+// -- inputs -------------------------------------------------------------------
+
+void consensus::start() {
+  role_ = role::follower;
+  arm(timer_kind::election, cfg_.heartbeat_timeout, true);
+}
+
+void consensus::step(const raft::rpc& msg) {
+  std::visit([this](const auto& x) { handle(x); }, msg);
+}
+
+void consensus::handle(const vote_request& req) {
+  if (role_ == role::shutdown)
+    return;
+  vote_response resp{term_, cfg_.local_id, false, req.pre_vote};
+  auto reply = [&] {
+    resp.term = term_;
+    send(req.candidate, resp);
+  };
+  // §5.1: a request from an older term is rejected, and our term tells the
+  // candidate it is out of date.
+  if (req.term < term_)
+    return reply();
+  // Leader stickiness (thesis §4.2.3): while we hear a leader, a server that
+  // was partitioned away cannot depose it, unless the leader itself asked
+  // for the election (TimeoutNow).
+  if (!req.leadership_transfer && !leader_id_.empty()
+      && leader_id_ != req.candidate)
+    return reply();
+  // Only voters may become leader; a removed or demoted server that keeps
+  // campaigning gets no votes.
+  if (!is_voter(req.candidate))
+    return reply();
+  auto up_to_date = rules::candidate_up_to_date(
+    req.last_log_index, req.last_log_term, log_.last_index(), log_.last_term());
+  if (req.pre_vote) {
+    // Thesis §9.6: answer "would vote" without changing any state.
+    resp.granted = req.term > term_ && up_to_date;
+    return reply();
+  }
+  if (req.term > term_)
+    become_follower(req.term, std::string{});
+  // §5.2: at most one vote per term, first come first served; §5.4.1: only
+  // for a candidate whose log is at least as up-to-date as ours.
+  if ((voted_for_.empty() || voted_for_ == req.candidate) && up_to_date) {
+    if (voted_for_ != req.candidate) {
+      voted_for_ = req.candidate;
+      hard_state_dirty_ = true;
+    }
+    resp.granted = true;
+    // A server that just voted gives the candidate time to win before it
+    // campaigns itself (as etcd-raft resets its election timer).
+    arm(timer_kind::election, cfg_.heartbeat_timeout, true);
+  }
+  reply();
+}
+
+void consensus::handle(const vote_response& resp) {
+  if (role_ == role::shutdown)
+    return;
+  if (resp.term > term_) {
+    // A higher term in a granted pre-vote cannot happen (the voter's term is
+    // below the one we asked about); otherwise we are out of date.
+    if (!(resp.pre_vote && resp.granted)) {
+      become_follower(resp.term, std::string{});
+      return;
+    }
+  }
+  if (role_ != role::candidate || resp.pre_vote != pre_vote_phase_)
+    return;
+  if (!resp.pre_vote && resp.term != term_)
+    return; // A vote from an earlier election.
+  if (!is_voter(resp.from))
+    return;
+  votes_[resp.from] = resp.granted;
+  size_t granted = 0;
+  size_t rejected = 0;
+  for (auto& v : voters()) {
+    auto i = votes_.find(v);
+    if (i == votes_.end())
+      continue;
+    if (i->second)
+      ++granted;
+    else
+      ++rejected;
+  }
+  auto quorum = rules::quorum_size(voters().size());
+  if (granted >= quorum) {
+    if (pre_vote_phase_)
+      become_candidate(transfer_campaign_);
+    else
+      become_leader();
+  } else if (rejected >= quorum) {
+    // Lost: wait for a leader or the next timeout as a follower.
+    become_follower(term_, std::string{});
+  }
+}
+
+void consensus::handle(const append_request& req) {
+  if (role_ == role::shutdown)
+    return;
+  append_response resp{term_, cfg_.local_id, false, req.prev_log_index, 0,
+                       req.round};
+  auto reply = [&] {
+    resp.term = term_;
+    send(req.leader, resp);
+  };
+  // Nothing from the network is trusted: entries must follow prev without
+  // gaps and in order, with terms no newer than the request's.
+  for (size_t k = 0; k < req.entries.size(); ++k) {
+    auto& e = req.entries[k];
+    if (e.index != req.prev_log_index + 1 + k || e.term > req.term
+        || e.data.size() > cfg_.max_entry_size) {
+      ++bad_messages_;
+      return;
+    }
+  }
+  // §5.1: a stale leader learns the newer term from our answer.
+  if (req.term < term_) {
+    resp.hint = log_.last_index();
+    return reply();
+  }
+  if (req.term > term_ || role_ != role::follower || leader_id_ != req.leader)
+    become_follower(req.term, req.leader);
+  heard_leader_ = true;
+  out_.leader_contact = true;
+  // §5.3 consistency check: our log must hold prev with the same term.
+  // Entries at or before our snapshot are committed, hence they match.
+  if (req.prev_log_index > log_.snapshot_index()) {
+    auto t = log_.term_at(req.prev_log_index);
+    if (!t) {
+      resp.hint = log_.last_index();
+      return reply();
+    }
+    if (*t != req.prev_log_term) {
+      // Skip back over the whole conflicting term at once; everything up to
+      // the commit index matches for sure.
+      auto h = req.prev_log_index - 1;
+      while (h > log_.snapshot_index() && h > commit_index_
+             && log_.term_at(h) == t)
+        --h;
+      resp.hint = h;
+      return reply();
+    }
+  }
+  for (auto& e : req.entries) {
+    if (e.index <= log_.snapshot_index())
+      continue;
+    if (e.index <= log_.last_index()) {
+      if (log_.term_at(e.index) == e.term)
+        continue; // Already have it (a duplicate or re-sent request).
+      // §5.3: a conflicting entry and all that follow it are deleted. A
+      // committed entry never conflicts (Leader Completeness, §5.4); if one
+      // does, continuing would lose acknowledged data.
+      if (e.index <= commit_index_)
+        throw std::logic_error("raft safety violation: leader " + req.leader
+                               + " asks to overwrite committed entry "
+                               + std::to_string(e.index));
+      truncate_from(e.index);
+    }
+    track_configuration(e);
+    log_.append(e);
+  }
+  // §5.3: commit up to the leader's commit index, but only as far as this
+  // request proves our log matches the leader's.
+  auto last_new = req.prev_log_index + req.entries.size();
+  auto new_commit = std::min(req.leader_commit, last_new);
+  if (new_commit > commit_index_)
+    commit_index_ = new_commit;
+  resp.success = true;
+  resp.index = last_new;
+  reply();
+}
+
+void consensus::handle(const append_response& resp) {
+  if (role_ == role::shutdown)
+    return;
+  if (resp.term > term_) {
+    become_follower(resp.term, std::string{});
+    return;
+  }
+  if (role_ != role::leader || resp.term != term_)
+    return;
+  auto i = progress_.find(resp.from);
+  if (i == progress_.end())
+    return;
+  auto& pr = i->second;
+  pr.contacted = true;
+  pr.acked_round = std::max(pr.acked_round, resp.round);
+  if (resp.success) {
+    if (resp.index == 0 && req_is_heartbeat(resp)) {
+      check_reads();
+      return;
+    }
+    if (resp.index > pr.match_index)
+      pr.match_index = resp.index;
+    while (!pr.inflight.empty() && pr.inflight.front() <= pr.match_index)
+      pr.inflight.pop_front();
+    if (!pr.replicating) {
+      // The logs match: switch from probing to pipelining.
+      pr.replicating = true;
+      pr.probe_sent = false;
+      pr.inflight.clear();
+      pr.next_index = pr.match_index + 1;
+    } else if (pr.next_index <= pr.match_index) {
+      pr.next_index = pr.match_index + 1;
+    }
+    maybe_commit();
+    replicate_dirty_ = true;
+  } else if (pr.replicating) {
+    if (resp.index <= pr.match_index)
+      return; // Rejects a request older than what is known to match.
+    pr.replicating = false;
+    pr.inflight.clear();
+    pr.probe_sent = false;
+    pr.next_index = std::max(pr.match_index + 1,
+                             rules::next_after_rejection(resp.index, resp.hint));
+    send_append(resp.from, pr, true);
+  } else {
+    if (resp.index + 1 != pr.next_index)
+      return; // Not the answer to the probe in flight.
+    pr.probe_sent = false;
+    pr.next_index = std::max(pr.match_index + 1,
+                             rules::next_after_rejection(resp.index, resp.hint));
+    send_append(resp.from, pr, true);
+  }
+  check_reads();
+}
+
+void consensus::handle(const timeout_now& req) {
+  if (role_ == role::shutdown || req.term < term_)
+    return;
+  if (req.term > term_)
+    become_follower(req.term, req.leader);
+  out_.leader_contact = true;
+  // Thesis §3.10: the leader asked us to campaign now, skipping pre-vote and
+  // overriding other servers' leader stickiness.
+  if (is_voter(cfg_.local_id))
+    become_candidate(true);
+}
+
+void consensus::on_timer(timer_kind kind, uint64_t generation) {
+  auto k = static_cast<size_t>(kind);
+  if (role_ == role::shutdown || generation != timer_gen_[k])
+    return; // Superseded; delayed messages cannot be cancelled.
+  switch (kind) {
+    case timer_kind::election:
+      if (role_ == role::leader)
+        return;
+      if (role_ == role::follower && heard_leader_) {
+        heard_leader_ = false;
+        arm(timer_kind::election, cfg_.heartbeat_timeout, true);
+        return;
+      }
+      // No leader heard for a whole timeout (§5.2), or the election failed.
+      if (!leader_id_.empty()) {
+        leader_id_.clear();
+        out_.state_changed = true;
+      }
+      if (!is_voter(cfg_.local_id)) {
+        // Non-voters never campaign; keep waiting for a leader.
+        role_ = role::follower;
+        arm(timer_kind::election, cfg_.heartbeat_timeout, true);
+        return;
+      }
+      if (cfg_.pre_vote_disabled)
+        become_candidate(false);
+      else
+        become_pre_candidate();
+      return;
+    case timer_kind::heartbeat:
+      if (role_ != role::leader)
+        return;
+      send_heartbeats();
+      arm(timer_kind::heartbeat, cfg_.heartbeat_timeout / 10, false);
+      return;
+    case timer_kind::lease: {
+      if (role_ != role::leader)
+        return;
+      // A leader that cannot reach a quorum within the lease steps down, so
+      // a partitioned leader stops serving (HashiCorp's checkLeaderLease).
+      size_t contacted = is_voter(cfg_.local_id) ? 1 : 0;
+      for (auto& [id, pr] : progress_) {
+        if (pr.contacted && is_voter(id))
+          ++contacted;
+        pr.contacted = false;
+      }
+      if (contacted < rules::quorum_size(voters().size())) {
+        ++lease_step_downs_;
+        become_follower(term_, std::string{});
+        return;
+      }
+      arm(timer_kind::lease, cfg_.leader_lease_timeout, false);
+      return;
+    }
+  }
+}
+
+index_t consensus::propose(entry_type type, bytes data, int64_t appended_at_ms) {
+  if (role_ != role::leader)
+    return 0;
+  log_entry e;
+  e.index = log_.last_index() + 1;
+  e.term = term_;
+  e.type = type;
+  e.data = std::move(data);
+  e.appended_at_ms = appended_at_ms;
+  track_configuration(e);
+  log_.append(std::move(e));
+  replicate_dirty_ = true;
+  return log_.last_index();
+}
+
+void consensus::on_persisted(index_t index, term_t term) {
+  // An acknowledgement for entries that a truncation replaced since says
+  // nothing about the current log.
+  if (index > durable_index_ && log_.term_at(index) == term)
+    durable_index_ = std::min(index, log_.last_index());
+  if (role_ == role::leader)
+    maybe_commit();
+}
+
+bool consensus::request_read(uint64_t id) {
+  if (role_ != role::leader)
+    return false;
+  reads_.push_back(pending_read{id, round_ + 1});
+  need_broadcast_ = true;
+  return true;
+}
+
+void consensus::shutdown() {
+  fail_reads();
+  role_ = role::shutdown;
+  leader_id_.clear();
+  progress_.clear();
+  out_.state_changed = true;
+}
+
+ready consensus::take_ready(bool may_persist) {
+  if (role_ == role::leader) {
+    if (need_broadcast_) {
+      // One confirmation round serves every read queued since the last.
+      ++round_;
+      need_broadcast_ = false;
+      send_heartbeats();
+    }
+    if (replicate_dirty_) {
+      replicate_dirty_ = false;
+      replicate_to_all();
+    }
+    // Followers learn the commit index from the next request they get; an
+    // idle follower gets an empty one so its state machine keeps up.
+    for (auto& [id, pr] : progress_)
+      if (pr.replicating && pr.sent_commit < commit_index_)
+        send_append(id, pr, true);
+    check_reads();
+  }
+  if (may_persist) {
+    auto& p = out_.persist;
+    if (hard_state_dirty_) {
+      p.hard_state = true;
+      p.term = term_;
+      p.voted_for = voted_for_;
+      hard_state_dirty_ = false;
+    }
+    p.truncate_from = pending_truncate_;
+    pending_truncate_ = 0;
+    if (unstable_from_ <= log_.last_index())
+      log_.slice(unstable_from_, log_.last_index(), SIZE_MAX, SIZE_MAX,
+                 p.entries);
+    unstable_from_ = log_.last_index() + 1;
+  }
+  ready result = std::move(out_);
+  out_ = ready{};
+  return result;
+}
+
+// -- queries ------------------------------------------------------------------
+
+std::string consensus::leader_address() const {
+  if (leader_id_.empty())
+    return {};
+  auto s = latest_configuration().find(leader_id_);
+  return s != nullptr ? s->address : std::string{};
+}
+
+const configuration& consensus::committed_configuration() const {
+  for (auto i = configs_.rbegin(); i != configs_.rend(); ++i)
+    if (i->first <= commit_index_)
+      return i->second;
+  return configs_.front().second;
+}
+
+bool consensus::committed_in_term() const {
+  auto t = log_.term_at(commit_index_);
+  return role_ == role::leader && t && *t == term_;
+}
+
+bool consensus::has_pending_state() const {
+  return hard_state_dirty_ || pending_truncate_ != 0
+         || unstable_from_ <= log_.last_index();
+}
+
+// -- role changes -------------------------------------------------------------
+
+void consensus::set_term(term_t term) {
+  // §5.1: terms only move forward, and a new term comes with a fresh vote.
+  if (term < term_)
+    throw std::logic_error("raft: term would go back from "
+                           + std::to_string(term_) + " to "
+                           + std::to_string(term));
+  if (term == term_)
+    return;
+  term_ = term;
+  voted_for_.clear();
+  hard_state_dirty_ = true;
+}
+
+void consensus::become_follower(term_t term, const std::string& leader) {
+  if (role_ == role::leader)
+    fail_reads();
+  set_term(term);
+  auto changed = role_ != role::follower || leader_id_ != leader;
+  role_ = role::follower;
+  leader_id_ = leader;
+  progress_.clear();
+  pre_vote_phase_ = false;
+  transfer_campaign_ = false;
+  votes_.clear();
+  heard_leader_ = false;
+  // Invalidate leader timers and start listening for a leader.
+  ++timer_gen_[static_cast<size_t>(timer_kind::heartbeat)];
+  ++timer_gen_[static_cast<size_t>(timer_kind::lease)];
+  arm(timer_kind::election, cfg_.heartbeat_timeout, true);
+  if (changed)
+    out_.state_changed = true;
+}
+
+void consensus::become_pre_candidate() {
+  role_ = role::candidate;
+  pre_vote_phase_ = true;
+  transfer_campaign_ = false;
+  leader_id_.clear();
+  votes_.clear();
+  votes_[cfg_.local_id] = true;
+  out_.state_changed = true;
+  arm(timer_kind::election, cfg_.election_timeout, true);
+  if (rules::quorum_size(voters().size()) <= 1) {
+    become_candidate(false);
+    return;
+  }
+  vote_request req{term_ + 1, cfg_.local_id, log_.last_index(),
+                   log_.last_term(), true, false};
+  for (auto& v : voters())
+    if (v != cfg_.local_id)
+      send(v, req);
+}
+
+void consensus::become_candidate(bool transfer) {
+  // §5.2: increment the term, vote for self, ask everyone else.
+  role_ = role::candidate;
+  pre_vote_phase_ = false;
+  transfer_campaign_ = transfer;
+  set_term(term_ + 1);
+  voted_for_ = cfg_.local_id;
+  hard_state_dirty_ = true;
+  leader_id_.clear();
+  votes_.clear();
+  votes_[cfg_.local_id] = true;
+  out_.state_changed = true;
+  arm(timer_kind::election, cfg_.election_timeout, true);
+  if (rules::quorum_size(voters().size()) <= 1) {
+    become_leader();
+    return;
+  }
+  vote_request req{term_, cfg_.local_id, log_.last_index(), log_.last_term(),
+                   false, transfer};
+  for (auto& v : voters())
+    if (v != cfg_.local_id)
+      send(v, req);
+}
+
+void consensus::become_leader() {
+  role_ = role::leader;
+  leader_id_ = cfg_.local_id;
+  pre_vote_phase_ = false;
+  transfer_campaign_ = false;
+  votes_.clear();
+  progress_.clear();
+  for (auto& s : latest_configuration().servers) {
+    if (s.id == cfg_.local_id)
+      continue;
+    peer_progress pr;
+    pr.next_index = log_.last_index() + 1;
+    progress_.emplace(s.id, pr);
+  }
+  out_.state_changed = true;
+  ++timer_gen_[static_cast<size_t>(timer_kind::election)];
+  arm(timer_kind::heartbeat, cfg_.heartbeat_timeout / 10, false);
+  arm(timer_kind::lease, cfg_.leader_lease_timeout, false);
+  // §5.4.2 / thesis §6.4: a no-op of the new term lets the leader commit
+  // (and learn the commit status of) entries from earlier terms.
+  propose(entry_type::noop, bytes{}, 0);
+  // Tell everyone at once rather than at the first heartbeat tick.
+  send_heartbeats();
+}
+
+// -- leader -------------------------------------------------------------------
+
+void consensus::send_append(const std::string& peer, peer_progress& pr,
+                            bool force) {
+  auto emit = [&](index_t prev, std::vector<log_entry> entries) {
+    auto prev_term = log_.term_at(prev);
+    if (!prev_term) {
+      // The follower needs entries compacted into a snapshot.
+      needs_snapshot_.insert(peer);
+      return false;
+    }
+    append_request req;
+    req.term = term_;
+    req.leader = cfg_.local_id;
+    req.prev_log_index = prev;
+    req.prev_log_term = *prev_term;
+    req.entries = std::move(entries);
+    req.leader_commit = commit_index_;
+    req.round = round_;
+    pr.sent_commit = commit_index_;
+    out_.send_now.push_back(outgoing{peer, std::move(req)});
+    return true;
+  };
+  auto last = log_.last_index();
+  if (pr.replicating) {
+    bool sent = false;
+    while (pr.inflight.size() < cfg_.max_inflight && pr.next_index <= last) {
+      std::vector<log_entry> batch;
+      log_.slice(pr.next_index, last, cfg_.max_append_entries,
+                 max_append_bytes, batch);
+      if (batch.empty())
+        break;
+      auto batch_last = batch.back().index;
+      if (!emit(pr.next_index - 1, std::move(batch)))
+        return;
+      pr.inflight.push_back(batch_last);
+      pr.next_index = batch_last + 1;
+      sent = true;
+    }
+    if (!sent && force)
+      emit(pr.next_index - 1, {});
+    return;
+  }
+  if (pr.probe_sent && !force)
+    return;
+  std::vector<log_entry> batch;
+  if (pr.next_index <= last)
+    log_.slice(pr.next_index, last, cfg_.max_append_entries, max_append_bytes,
+               batch);
+  if (emit(pr.next_index - 1, std::move(batch)))
+    pr.probe_sent = true;
+}
+
+void consensus::send_heartbeats() {
+  for (auto& [id, pr] : progress_) {
+    if (pr.replicating && !pr.inflight.empty()
+        && pr.match_index == pr.match_at_last_tick) {
+      // No progress for a whole tick with requests outstanding: some were
+      // lost. Fall back to probing from the last known match.
+      pr.replicating = false;
+      pr.inflight.clear();
+      pr.next_index = pr.match_index + 1;
+    }
+    pr.match_at_last_tick = pr.match_index;
+    if (!pr.replicating) {
+      // Retry the probe: the previous one or its answer may be lost.
+      pr.probe_sent = false;
+      send_append(id, pr, true);
+      continue;
+    }
+    // A heartbeat (HashiCorp's shape): no entries and prev 0, so it passes
+    // any follower's consistency check; it only asserts leadership.
+    append_request hb;
+    hb.term = term_;
+    hb.leader = cfg_.local_id;
+    hb.round = round_;
+    out_.send_now.push_back(outgoing{id, std::move(hb)});
+  }
+}
+
+void consensus::replicate_to_all() {
+  for (auto& [id, pr] : progress_)
+    send_append(id, pr, false);
+  // A single-voter cluster commits as soon as its own write is durable.
+  maybe_commit();
+}
+
+void consensus::maybe_commit() {
+  if (role_ != role::leader)
+    return;
+  std::vector<index_t> match;
+  for (auto& v : voters()) {
+    if (v == cfg_.local_id) {
+      // The leader counts itself only once its own write is durable.
+      match.push_back(durable_index_);
+    } else {
+      auto i = progress_.find(v);
+      match.push_back(i != progress_.end() ? i->second.match_index : 0);
+    }
+  }
+  auto q = rules::quorum_index(match);
+  auto t = log_.term_at(q);
+  if (!t)
+    return;
+  commit_index_ = rules::advance_commit(commit_index_, q, *t, term_);
+}
+
+void consensus::check_reads() {
+  if (role_ != role::leader || reads_.empty() || !committed_in_term())
+    return;
+  // Thesis §6.4: a read is safe once a quorum acknowledged a heartbeat round
+  // that started after the read arrived.
+  std::vector<uint64_t> rounds;
+  for (auto& v : voters()) {
+    if (v == cfg_.local_id) {
+      rounds.push_back(UINT64_MAX);
+    } else {
+      auto i = progress_.find(v);
+      rounds.push_back(i != progress_.end() ? i->second.acked_round : 0);
+    }
+  }
+  auto confirmed = rules::quorum_index(rounds);
+  while (!reads_.empty() && reads_.front().round <= confirmed) {
+    out_.reads_ready.push_back(read_result{reads_.front().id, commit_index_});
+    reads_.pop_front();
+  }
+}
+
+void consensus::fail_reads() {
+  for (auto& r : reads_)
+    out_.reads_failed.push_back(r.id);
+  reads_.clear();
+  need_broadcast_ = false;
+}
+
+// -- helpers ------------------------------------------------------------------
+
+bool consensus::req_is_heartbeat(const append_response& resp) const {
+  // Heartbeats carry prev 0 and no entries, so their acknowledgement names
+  // index 0; a real request with prev 0 and no entries teaches nothing
+  // either.
+  return resp.index == 0;
+}
+
+void consensus::truncate_from(index_t index) {
+  log_.truncate_from(index);
+  drop_configurations_from(index);
+  if (index < unstable_from_) {
+    // Entries already handed to the log writer must be deleted durably.
+    pending_truncate_ = pending_truncate_ == 0
+                          ? index
+                          : std::min(pending_truncate_, index);
+    unstable_from_ = index;
+  }
+  if (durable_index_ >= index)
+    durable_index_ = index - 1;
+}
+
+void consensus::arm(timer_kind kind, std::chrono::milliseconds base,
+                    bool randomize) {
+  auto k = static_cast<size_t>(kind);
+  auto delay = base;
+  if (randomize && base.count() > 0) {
+    // §5.2: randomized timeouts in [base, 2 * base) make split votes rare.
+    std::uniform_int_distribution<int64_t> dist{0, base.count() - 1};
+    delay += std::chrono::milliseconds{dist(rng_)};
+  }
+  out_.timers.push_back(timer_request{kind, ++timer_gen_[k], delay});
+}
+
+void consensus::send(const std::string& to, raft::rpc msg) {
+  out_.send_after_persist.push_back(outgoing{to, std::move(msg)});
+}
+
+bool consensus::is_voter(const std::string& id) const {
+  return latest_configuration().is_voter(id);
+}
+
+std::vector<std::string> consensus::voters() const {
+  std::vector<std::string> result;
+  for (auto& s : latest_configuration().servers)
+    if (s.suffrage == suffrage::voter)
+      result.push_back(s.id);
+  return result;
+}
+
+void consensus::track_configuration(const log_entry& entry) {
+  if (entry.type != entry_type::configuration)
+    return;
+  auto cfg = decode_configuration(entry.data);
+  if (!cfg)
+    throw std::runtime_error("raft: configuration entry "
+                             + std::to_string(entry.index)
+                             + " cannot be decoded");
+  configs_.emplace_back(entry.index, std::move(*cfg));
+  if (role_ == role::leader) {
+    // New servers get a progress entry; removed ones lose it.
+    auto& latest = configs_.back().second;
+    for (auto& s : latest.servers)
+      if (s.id != cfg_.local_id && progress_.count(s.id) == 0) {
+        peer_progress pr;
+        pr.next_index = log_.last_index() + 1;
+        progress_.emplace(s.id, pr);
+      }
+    for (auto i = progress_.begin(); i != progress_.end();)
+      if (latest.find(i->first) == nullptr)
+        i = progress_.erase(i);
+      else
+        ++i;
+  }
+}
+
+void consensus::drop_configurations_from(index_t index) {
+  // The snapshot's configuration (the first) always stays.
+  while (configs_.size() > 1 && configs_.back().first >= index)
+    configs_.pop_back();
+}
+
+} // namespace raft

@@ -1,0 +1,349 @@
+#pragma once
+
+// The Raft protocol as a deterministic state machine, in the style of
+// etcd-raft: inputs in (RPCs, timer firings, proposals, durability
+// acknowledgements), effects out (`ready`: what to persist, what to send,
+// which timers to arm, how far the commit index moved). No clock, socket,
+// thread or actor in here; the node actor executes the effects.
+//
+// Why term, vote and log decisions live in one object rather than in
+// separate election and replication actors: a vote is only safe if it is
+// decided against the same log the voter acknowledges appends from (§5.4.1
+// and the Leader Completeness proof, §5.4.3). An election actor that granted
+// a vote at term T+1 while a replication actor still accepted entries of
+// term T could let a leader commit an entry that the new leader lacks. One
+// owner keeps those decisions atomic; the actors around it own durability
+// (log writer), application (FSM runner), snapshots and the watchdog.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "actors/raft_log.hpp"
+#include "actors/rpc.hpp"
+#include "config/raft_config.hpp"
+#include "storage/configuration.hpp"
+
+namespace raft {
+
+/// A server's role (HashiCorp's RaftState).
+enum class role : uint8_t { follower, candidate, leader, shutdown };
+
+/// "Follower", "Candidate", "Leader" or "Shutdown".
+const char* to_string(role x);
+
+/// The timers the core asks its host to run.
+enum class timer_kind : uint8_t {
+  /// Follower: no leader heard; candidate: election took too long.
+  election,
+  /// Leader: time to send heartbeats and retry stalled followers.
+  heartbeat,
+  /// Leader: check that a quorum was heard within the lease.
+  lease,
+};
+
+/// A timer to arm; when it fires, the host calls `on_timer` with the same
+/// kind and generation. A newer request of the same kind supersedes it.
+struct timer_request {
+  timer_kind kind;
+  uint64_t generation;
+  std::chrono::milliseconds delay;
+};
+
+/// Any RPC the core sends or receives.
+using rpc = std::variant<vote_request, vote_response, append_request,
+                         append_response, timeout_now>;
+
+/// An RPC addressed to a server id.
+struct outgoing {
+  std::string to;
+  raft::rpc msg;
+};
+
+/// State that must be durable before the messages that depend on it leave.
+struct persist_request {
+  /// Set when term or vote changed.
+  bool hard_state = false;
+  term_t term = 0;
+  std::string voted_for;
+  /// Non-zero: delete stored entries from this index on first (§5.3).
+  index_t truncate_from = 0;
+  /// Entries to append after the truncation.
+  std::vector<log_entry> entries;
+
+  bool empty() const {
+    return !hard_state && truncate_from == 0 && entries.empty();
+  }
+};
+
+/// Durable state loaded at start.
+struct hard_state {
+  term_t term = 0;
+  std::string voted_for;
+};
+
+/// A read that became safe: the leader confirmed its leadership after the
+/// read arrived, so once applied >= `index` the local FSM reflects every
+/// write acknowledged before the read (thesis §6.4).
+struct read_result {
+  uint64_t id;
+  index_t index;
+};
+
+/// What the host must do after feeding the core an input.
+struct ready {
+  /// What to make durable; messages in `send_after_persist` wait for it.
+  persist_request persist;
+  /// Safe to send at once (the leader's AppendEntries: a leader may send
+  /// entries before its own write is durable, §10.2.1 of the thesis).
+  std::vector<outgoing> send_now;
+  /// Must wait until `persist` (and every earlier one) is durable: votes and
+  /// append acknowledgements.
+  std::vector<outgoing> send_after_persist;
+  std::vector<timer_request> timers;
+  /// Reads that are now safe to serve, and reads that failed (not leader).
+  std::vector<read_result> reads_ready;
+  std::vector<uint64_t> reads_failed;
+  /// Set when role, term or leader changed (for observers and metrics).
+  bool state_changed = false;
+  /// Set when a valid leader was heard (AppendEntries/TimeoutNow of the
+  /// current term), for last-contact tracking.
+  bool leader_contact = false;
+};
+
+/// Replication progress of one follower, as seen by the leader
+/// (etcd-raft's Progress: probe one request at a time until the logs
+/// match, then pipeline up to `max_inflight` requests).
+struct peer_progress {
+  index_t next_index = 1;
+  index_t match_index = 0;
+  bool replicating = false;
+  bool probe_sent = false;
+  /// Last indexes of the requests in flight (pipeline mode).
+  std::deque<index_t> inflight;
+  /// The match index at the previous heartbeat, to detect a stall.
+  index_t match_at_last_tick = 0;
+  /// The highest heartbeat round this peer echoed.
+  uint64_t acked_round = 0;
+  /// Heard from in the current lease period.
+  bool contacted = false;
+  /// The commit index last sent to this peer.
+  index_t sent_commit = 0;
+};
+
+/// The Raft protocol for one server.
+class consensus {
+public:
+  /// Restores a server from durable state: its term and vote, its log
+  /// (entries after `log.snapshot_index()`), and the configuration as of the
+  /// snapshot (the log's configuration entries override it).
+  consensus(raft_config cfg, hard_state hs, raft_log log,
+            configuration snapshot_config, index_t snapshot_config_index);
+
+  // -- inputs ----------------------------------------------------------------
+
+  /// Arms the first election timer. Call once.
+  void start();
+
+  void handle(const vote_request& req);
+  void handle(const vote_response& resp);
+  void handle(const append_request& req);
+  void handle(const append_response& resp);
+  void handle(const timeout_now& req);
+
+  /// Dispatches any RPC to the matching `handle`.
+  void step(const raft::rpc& msg);
+
+  /// A timer fired; stale generations are ignored.
+  void on_timer(timer_kind kind, uint64_t generation);
+
+  /// Appends a new entry on the leader; returns its index, or 0 if this
+  /// server is not the leader. `appended_at_ms` is informational only.
+  index_t propose(entry_type type, bytes data, int64_t appended_at_ms);
+
+  /// The entries up to `index` (whose term was `term` when written) are
+  /// durable on this server.
+  void on_persisted(index_t index, term_t term);
+
+  /// Asks for a linearizable read point; answered through `ready` once a
+  /// quorum confirmed this server is still the leader. Returns false if not
+  /// the leader (the read fails at once).
+  bool request_read(uint64_t id);
+
+  /// Stops taking part; every later input is ignored.
+  void shutdown();
+
+  /// Collects the effects produced since the last call.
+  /// `may_persist` false leaves unstable entries and hard state pending
+  /// (a write is in flight; they go into the next one).
+  ready take_ready(bool may_persist = true);
+
+  // -- queries ---------------------------------------------------------------
+
+  raft::role role() const {
+    return role_;
+  }
+
+  term_t term() const {
+    return term_;
+  }
+
+  const std::string& voted_for() const {
+    return voted_for_;
+  }
+
+  const std::string& id() const {
+    return cfg_.local_id;
+  }
+
+  /// The known leader's id, empty if none.
+  const std::string& leader_id() const {
+    return leader_id_;
+  }
+
+  /// The known leader's address from the configuration, empty if none.
+  std::string leader_address() const;
+
+  index_t commit_index() const {
+    return commit_index_;
+  }
+
+  index_t last_index() const {
+    return log_.last_index();
+  }
+
+  term_t last_term() const {
+    return log_.last_term();
+  }
+
+  /// Entries up to here are durable on this server.
+  index_t durable_index() const {
+    return durable_index_;
+  }
+
+  const raft_log& log() const {
+    return log_;
+  }
+
+  /// The newest configuration in the log, committed or not (§6: a server
+  /// uses the latest configuration it has, whether committed or not).
+  const configuration& latest_configuration() const {
+    return configs_.back().second;
+  }
+
+  index_t latest_configuration_index() const {
+    return configs_.back().first;
+  }
+
+  /// The newest committed configuration.
+  const configuration& committed_configuration() const;
+
+  const std::map<std::string, peer_progress>& peers() const {
+    return progress_;
+  }
+
+  const raft_config& settings() const {
+    return cfg_;
+  }
+
+  /// Whether a leader of this term has committed an entry of its own term
+  /// (needed before serving reads or accepting configuration changes).
+  bool committed_in_term() const;
+
+  /// True if entries or hard state wait to be handed to the log writer.
+  bool has_pending_state() const;
+
+  /// AppendEntries dropped because they failed validation.
+  uint64_t bad_messages() const {
+    return bad_messages_;
+  }
+
+  /// Times this server stepped down because its lease ran out.
+  uint64_t lease_step_downs() const {
+    return lease_step_downs_;
+  }
+
+  /// Peers whose next entry was compacted away: they need a snapshot.
+  const std::set<std::string>& needs_snapshot() const {
+    return needs_snapshot_;
+  }
+
+private:
+  // -- role changes ----------------------------------------------------------
+
+  void become_follower(term_t term, const std::string& leader);
+  void become_pre_candidate();
+  void become_candidate(bool transfer);
+  void become_leader();
+  void set_term(term_t term);
+
+  // -- leader ----------------------------------------------------------------
+
+  void send_append(const std::string& peer, peer_progress& pr, bool force);
+  void send_heartbeats();
+  void replicate_to_all();
+  void maybe_commit();
+  void check_reads();
+
+  // -- helpers ---------------------------------------------------------------
+
+  bool req_is_heartbeat(const append_response& resp) const;
+  void truncate_from(index_t index);
+  void arm(timer_kind kind, std::chrono::milliseconds base, bool randomize);
+  void send(const std::string& to, raft::rpc msg);
+  bool is_voter(const std::string& id) const;
+  std::vector<std::string> voters() const;
+  void track_configuration(const log_entry& entry);
+  void drop_configurations_from(index_t index);
+  void fail_reads();
+
+  raft_config cfg_;
+  std::mt19937_64 rng_;
+  raft::role role_ = role::follower;
+  term_t term_;
+  std::string voted_for_;
+  std::string leader_id_;
+  raft_log log_;
+  index_t commit_index_ = 0;
+  index_t durable_index_;
+  /// Entries from here on have not been handed to persistence yet.
+  index_t unstable_from_;
+  index_t pending_truncate_ = 0;
+  bool hard_state_dirty_ = false;
+  /// (index, configuration) for the snapshot and every configuration entry
+  /// after it, oldest first; never empty.
+  std::vector<std::pair<index_t, configuration>> configs_;
+  // Candidate state.
+  bool pre_vote_phase_ = false;
+  bool transfer_campaign_ = false;
+  std::map<std::string, bool> votes_;
+  // Leader state.
+  std::map<std::string, peer_progress> progress_;
+  uint64_t round_ = 0;
+  uint64_t broadcast_round_ = 0;
+  struct pending_read {
+    uint64_t id;
+    /// The heartbeat round a quorum must acknowledge.
+    uint64_t round;
+  };
+  std::deque<pending_read> reads_;
+  bool need_broadcast_ = false;
+  bool replicate_dirty_ = false;
+  std::set<std::string> needs_snapshot_;
+  // Follower state.
+  bool heard_leader_ = false;
+  // Counters.
+  uint64_t bad_messages_ = 0;
+  uint64_t lease_step_downs_ = 0;
+  // Timers.
+  uint64_t timer_gen_[3] = {0, 0, 0};
+  ready out_;
+};
+
+} // namespace raft

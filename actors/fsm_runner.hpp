@@ -1,0 +1,20 @@
+#pragma once
+
+#include <memory>
+
+#include "caf/actor.hpp"
+#include "caf/fwd.hpp"
+#include "fsm/state_machine.hpp"
+
+namespace raft {
+
+/// Spawns the FSM runner: the owner of the applied index. It answers
+/// `(fsm_apply_atom, entries)` with one `apply_result` per entry after
+/// handing every command, strictly in log order and once each, to the
+/// application's state machine. Application code may block, so outside
+/// tests it runs detached.
+caf::actor spawn_fsm_runner(caf::actor_system& sys,
+                            std::shared_ptr<fsm::state_machine> fsm,
+                            bool detached);
+
+} // namespace raft

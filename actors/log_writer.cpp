@@ -1,0 +1,105 @@
+#include "actors/log_writer.hpp"
+
+#include "actors/messages.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "config/errc.hpp"
+#include "storage/stable_store.hpp"
+
+namespace raft {
+
+namespace {
+
+caf::expected<loaded_state> load(log_store& log, stable_store& stable) {
+  loaded_state st;
+  auto term = stable.get_uint64(stable_keys::current_term);
+  if (term)
+    st.term = *term;
+  else if (!is(term.error(), errc::not_found))
+    return std::move(term.error());
+  // A vote counts only if it was cast in the current term; see persist()
+  // for why the candidate is written before the vote's term.
+  auto vote_term = stable.get_uint64(stable_keys::last_vote_term);
+  if (vote_term && *vote_term == st.term && st.term > 0) {
+    auto cand = stable.get(stable_keys::last_vote_cand);
+    if (cand)
+      st.voted_for.assign(cand->begin(), cand->end());
+    else if (!is(cand.error(), errc::not_found))
+      return std::move(cand.error());
+  } else if (!vote_term && !is(vote_term.error(), errc::not_found)) {
+    return std::move(vote_term.error());
+  }
+  auto first = log.first_index();
+  if (!first)
+    return std::move(first.error());
+  auto last = log.last_index();
+  if (!last)
+    return std::move(last.error());
+  if (*last >= *first && *first > 0) {
+    if (auto err = log.get_range(*first, *last, SIZE_MAX, st.entries))
+      return err;
+  }
+  return st;
+}
+
+caf::error persist(log_store& log, stable_store& stable,
+                   const persist_request& req) {
+  if (req.hard_state) {
+    // Term first; then the candidate, then the vote's term: a crash in
+    // between leaves a vote whose term does not match, which load() ignores.
+    // No vote was sent before this write completed, so none is forgotten.
+    if (auto err = stable.set_uint64(stable_keys::current_term, req.term))
+      return err;
+    if (!req.voted_for.empty()) {
+      bytes cand(req.voted_for.begin(), req.voted_for.end());
+      if (auto err = stable.set(stable_keys::last_vote_cand, cand))
+        return err;
+      if (auto err = stable.set_uint64(stable_keys::last_vote_term, req.term))
+        return err;
+    }
+  }
+  if (req.truncate_from != 0) {
+    auto last = log.last_index();
+    if (!last)
+      return std::move(last.error());
+    if (*last >= req.truncate_from)
+      if (auto err = log.delete_range(req.truncate_from, *last))
+        return err;
+  }
+  if (!req.entries.empty())
+    return log.store_logs(req.entries);
+  return caf::none;
+}
+
+caf::behavior log_writer(caf::event_based_actor* self,
+                         std::shared_ptr<log_store> log,
+                         std::shared_ptr<stable_store> stable) {
+  return {
+    [=](load_atom) -> caf::result<loaded_state> {
+      auto st = load(*log, *stable);
+      if (!st)
+        return std::move(st.error());
+      return std::move(*st);
+    },
+    [=](persist_atom, uint64_t seq,
+        const persist_request& req) -> caf::result<uint64_t> {
+      if (auto err = persist(*log, *stable, req))
+        return err;
+      return seq;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_log_writer(caf::actor_system& sys,
+                            std::shared_ptr<log_store> log,
+                            std::shared_ptr<stable_store> stable,
+                            bool detached) {
+  if (detached)
+    return sys.spawn<caf::detached>(log_writer, std::move(log),
+                                    std::move(stable));
+  return sys.spawn(log_writer, std::move(log), std::move(stable));
+}
+
+} // namespace raft

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <memory>
+
+#include "caf/actor.hpp"
+#include "caf/fwd.hpp"
+#include "storage/log_store.hpp"
+#include "storage/stable_store.hpp"
+
+namespace raft {
+
+/// Spawns the log writer: the only writer of a node's log and stable store
+/// (DESIGN.md §4). It answers `(load_atom)` with the `loaded_state` and
+/// `(persist_atom, seq, persist_request)` with `seq` once the request is
+/// durable, in order. Storage calls block, so outside tests it runs
+/// detached, off the scheduler threads that the consensus actors use.
+caf::actor spawn_log_writer(caf::actor_system& sys,
+                            std::shared_ptr<log_store> log,
+                            std::shared_ptr<stable_store> stable,
+                            bool detached);
+
+} // namespace raft

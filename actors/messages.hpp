@@ -1,0 +1,190 @@
+#pragma once
+
+// Every message the caf-raft actors exchange, the one type-ID block that
+// registers them, and the typed actor interfaces. Plain RPC structs live in
+// rpc.hpp (the protocol core uses them without CAF); everything actor-only
+// lives here.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "actors/consensus.hpp"
+#include "actors/rpc.hpp"
+#include "caf/fwd.hpp"
+#include "caf/message.hpp"
+#include "caf/meta/type_name.hpp"
+#include "caf/replies_to.hpp"
+#include "caf/type_id.hpp"
+#include "caf/typed_actor.hpp"
+#include "storage/configuration.hpp"
+#include "storage/log_entry.hpp"
+
+namespace raft {
+
+/// The durable state the log writer loads when a node starts.
+struct loaded_state {
+  term_t term = 0;
+  std::string voted_for;
+  std::vector<log_entry> entries;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, loaded_state& x) {
+  return f(caf::meta::type_name("loaded_state"), x.term, x.voted_for,
+           x.entries);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, persist_request& x) {
+  return f(caf::meta::type_name("persist_request"), x.hard_state, x.term,
+           x.voted_for, x.truncate_from, x.entries);
+}
+
+/// What the FSM runner answers for one applied entry.
+struct apply_result {
+  index_t index = 0;
+  /// The state machine's answer for commands; empty for other entries.
+  caf::message response;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, apply_result& x) {
+  return f(caf::meta::type_name("apply_result"), x.index, x.response);
+}
+
+/// Fault settings of the in-memory transport; probabilities in [0, 1].
+struct fault_settings {
+  double drop = 0;
+  double duplicate = 0;
+  /// Probability that a message is delayed by up to `max_delay` (which
+  /// reorders it behind later ones).
+  double delay = 0;
+  std::chrono::milliseconds max_delay{0};
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fault_settings& x) {
+  return f(caf::meta::type_name("fault_settings"), x.drop, x.duplicate,
+           x.delay, x.max_delay);
+}
+
+/// What observers of a node are told (HashiCorp's observations).
+struct observation {
+  std::string server;
+  raft::role role = role::follower;
+  term_t term = 0;
+  std::string leader;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, observation& x) {
+  return f(caf::meta::type_name("observation"), x.server, x.role, x.term,
+           x.leader);
+}
+
+/// A leader as `leader` reports it: id and address, both empty if unknown.
+struct leader_info {
+  std::string id;
+  std::string address;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, leader_info& x) {
+  return f(caf::meta::type_name("leader_info"), x.id, x.address);
+}
+
+using stats_map = std::map<std::string, std::string>;
+
+} // namespace raft
+
+CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(caf_raft, (raft::log_entry))
+  CAF_ADD_TYPE_ID(caf_raft, (std::vector<raft::log_entry>))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::server))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::configuration))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::vote_request))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::vote_response))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::append_request))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::append_response))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::timeout_now))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::persist_request))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::loaded_state))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::apply_result))
+  CAF_ADD_TYPE_ID(caf_raft, (std::vector<raft::apply_result>))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::fault_settings))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::observation))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::leader_info))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::stats_map))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::role))
+
+  CAF_ADD_ATOM(caf_raft, raft, apply_atom, "apply")
+  CAF_ADD_ATOM(caf_raft, raft, barrier_atom, "barrier")
+  CAF_ADD_ATOM(caf_raft, raft, verify_atom, "verify")
+  CAF_ADD_ATOM(caf_raft, raft, read_atom, "readindex")
+  CAF_ADD_ATOM(caf_raft, raft, state_atom, "state")
+  CAF_ADD_ATOM(caf_raft, raft, leader_atom, "leader")
+  CAF_ADD_ATOM(caf_raft, raft, stats_atom, "stats")
+  CAF_ADD_ATOM(caf_raft, raft, contact_atom, "contact")
+  CAF_ADD_ATOM(caf_raft, raft, last_index_atom, "lastindex")
+  CAF_ADD_ATOM(caf_raft, raft, applied_atom, "applied")
+  CAF_ADD_ATOM(caf_raft, raft, commit_atom, "commit")
+  CAF_ADD_ATOM(caf_raft, raft, get_config_atom, "getconfig")
+  CAF_ADD_ATOM(caf_raft, raft, observe_atom, "observe")
+  CAF_ADD_ATOM(caf_raft, raft, shutdown_atom, "shutdown")
+  CAF_ADD_ATOM(caf_raft, raft, timer_atom, "timer")
+  CAF_ADD_ATOM(caf_raft, raft, flush_atom, "flush")
+  CAF_ADD_ATOM(caf_raft, raft, persist_atom, "persist")
+  CAF_ADD_ATOM(caf_raft, raft, load_atom, "load")
+  CAF_ADD_ATOM(caf_raft, raft, fsm_apply_atom, "fsmapply")
+  CAF_ADD_ATOM(caf_raft, raft, connect_atom, "connect")
+  CAF_ADD_ATOM(caf_raft, raft, disconnect_atom, "disconnect")
+  CAF_ADD_ATOM(caf_raft, raft, rpc_atom, "rpc")
+  CAF_ADD_ATOM(caf_raft, raft, fault_atom, "fault")
+  CAF_ADD_ATOM(caf_raft, raft, partition_atom, "partition")
+  CAF_ADD_ATOM(caf_raft, raft, heal_atom, "heal")
+
+CAF_END_TYPE_ID_BLOCK(caf_raft)
+
+namespace raft {
+
+/// The raft node's interface: what Go's *raft.Raft offers.
+using node_actor = caf::typed_actor<
+  // Commits `data` and applies it; answers with its index and the FSM's
+  // response. Fails with not_leader (naming the leader), too_large,
+  // leadership_lost (outcome unknown) or raft_shutdown.
+  caf::replies_to<apply_atom, bytes>::with<index_t, caf::message>,
+  // Resolves once every earlier entry has been applied.
+  caf::replies_to<barrier_atom>::with<index_t>,
+  // Resolves once a quorum confirmed this server is still the leader.
+  caf::replies_to<verify_atom>::with<index_t>,
+  // Linearizable read point (ReadIndex): resolves once the local FSM
+  // reflects every write acknowledged before the request.
+  caf::replies_to<read_atom>::with<index_t>,
+  caf::replies_to<state_atom>::with<role>,
+  caf::replies_to<leader_atom>::with<leader_info>,
+  caf::replies_to<stats_atom>::with<stats_map>,
+  // Time since the last leader contact; negative if never.
+  caf::replies_to<contact_atom>::with<caf::timespan>,
+  caf::replies_to<last_index_atom>::with<index_t>,
+  caf::replies_to<applied_atom>::with<index_t>,
+  caf::replies_to<commit_atom>::with<index_t>,
+  // The latest configuration and its index.
+  caf::replies_to<get_config_atom>::with<configuration, index_t>,
+  // Registers an observer actor for `observation`s.
+  caf::reacts_to<observe_atom, caf::actor>,
+  caf::replies_to<shutdown_atom>::with<bool>,
+  // RPCs from the transport.
+  caf::reacts_to<vote_request>, caf::reacts_to<vote_response>,
+  caf::reacts_to<append_request>, caf::reacts_to<append_response>,
+  caf::reacts_to<timeout_now>,
+  // Internal: timers and batching.
+  caf::reacts_to<timer_atom, uint8_t, uint64_t>, caf::reacts_to<flush_atom>>;
+
+/// Registers caf-raft's message types and error category with a config.
+void register_types(caf::actor_system_config& cfg);
+
+} // namespace raft

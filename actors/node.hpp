@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+
+#include "actors/messages.hpp"
+#include "config/raft_config.hpp"
+#include "fsm/state_machine.hpp"
+#include "storage/log_store.hpp"
+#include "storage/stable_store.hpp"
+
+namespace spdlog {
+class logger;
+} // namespace spdlog
+
+namespace raft {
+
+/// A window into a running node for tests and the invariant checker: the
+/// node points `core` at its consensus object while it lives. Only read it
+/// from the thread that runs the node (the test coordinator's).
+struct node_probe {
+  const consensus* core = nullptr;
+  index_t applied = 0;
+};
+
+/// What `spawn_node` needs.
+struct node_options {
+  raft_config settings;
+  std::shared_ptr<log_store> log;
+  std::shared_ptr<stable_store> stable;
+  std::shared_ptr<fsm::state_machine> fsm;
+  /// Carries RPCs: `(rpc_atom, from, to, message)`; the node registers
+  /// itself with `(connect_atom, id, handle)`.
+  caf::actor transport;
+  std::shared_ptr<spdlog::logger> logger;
+  /// Run the log writer and FSM runner on their own threads. Tests that
+  /// drive a test coordinator turn this off to stay deterministic.
+  bool detach_blocking = true;
+  std::shared_ptr<node_probe> probe;
+};
+
+/// Spawns a raft node: the consensus core plus its log writer and FSM
+/// runner (linked to it: if either fails, the node fails with that error).
+node_actor spawn_node(caf::actor_system& sys, node_options opts);
+
+} // namespace raft

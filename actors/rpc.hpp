@@ -1,0 +1,106 @@
+#pragma once
+
+// The Raft RPCs as plain data (§5 of the Raft paper, Figure 2, plus pre-vote
+// and TimeoutNow from Ongaro's thesis §9.6 and §3.10). Kept free of actor
+// machinery so the protocol core (consensus.hpp) stays pure; messages.hpp
+// registers them with CAF. Every RPC carries the sender's term and id.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "caf/meta/type_name.hpp"
+#include "storage/configuration.hpp"
+#include "storage/log_entry.hpp"
+
+namespace raft {
+
+/// RequestVote and RequestPreVote (§5.2; thesis §9.6).
+struct vote_request {
+  term_t term = 0;
+  std::string candidate;
+  index_t last_log_index = 0;
+  term_t last_log_term = 0;
+  /// A pre-vote asks "would you vote for me at `term`?" without changing
+  /// anyone's state.
+  bool pre_vote = false;
+  /// Set when the leader asked the candidate to campaign (TimeoutNow), which
+  /// overrides leader stickiness.
+  bool leadership_transfer = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vote_request& x) {
+  return f(caf::meta::type_name("vote_request"), x.term, x.candidate,
+           x.last_log_index, x.last_log_term, x.pre_vote,
+           x.leadership_transfer);
+}
+
+/// The answer to a `vote_request`.
+struct vote_response {
+  term_t term = 0;
+  std::string from;
+  bool granted = false;
+  bool pre_vote = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vote_response& x) {
+  return f(caf::meta::type_name("vote_response"), x.term, x.from, x.granted,
+           x.pre_vote);
+}
+
+/// AppendEntries (§5.3), also the heartbeat.
+struct append_request {
+  term_t term = 0;
+  std::string leader;
+  index_t prev_log_index = 0;
+  term_t prev_log_term = 0;
+  std::vector<log_entry> entries;
+  index_t leader_commit = 0;
+  /// The leader's heartbeat round; echoed back so the leader can tell that
+  /// a quorum heard it after a given moment (leases, ReadIndex).
+  uint64_t round = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, append_request& x) {
+  return f(caf::meta::type_name("append_request"), x.term, x.leader,
+           x.prev_log_index, x.prev_log_term, x.entries, x.leader_commit,
+           x.round);
+}
+
+/// The answer to an `append_request`.
+struct append_response {
+  term_t term = 0;
+  std::string from;
+  bool success = false;
+  /// On success: the last index known to match the leader's log. On failure:
+  /// the request's prev_log_index, so the leader can drop stale rejections.
+  index_t index = 0;
+  /// On failure: the highest index the follower may still share with the
+  /// leader (fast back-off, thesis §5.3): its last index, or the entry
+  /// before the first of a conflicting term.
+  index_t hint = 0;
+  uint64_t round = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, append_response& x) {
+  return f(caf::meta::type_name("append_response"), x.term, x.from, x.success,
+           x.index, x.hint, x.round);
+}
+
+/// TimeoutNow (thesis §3.10): the leader asks a caught-up voter to campaign
+/// at once, for a leadership transfer.
+struct timeout_now {
+  term_t term = 0;
+  std::string leader;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, timeout_now& x) {
+  return f(caf::meta::type_name("timeout_now"), x.term, x.leader);
+}
+
+} // namespace raft

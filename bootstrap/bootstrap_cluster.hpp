@@ -1,0 +1,20 @@
+#pragma once
+
+#include "caf/error.hpp"
+#include "storage/configuration.hpp"
+#include "storage/log_store.hpp"
+#include "storage/stable_store.hpp"
+
+namespace raft {
+
+/// Writes the initial state of a new cluster (HashiCorp's static
+/// BootstrapCluster): term 1 and a configuration entry at index 1, term 1.
+/// Fails with `cant_bootstrap` if the stores hold any state, and with
+/// `not_valid` if `cfg` breaks a configuration rule.
+caf::error bootstrap_cluster(log_store& log, stable_store& stable,
+                             const configuration& cfg);
+
+/// True if the stores hold a term or any log entry.
+caf::expected<bool> has_existing_state(log_store& log, stable_store& stable);
+
+} // namespace raft

@@ -1,0 +1,370 @@
+#pragma once
+
+// A deterministic in-process cluster for Boost.Test: every node, its log
+// writer and FSM runner, and the in-memory transport run under CAF's test
+// coordinator; time moves only when the fixture fires the next timer. Job
+// order is drawn from a seeded generator, so one seed is one schedule, and
+// a failing seed replays exactly. After every step `check()` runs the
+// invariant checker (LogCabin-style): at most one leader per term, terms
+// never go back, committed entries never change, commit and applied
+// indexes never go back, acknowledged applies stay where they were
+// acknowledged.
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "actors/inmem_transport.hpp"
+#include "actors/messages.hpp"
+#include "actors/node.hpp"
+#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scheduler/test_coordinator.hpp"
+#include "caf/send.hpp"
+#include "config/errc.hpp"
+#include "fsm/simple_fsm.hpp"
+#include "storage/inmem_store.hpp"
+
+namespace raft::test {
+
+/// An actor system config for deterministic tests.
+struct test_system_config : caf::actor_system_config {
+  test_system_config() {
+    set("scheduler.policy", caf::atom("testing"));
+    set("logger.verbosity", caf::atom("quiet"));
+    set("logger.file-verbosity", caf::atom("quiet"));
+    set("logger.console-verbosity", caf::atom("quiet"));
+    register_types(*this);
+  }
+};
+
+/// The outcome of one client request.
+struct outcome {
+  bool done = false;
+  caf::error err;
+  index_t index = 0;
+  caf::message response;
+};
+
+/// Thrown by the checker; carries what broke and why it matters.
+struct invariant_violation : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class cluster {
+public:
+  struct member {
+    std::string id;
+    std::shared_ptr<inmem_store> store;
+    std::shared_ptr<fsm::simple_fsm> fsm;
+    std::shared_ptr<node_probe> probe;
+    node_actor handle;
+    bool up = false;
+    // Checker state per incarnation.
+    index_t last_commit = 0;
+    term_t last_term = 0;
+    index_t checked_upto = 0;
+  };
+
+  test_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scheduler::test_coordinator& sched
+    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  caf::actor transport;
+  std::vector<member> nodes;
+  std::mt19937_64 rng;
+  uint64_t seed;
+  raft_config settings;
+  /// index -> (term, data) of every entry any node reported committed.
+  std::map<index_t, std::pair<term_t, bytes>> committed;
+  /// term -> leader id.
+  std::map<term_t, std::string> leaders;
+  /// Applies that were acknowledged: index -> data.
+  std::map<index_t, bytes> acknowledged;
+  size_t steps = 0;
+
+  explicit cluster(size_t n, uint64_t seed_value = 1,
+                   void (*tweak)(raft_config&) = nullptr)
+    : rng(seed_value), seed(seed_value) {
+    transport = spawn_inmem_transport(sys, seed_value);
+    settings.heartbeat_timeout = std::chrono::milliseconds{100};
+    settings.election_timeout = std::chrono::milliseconds{100};
+    settings.leader_lease_timeout = std::chrono::milliseconds{100};
+    settings.commit_timeout = std::chrono::milliseconds{5};
+    if (tweak)
+      tweak(settings);
+    configuration conf;
+    for (size_t i = 1; i <= n; ++i) {
+      auto id = std::to_string(i);
+      conf.servers.push_back(server{suffrage::voter, id, "addr-" + id});
+    }
+    for (size_t i = 1; i <= n; ++i) {
+      member m;
+      m.id = std::to_string(i);
+      m.store = std::make_shared<inmem_store>();
+      auto err = bootstrap_cluster(*m.store, *m.store, conf);
+      if (err)
+        throw std::runtime_error("bootstrap failed: " + describe(err));
+      nodes.push_back(std::move(m));
+    }
+    for (size_t i = 0; i < n; ++i)
+      start(i);
+    run_jobs();
+  }
+
+  ~cluster() {
+    for (auto& m : nodes)
+      if (m.up)
+        caf::anon_send_exit(m.handle, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  /// Spawns node `i` on its existing store with a fresh state machine (as
+  /// after a process restart).
+  void start(size_t i) {
+    auto& m = nodes[i];
+    m.fsm = std::make_shared<fsm::simple_fsm>();
+    m.probe = std::make_shared<node_probe>();
+    node_options opts;
+    opts.settings = settings;
+    opts.settings.local_id = m.id;
+    opts.settings.random_seed = seed * 1000 + i + 1 + restarts_ * 7919;
+    opts.log = m.store;
+    opts.stable = m.store;
+    opts.fsm = m.fsm;
+    opts.transport = transport;
+    opts.detach_blocking = false;
+    opts.probe = m.probe;
+    m.handle = spawn_node(sys, opts);
+    m.up = true;
+    m.last_commit = 0;
+    m.checked_upto = 0;
+  }
+
+  /// Kills node `i` at once: whatever its writer had not stored is lost.
+  void crash(size_t i) {
+    auto& m = nodes[i];
+    if (!m.up)
+      return;
+    caf::anon_send_exit(m.handle, caf::exit_reason::kill);
+    caf::anon_send(transport, disconnect_atom_v, m.id);
+    m.up = false;
+    ++restarts_;
+  }
+
+  /// Runs queued jobs (bounded), checking invariants after each.
+  void run_jobs(size_t max = 100000) {
+    for (size_t k = 0; k < max && sched.has_job(); ++k)
+      step_job();
+  }
+
+  /// Runs one job, chosen by the seeded generator, then checks.
+  void step_job() {
+    auto& jobs = sched.jobs;
+    if (jobs.size() > 1) {
+      std::uniform_int_distribution<size_t> dist{0, jobs.size() - 1};
+      auto pick = dist(rng);
+      std::rotate(jobs.begin(), jobs.begin() + pick, jobs.begin() + pick + 1);
+    }
+    sched.run_once();
+    ++steps;
+    check();
+  }
+
+  /// Runs all jobs, then fires the next timer; false if there is none.
+  bool step_time() {
+    run_jobs();
+    if (!sched.has_pending_timeout())
+      return false;
+    sched.trigger_timeout();
+    run_jobs();
+    return true;
+  }
+
+  /// Steps time until `pred` holds, at most `max_timers` timer firings.
+  template <class Pred>
+  bool run_until(Pred pred, size_t max_timers = 2000) {
+    run_jobs();
+    for (size_t k = 0; k < max_timers; ++k) {
+      if (pred())
+        return true;
+      if (!step_time())
+        return pred();
+    }
+    return pred();
+  }
+
+  const consensus* core(size_t i) const {
+    return nodes[i].up ? nodes[i].probe->core : nullptr;
+  }
+
+  /// The index of the unique live leader with the highest term, or -1.
+  int leader() const {
+    int result = -1;
+    term_t best = 0;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      auto c = core(i);
+      if (c && c->role() == role::leader && c->term() >= best) {
+        best = c->term();
+        result = static_cast<int>(i);
+      }
+    }
+    return result;
+  }
+
+  bool has_leader() const {
+    return leader() >= 0;
+  }
+
+  /// Sends an apply to node `i` from a fresh client actor; the outcome
+  /// fills in as the simulation runs. Acknowledged applies are recorded.
+  std::shared_ptr<outcome> apply_async(size_t i, std::string text) {
+    auto res = std::make_shared<outcome>();
+    bytes data(text.begin(), text.end());
+    auto node = nodes[i].handle;
+    auto* acks = &acknowledged;
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(node, caf::infinite, apply_atom_v, data)
+        .then(
+          [=](index_t idx, caf::message& resp) {
+            res->done = true;
+            res->index = idx;
+            res->response = std::move(resp);
+            (*acks)[idx] = data;
+          },
+          [=](caf::error& err) {
+            res->done = true;
+            res->err = std::move(err);
+          });
+    });
+    return res;
+  }
+
+  /// Applies on the current leader and runs until the answer arrives.
+  outcome apply(std::string text, size_t max_timers = 500) {
+    if (!run_until([&] { return has_leader(); }, max_timers))
+      return outcome{true, make_error(errc::not_leader, "no leader"), 0, {}};
+    auto res = apply_async(static_cast<size_t>(leader()), std::move(text));
+    run_until([&] { return res->done; }, max_timers);
+    return *res;
+  }
+
+  /// Sends any request to node `i` and runs until answered.
+  template <class... Ts, class... Args>
+  std::optional<std::tuple<Ts...>> ask(size_t i, Args... args) {
+    auto out = std::make_shared<std::optional<std::tuple<Ts...>>>();
+    auto err = std::make_shared<caf::error>();
+    auto done = std::make_shared<bool>(false);
+    auto node = nodes[i].handle;
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(node, caf::infinite, args...)
+        .then([=](Ts&... xs) {
+                *out = std::make_tuple(std::move(xs)...);
+                *done = true;
+              },
+              [=](caf::error& e) {
+                *err = std::move(e);
+                *done = true;
+              });
+    });
+    run_until([&] { return *done; }, 500);
+    last_error = *err;
+    return *out;
+  }
+
+  caf::error last_error;
+
+  void partition(const std::vector<std::vector<size_t>>& groups) {
+    int g = 0;
+    for (auto& grp : groups) {
+      for (auto i : grp)
+        caf::anon_send(transport, partition_atom_v, nodes[i].id, g);
+      ++g;
+    }
+    run_jobs();
+  }
+
+  void heal() {
+    caf::anon_send(transport, heal_atom_v);
+    run_jobs();
+  }
+
+  void faults(fault_settings f) {
+    caf::anon_send(transport, fault_atom_v, f);
+    run_jobs();
+  }
+
+  std::string where() const {
+    std::ostringstream os;
+    os << "seed " << seed << ", step " << steps;
+    return os.str();
+  }
+
+  /// The invariant checker; throws invariant_violation naming the rule.
+  void check() {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      auto& m = nodes[i];
+      auto c = core(i);
+      if (!c)
+        continue;
+      // Election Safety (§5.2): at most one leader per term.
+      if (c->role() == role::leader) {
+        auto [it, fresh] = leaders.emplace(c->term(), m.id);
+        if (!fresh && it->second != m.id)
+          fail("two leaders in term " + std::to_string(c->term()) + ": "
+               + it->second + " and " + m.id);
+      }
+      // Terms never go back (§5.1), even across restarts: the durable term
+      // is reloaded.
+      if (c->term() < m.last_term)
+        fail("term of " + m.id + " went back from "
+             + std::to_string(m.last_term) + " to "
+             + std::to_string(c->term()));
+      m.last_term = c->term();
+      // The commit index never goes back within an incarnation.
+      if (c->commit_index() < m.last_commit)
+        fail("commit index of " + m.id + " went back");
+      m.last_commit = c->commit_index();
+      // State Machine Safety (§5.4.3): once committed anywhere, an index
+      // holds the same entry everywhere it is committed.
+      auto& log = c->log();
+      for (auto k = std::max(m.checked_upto + 1, log.first_index());
+           k <= c->commit_index() && k <= log.last_index(); ++k) {
+        auto& e = log.at(k);
+        auto [it, fresh] = committed.emplace(k, std::make_pair(e.term, e.data));
+        if (!fresh && (it->second.first != e.term || it->second.second != e.data))
+          fail("committed entry " + std::to_string(k) + " differs on " + m.id);
+        m.checked_upto = k;
+      }
+    }
+    // Acknowledged applies are committed where they were acknowledged.
+    for (auto& [idx, data] : acknowledged) {
+      auto i = committed.find(idx);
+      if (i != committed.end() && i->second.second != data)
+        fail("acknowledged apply at " + std::to_string(idx) + " was replaced");
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& what) {
+    throw invariant_violation(what + " (" + where() + ")");
+  }
+
+private:
+  uint64_t restarts_ = 0;
+};
+
+inline std::string text_of(const bytes& b) {
+  return std::string(b.begin(), b.end());
+}
+
+} // namespace raft::test
