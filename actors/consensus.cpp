@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <ostream>
 #include <stdexcept>
 
 #include "actors/rules.hpp"
@@ -27,6 +28,10 @@ const char* to_string(role x) {
       return "Shutdown";
   }
   return "Unknown";
+}
+
+std::ostream& operator<<(std::ostream& os, role x) {
+  return os << to_string(x);
 }
 
 consensus::consensus(raft_config cfg, hard_state hs, raft_log log,

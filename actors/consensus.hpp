@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <iosfwd>
 #include <map>
 #include <random>
 #include <set>
@@ -37,6 +38,9 @@ enum class role : uint8_t { follower, candidate, leader, shutdown };
 
 /// "Follower", "Candidate", "Leader" or "Shutdown".
 const char* to_string(role x);
+
+/// Prints `to_string(x)` (for test diagnostics and log lines).
+std::ostream& operator<<(std::ostream& os, role x);
 
 /// The timers the core asks its host to run.
 enum class timer_kind : uint8_t {

@@ -36,7 +36,7 @@ struct transport_state {
 };
 
 caf::behavior transport(caf::stateful_actor<transport_state>* self,
-                        uint64_t seed) {
+                        uint64_t seed, rpc_audit audit) {
   self->state.rng.seed(seed);
   return {
     [=](connect_atom, const std::string& id, const caf::actor& dest) {
@@ -48,6 +48,8 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
     [=](rpc_atom, const std::string& from, const std::string& to,
         const caf::message& msg) {
       auto& st = self->state;
+      if (audit)
+        audit(from, to, msg);
       auto i = st.routes.find(to);
       if (i == st.routes.end() || !st.connected(from, to)
           || st.chance(st.faults.drop)) {
@@ -76,8 +78,9 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
 
 } // namespace
 
-caf::actor spawn_inmem_transport(caf::actor_system& sys, uint64_t seed) {
-  return sys.spawn(transport, seed);
+caf::actor spawn_inmem_transport(caf::actor_system& sys, uint64_t seed,
+                                 rpc_audit audit) {
+  return sys.spawn(transport, seed, std::move(audit));
 }
 
 } // namespace raft

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
@@ -16,6 +18,14 @@ namespace raft {
 ///   with `seed`, so a run replays exactly under a test coordinator;
 /// - `(partition_atom, id, group)`: servers in different groups cannot
 ///   talk; `(heal_atom)` reconnects everyone.
-caf::actor spawn_inmem_transport(caf::actor_system& sys, uint64_t seed);
+///
+/// `audit`, if set, sees every RPC as it is sent (before faults apply), so
+/// tests can check what a server claims against what it has stored.
+using rpc_audit = std::function<void(const std::string& from,
+                                     const std::string& to,
+                                     const caf::message& msg)>;
+
+caf::actor spawn_inmem_transport(caf::actor_system& sys, uint64_t seed,
+                                 rpc_audit audit = nullptr);
 
 } // namespace raft

@@ -95,7 +95,10 @@ public:
   explicit cluster(size_t n, uint64_t seed_value = 1,
                    void (*tweak)(raft_config&) = nullptr)
     : rng(seed_value), seed(seed_value) {
-    transport = spawn_inmem_transport(sys, seed_value);
+    transport = spawn_inmem_transport(
+      sys, seed_value,
+      [this](const std::string& from, const std::string&,
+             const caf::message& msg) { audit(from, msg); });
     settings.heartbeat_timeout = std::chrono::milliseconds{100};
     settings.election_timeout = std::chrono::milliseconds{100};
     settings.leader_lease_timeout = std::chrono::milliseconds{100};
@@ -312,6 +315,8 @@ public:
 
   /// The invariant checker; throws invariant_violation naming the rule.
   void check() {
+    if (!violation_.empty())
+      fail(violation_);
     for (size_t i = 0; i < nodes.size(); ++i) {
       auto& m = nodes[i];
       auto c = core(i);
@@ -355,12 +360,59 @@ public:
     }
   }
 
+  /// Persist before send (§5 Figure 2, "Rules for all servers": respond to
+  /// RPCs only after updating stable storage): every acknowledgement and
+  /// vote that leaves a server must be backed by its store.
+  void audit(const std::string& from, const caf::message& msg) {
+    member* m = nullptr;
+    for (auto& x : nodes)
+      if (x.id == from)
+        m = &x;
+    if (m == nullptr)
+      return;
+    auto& store = *m->store;
+    if (msg.match_element<append_response>(0)) {
+      auto& r = msg.get_as<append_response>(0);
+      if (!r.success || r.index == 0)
+        return;
+      log_entry e;
+      if (store.get_log(r.index, e))
+        note_violation(from + " acknowledged index " + std::to_string(r.index)
+             + " before storing it");
+    } else if (msg.match_element<vote_response>(0)) {
+      auto& r = msg.get_as<vote_response>(0);
+      if (!r.granted || r.pre_vote)
+        return;
+      auto term = store.get_uint64(stable_keys::current_term);
+      auto vterm = store.get_uint64(stable_keys::last_vote_term);
+      if (!term || *term < r.term || !vterm || *vterm != r.term)
+        note_violation(from + " granted a vote in term " + std::to_string(r.term)
+             + " before storing it");
+    } else if (msg.match_element<vote_request>(0)) {
+      auto& r = msg.get_as<vote_request>(0);
+      if (r.pre_vote)
+        return;
+      auto vterm = store.get_uint64(stable_keys::last_vote_term);
+      if (!vterm || *vterm != r.term)
+        note_violation(from + " asked for votes in term " + std::to_string(r.term)
+             + " before storing its own vote");
+    }
+  }
+
+  /// Records a violation seen inside an actor (where throwing would only
+  /// kill that actor); the next `check()` raises it.
+  void note_violation(const std::string& what) {
+    if (violation_.empty())
+      violation_ = what;
+  }
+
   [[noreturn]] void fail(const std::string& what) {
     throw invariant_violation(what + " (" + where() + ")");
   }
 
 private:
   uint64_t restarts_ = 0;
+  std::string violation_;
 };
 
 inline std::string text_of(const bytes& b) {
