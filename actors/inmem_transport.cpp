@@ -41,6 +41,8 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
   return {
     [=](connect_atom, const std::string& id, const caf::actor& dest) {
       self->state.routes[id] = dest;
+      // The local address: here the id itself (HashiCorp's LocalAddr).
+      return id;
     },
     [=](disconnect_atom, const std::string& id) {
       self->state.routes.erase(id);

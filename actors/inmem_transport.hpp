@@ -11,7 +11,8 @@ namespace raft {
 
 /// Spawns a transport that routes RPCs by server id inside one actor system
 /// (HashiCorp's InmemTransport, with NuRaft-style faults). It understands:
-/// - `(connect_atom, id, actor)` / `(disconnect_atom, id)`: (un)register;
+/// - `(connect_atom, id, actor)`: registers `actor` as `id` and answers
+///   with the local address; `(disconnect_atom, id)` unregisters;
 /// - `(rpc_atom, from, to, message)`: deliver `message` to `to`;
 /// - `(fault_atom, fault_settings)`: drop, duplicate and delay (reorder)
 ///   messages with the given probabilities, drawn from a generator seeded

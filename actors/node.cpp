@@ -306,7 +306,6 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
         st.core = std::make_unique<consensus>(
           st.opts.settings, hard_state{ls.term, ls.voted_for}, std::move(log),
           configuration{}, 0);
-        st.core->start();
         st.last_term = st.core->term();
         st.dispatched = st.core->commit_index();
         st.applied = st.dispatched;
@@ -315,12 +314,27 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
           auto probe = st.opts.probe;
           self->attach_functor([probe] { probe->core = nullptr; });
         }
-        caf::anon_send(st.opts.transport, connect_atom_v, st.core->id(),
-                   caf::actor_cast<caf::actor>(self));
-        st.log->info("{}: started at term {} with log [{}, {}]",
-                     st.core->id(), st.core->term(),
-                     st.core->log().first_index(), st.core->last_index());
-        schedule_flush(self);
+        // Like HashiCorp's NewRaft asking the transport for its local
+        // address: the node starts only once its transport answers, so a
+        // hung transport shows as a start timeout in the worker.
+        self
+          ->request(st.opts.transport, caf::infinite, connect_atom_v,
+                    st.core->id(), caf::actor_cast<caf::actor>(self))
+          .await(
+            [self](std::string& local_address) {
+              auto& st = self->state;
+              st.core->start();
+              st.log->info("{}: started at {} in term {} with log [{}, {}]",
+                           st.core->id(), local_address, st.core->term(),
+                           st.core->log().first_index(),
+                           st.core->last_index());
+              schedule_flush(self);
+            },
+            [self](caf::error& err) {
+              self->state.log->error("raft node cannot reach its transport: {}",
+                                     describe(err));
+              self->quit(err);
+            });
       },
       [self](caf::error& err) {
         self->state.log->error("raft node cannot load its state: {}",
