@@ -13,6 +13,7 @@
 
 #include "actors/consensus.hpp"
 #include "actors/rpc.hpp"
+#include "caf/allowed_unsafe_message_type.hpp"
 #include "caf/fwd.hpp"
 #include "caf/message.hpp"
 #include "caf/meta/type_name.hpp"
@@ -146,6 +147,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, fault_atom, "fault")
   CAF_ADD_ATOM(caf_raft, raft, partition_atom, "partition")
   CAF_ADD_ATOM(caf_raft, raft, heal_atom, "heal")
+  CAF_ADD_ATOM(caf_raft, raft, raft_atom, "raft")
+  CAF_ADD_ATOM(caf_raft, raft, log_store_atom, "logstore")
+  CAF_ADD_ATOM(caf_raft, raft, wait_atom, "wait")
+  CAF_ADD_ATOM(caf_raft, raft, start_atom, "start")
+  CAF_ADD_ATOM(caf_raft, raft, report_atom, "report")
+  CAF_ADD_ATOM(caf_raft, raft, check_atom, "check")
+  CAF_ADD_ATOM(caf_raft, raft, open_atom, "open")
+  CAF_ADD_ATOM(caf_raft, raft, start_timeout_atom, "starttmo")
 
 CAF_END_TYPE_ID_BLOCK(caf_raft)
 
@@ -184,7 +193,33 @@ using node_actor = caf::typed_actor<
   // Internal: timers and batching.
   caf::reacts_to<timer_atom, uint8_t, uint64_t>, caf::reacts_to<flush_atom>>;
 
+class synchronized_store;
+
+/// The worker's log store as `log_store` hands it out: shared, and safe to
+/// use from any thread (the original's syncLogStore).
+using shared_log_store = std::shared_ptr<synchronized_store>;
+
+/// The worker (the seed's Worker): the supervisor of one raft node.
+using worker_actor = caf::typed_actor<
+  // Answers once the raft loop runs; fails with start_timeout after
+  // loop_timeout, or at once with the real cause of a start-up failure.
+  caf::replies_to<start_atom>::with<bool>,
+  // Worker.Raft(): the live node; worker_stopped after a kill, or the error
+  // the worker failed with.
+  caf::replies_to<raft_atom>::with<node_actor>,
+  // Worker.LogStore(): the shared log store, with the same errors.
+  caf::replies_to<log_store_atom>::with<shared_log_store>,
+  // Worker.Wait(): answers true after a clean stop, fails with the error
+  // the worker ended with otherwise.
+  caf::replies_to<wait_atom>::with<bool>,
+  // Worker.Report(): the operator's summary.
+  caf::replies_to<report_atom>::with<stats_map>,
+  // Internal: the start timer.
+  caf::reacts_to<start_timeout_atom>>;
+
 /// Registers caf-raft's message types and error category with a config.
 void register_types(caf::actor_system_config& cfg);
 
 } // namespace raft
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::shared_log_store)

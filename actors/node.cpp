@@ -417,8 +417,10 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
     [=](observe_atom, caf::actor observer) {
       self->state.observers.push_back(std::move(observer));
     },
-    [=](shutdown_atom) {
+    [=](shutdown_atom) -> caf::result<bool> {
       auto& st = self->state;
+      if (st.core->role() == role::shutdown)
+        return true;
       st.core->shutdown();
       for (auto& [idx, rp] : st.applies)
         rp.deliver(make_error(errc::raft_shutdown));
@@ -434,8 +436,24 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       st.reads_waiting_apply.clear();
       notify_state(self);
       caf::anon_send(st.opts.transport, disconnect_atom_v, st.core->id());
-      self->quit();
-      return true;
+      // HashiCorp's Shutdown waits for its goroutines: answer (and quit)
+      // only once the log writer and FSM runner are gone, so the store is
+      // closed when the caller hears back.
+      auto rp = self->make_response_promise<bool>();
+      auto pending = std::make_shared<int>(2);
+      auto done = std::make_shared<caf::typed_response_promise<bool>>(rp);
+      self->set_down_handler([self, done, pending](caf::down_msg&) {
+        if (--*pending == 0) {
+          done->deliver(true);
+          self->quit();
+        }
+      });
+      for (auto* child : {&st.writer, &st.fsm}) {
+        self->unlink_from(*child);
+        self->monitor(*child);
+        self->send_exit(*child, caf::exit_reason::user_shutdown);
+      }
+      return rp;
     },
     [=](const vote_request& x) {
       self->state.core->handle(x);

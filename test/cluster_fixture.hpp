@@ -33,19 +33,9 @@
 #include "config/errc.hpp"
 #include "fsm/simple_fsm.hpp"
 #include "storage/inmem_store.hpp"
+#include "sim.hpp"
 
 namespace raft::test {
-
-/// An actor system config for deterministic tests.
-struct test_system_config : caf::actor_system_config {
-  test_system_config() {
-    set("scheduler.policy", caf::atom("testing"));
-    set("logger.verbosity", caf::atom("quiet"));
-    set("logger.file-verbosity", caf::atom("quiet"));
-    set("logger.console-verbosity", caf::atom("quiet"));
-    register_types(*this);
-  }
-};
 
 /// The outcome of one client request.
 struct outcome {
@@ -60,7 +50,7 @@ struct invariant_violation : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-class cluster {
+class cluster : public sim {
 public:
   struct member {
     std::string id;
@@ -75,14 +65,8 @@ public:
     index_t checked_upto = 0;
   };
 
-  test_system_config cfg;
-  caf::actor_system sys{cfg};
-  caf::scheduler::test_coordinator& sched
-    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
   caf::actor transport;
   std::vector<member> nodes;
-  std::mt19937_64 rng;
-  uint64_t seed;
   raft_config settings;
   /// index -> (term, data) of every entry any node reported committed.
   std::map<index_t, std::pair<term_t, bytes>> committed;
@@ -90,11 +74,9 @@ public:
   std::map<term_t, std::string> leaders;
   /// Applies that were acknowledged: index -> data.
   std::map<index_t, bytes> acknowledged;
-  size_t steps = 0;
-
   explicit cluster(size_t n, uint64_t seed_value = 1,
                    void (*tweak)(raft_config&) = nullptr)
-    : rng(seed_value), seed(seed_value) {
+    : sim(seed_value) {
     transport = spawn_inmem_transport(
       sys, seed_value,
       [this](const std::string& from, const std::string&,
@@ -163,48 +145,6 @@ public:
     caf::anon_send(transport, disconnect_atom_v, m.id);
     m.up = false;
     ++restarts_;
-  }
-
-  /// Runs queued jobs (bounded), checking invariants after each.
-  void run_jobs(size_t max = 100000) {
-    for (size_t k = 0; k < max && sched.has_job(); ++k)
-      step_job();
-  }
-
-  /// Runs one job, chosen by the seeded generator, then checks.
-  void step_job() {
-    auto& jobs = sched.jobs;
-    if (jobs.size() > 1) {
-      std::uniform_int_distribution<size_t> dist{0, jobs.size() - 1};
-      auto pick = dist(rng);
-      std::rotate(jobs.begin(), jobs.begin() + pick, jobs.begin() + pick + 1);
-    }
-    sched.run_once();
-    ++steps;
-    check();
-  }
-
-  /// Runs all jobs, then fires the next timer; false if there is none.
-  bool step_time() {
-    run_jobs();
-    if (!sched.has_pending_timeout())
-      return false;
-    sched.trigger_timeout();
-    run_jobs();
-    return true;
-  }
-
-  /// Steps time until `pred` holds, at most `max_timers` timer firings.
-  template <class Pred>
-  bool run_until(Pred pred, size_t max_timers = 2000) {
-    run_jobs();
-    for (size_t k = 0; k < max_timers; ++k) {
-      if (pred())
-        return true;
-      if (!step_time())
-        return pred();
-    }
-    return pred();
   }
 
   const consensus* core(size_t i) const {
@@ -307,14 +247,8 @@ public:
     run_jobs();
   }
 
-  std::string where() const {
-    std::ostringstream os;
-    os << "seed " << seed << ", step " << steps;
-    return os.str();
-  }
-
   /// The invariant checker; throws invariant_violation naming the rule.
-  void check() {
+  void check() override {
     if (!violation_.empty())
       fail(violation_);
     for (size_t i = 0; i < nodes.size(); ++i) {

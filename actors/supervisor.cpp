@@ -1,0 +1,376 @@
+#include "actors/supervisor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "actors/node.hpp"
+#include "actors/watchdog.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/typed_event_based_actor.hpp"
+#include "config/errc.hpp"
+#include "config/raft_config.hpp"
+#include "storage/file_snapshot_store.hpp"
+#include "storage/sqlite_store.hpp"
+#include "storage/synchronized_store.hpp"
+
+namespace raft {
+
+/// What the store opener hands the supervisor.
+struct opened_stores {
+  shared_log_store log;
+  std::shared_ptr<snapshot_store> snapshots;
+};
+
+} // namespace raft
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::opened_stores)
+
+namespace raft {
+
+namespace {
+
+enum class phase { starting, running, stopping, stopped };
+
+struct supervisor_state {
+  static inline const char* name = "raft.worker";
+  config cfg;
+  raft_config settings;
+  bool detach = true;
+  phase ph = phase::starting;
+  /// The error the worker ended with; none after a clean kill.
+  caf::error exit_error;
+  node_actor node;
+  caf::actor watchdog;
+  shared_log_store store;
+  std::shared_ptr<snapshot_store> snapshots;
+  std::vector<caf::typed_response_promise<bool>> start_waiters;
+  std::vector<caf::typed_response_promise<bool>> wait_waiters;
+  std::vector<caf::typed_response_promise<node_actor>> raft_waiters;
+  std::vector<caf::typed_response_promise<shared_log_store>> store_waiters;
+};
+
+using supervisor_ptr = worker_actor::stateful_pointer<supervisor_state>;
+
+/// What `raft_atom` and friends answer once the worker is no longer
+/// running: worker_stopped after a kill, the failure otherwise.
+caf::error stop_error(supervisor_ptr self) {
+  auto& st = self->state;
+  return st.exit_error ? st.exit_error : make_error(errc::worker_stopped);
+}
+
+void finish_stop(supervisor_ptr self) {
+  auto& st = self->state;
+  if (st.ph == phase::stopped)
+    return;
+  st.ph = phase::stopped;
+  // Raft has stopped (the node is down, its writer with it); now the store
+  // closes, as the original's deferred Close after Shutdown.
+  st.store.reset();
+  st.snapshots.reset();
+  for (auto& rp : st.wait_waiters) {
+    if (st.exit_error)
+      rp.deliver(st.exit_error);
+    else
+      rp.deliver(true);
+  }
+  st.wait_waiters.clear();
+  if (st.exit_error)
+    st.cfg.logger->error("raft worker stopped: {}", describe(st.exit_error));
+  else
+    st.cfg.logger->info("raft worker stopped");
+}
+
+/// Stops the worker with `err` (none for a clean kill).
+void begin_stop(supervisor_ptr self, caf::error err) {
+  auto& st = self->state;
+  if (st.ph == phase::stopping || st.ph == phase::stopped)
+    return;
+  st.exit_error = std::move(err);
+  auto reason = stop_error(self);
+  for (auto& rp : st.start_waiters)
+    rp.deliver(reason);
+  st.start_waiters.clear();
+  for (auto& rp : st.raft_waiters)
+    rp.deliver(reason);
+  st.raft_waiters.clear();
+  for (auto& rp : st.store_waiters)
+    rp.deliver(reason);
+  st.store_waiters.clear();
+  st.ph = phase::stopping;
+  if (st.watchdog)
+    caf::anon_send_exit(st.watchdog, caf::exit_reason::user_shutdown);
+  if (st.node) {
+    // Shutdown answers once the node's writer and FSM runner are gone; the
+    // node's down message then finishes the stop.
+    self->request(st.node, caf::infinite, shutdown_atom_v)
+      .then([](bool) {}, [](caf::error&) {});
+  } else {
+    finish_stop(self);
+  }
+}
+
+void on_started(supervisor_ptr self) {
+  auto& st = self->state;
+  if (st.ph != phase::starting)
+    return;
+  st.ph = phase::running;
+  auto timeout = st.cfg.no_leader_timeout.count() != 0
+                   ? st.cfg.no_leader_timeout
+                   : default_no_leader_timeout;
+  auto interval = st.cfg.no_leader_check_interval.count() != 0
+                    ? st.cfg.no_leader_check_interval
+                    : default_no_leader_check_interval;
+  st.watchdog = spawn_watchdog(self->system(), st.node, timeout, interval,
+                               st.cfg.logger);
+  self->monitor(st.watchdog);
+  for (auto& rp : st.start_waiters)
+    rp.deliver(true);
+  st.start_waiters.clear();
+  for (auto& rp : st.raft_waiters)
+    rp.deliver(st.node);
+  st.raft_waiters.clear();
+  for (auto& rp : st.store_waiters)
+    rp.deliver(st.store);
+  st.store_waiters.clear();
+  st.cfg.logger->info("raft worker {} running", st.cfg.local_id);
+}
+
+void on_stores(supervisor_ptr self, opened_stores& stores) {
+  auto& st = self->state;
+  if (st.ph != phase::starting)
+    return;
+  st.store = stores.log;
+  st.snapshots = stores.snapshots;
+  node_options opts;
+  opts.settings = st.settings;
+  opts.log = st.store;
+  opts.stable = st.store;
+  opts.fsm = st.cfg.fsm;
+  opts.transport = st.cfg.transport;
+  opts.logger = st.cfg.logger;
+  opts.detach_blocking = st.detach;
+  st.node = spawn_node(self->system(), opts);
+  self->monitor(st.node);
+  // The node answers only once it has loaded its state and its transport
+  // has answered: that is "the raft loop runs".
+  self->request(st.node, caf::infinite, state_atom_v)
+    .then([self](role) { on_started(self); }, [](caf::error&) {
+      // The node's down message reports the cause.
+    });
+}
+
+caf::behavior store_opener(caf::event_based_actor* self, std::string dir,
+                           int retain, std::shared_ptr<spdlog::logger> log) {
+  return {
+    [=](open_atom) -> caf::result<opened_stores> {
+      self->quit();
+      auto store = new_log_store(dir);
+      if (!store)
+        return std::move(store.error());
+      auto snaps = new_snapshot_store(dir, retain, log);
+      if (!snaps)
+        return std::move(snaps.error());
+      return opened_stores{std::make_shared<synchronized_store>(*store, *store),
+                           *snaps};
+    },
+  };
+}
+
+worker_actor::behavior_type supervisor(supervisor_ptr self, config cfg,
+                                       raft_config settings, bool detach) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.settings = std::move(settings);
+  st.detach = detach;
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (dm.source == st.node) {
+      st.node = nullptr;
+      if (st.ph == phase::stopping) {
+        finish_stop(self);
+      } else {
+        // Someone else stopped raft ("raft shutdown"), or it failed.
+        auto err = dm.reason && dm.reason != caf::exit_reason::normal
+                     ? std::move(dm.reason)
+                     : make_error(errc::raft_shutdown, "raft shutdown");
+        begin_stop(self, std::move(err));
+        finish_stop(self);
+      }
+    } else if (dm.source == st.watchdog) {
+      st.watchdog = nullptr;
+      if (dm.reason && dm.reason != caf::exit_reason::user_shutdown)
+        begin_stop(self, std::move(dm.reason));
+    }
+  });
+  // Worker.Kill: a user_shutdown exit stops the worker cleanly.
+  self->set_exit_handler([self](caf::exit_msg&) { begin_stop(self, caf::none); });
+  self->delayed_send(self, loop_timeout, start_timeout_atom_v);
+  auto opener = detach ? self->system().spawn<caf::detached>(
+                  store_opener, st.cfg.storage_dir,
+                  st.cfg.snapshot_retention != 0 ? st.cfg.snapshot_retention
+                                                 : default_snapshot_retention,
+                  st.cfg.logger)
+                       : self->system().spawn(
+                         store_opener, st.cfg.storage_dir,
+                         st.cfg.snapshot_retention != 0
+                           ? st.cfg.snapshot_retention
+                           : default_snapshot_retention,
+                         st.cfg.logger);
+  self->request(opener, caf::infinite, open_atom_v)
+    .then([self](opened_stores& stores) { on_stores(self, stores); },
+          [self](caf::error& err) {
+            // Unlike the original, the real cause, at once.
+            self->state.cfg.logger->error("raft worker cannot start: {}",
+                                          describe(err));
+            begin_stop(self, std::move(err));
+          });
+  return {
+    [=](start_atom) -> caf::result<bool> {
+      auto& st = self->state;
+      switch (st.ph) {
+        case phase::running:
+          return true;
+        case phase::starting: {
+          auto rp = self->make_response_promise<bool>();
+          st.start_waiters.push_back(rp);
+          return rp;
+        }
+        default:
+          return stop_error(self);
+      }
+    },
+    [=](raft_atom) -> caf::result<node_actor> {
+      auto& st = self->state;
+      switch (st.ph) {
+        case phase::running:
+          return st.node;
+        case phase::starting: {
+          auto rp = self->make_response_promise<node_actor>();
+          st.raft_waiters.push_back(rp);
+          return rp;
+        }
+        default:
+          return stop_error(self);
+      }
+    },
+    [=](log_store_atom) -> caf::result<shared_log_store> {
+      auto& st = self->state;
+      switch (st.ph) {
+        case phase::running:
+          return st.store;
+        case phase::starting: {
+          auto rp = self->make_response_promise<shared_log_store>();
+          st.store_waiters.push_back(rp);
+          return rp;
+        }
+        default:
+          return stop_error(self);
+      }
+    },
+    [=](wait_atom) -> caf::result<bool> {
+      auto& st = self->state;
+      if (st.ph == phase::stopped) {
+        if (st.exit_error)
+          return st.exit_error;
+        return true;
+      }
+      auto rp = self->make_response_promise<bool>();
+      st.wait_waiters.push_back(rp);
+      return rp;
+    },
+    [=](report_atom) -> caf::result<stats_map> {
+      auto& st = self->state;
+      if (st.ph != phase::running) {
+        stats_map m;
+        m["error"] = describe(stop_error(self));
+        return m;
+      }
+      auto rp = self->make_response_promise<stats_map>();
+      auto node = st.node;
+      self->request(node, caf::infinite, stats_atom_v)
+        .then(
+          [=](stats_map& stats) mutable {
+            self->request(node, caf::infinite, leader_atom_v)
+              .then(
+                [=](leader_info& leader) mutable {
+                  self->request(node, caf::infinite, get_config_atom_v)
+                    .then(
+                      [=](configuration& conf, index_t) mutable {
+                        stats_map m;
+                        m["state"] = stats["state"];
+                        m["leader"] = leader.address;
+                        m["index.applied"] = stats["applied_index"];
+                        m["index.last"] = stats["last_log_index"];
+                        if (stats["state"] != "Leader")
+                          m["last-contact"] = stats["last_contact"];
+                        for (auto& s : conf.servers) {
+                          auto key = "cluster-config.servers." + s.id;
+                          m[key + ".suffrage"] = to_string(s.suffrage);
+                          m[key + ".address"] = s.address;
+                        }
+                        rp.deliver(std::move(m));
+                      },
+                      [=](caf::error& err) mutable { rp.deliver(err); });
+                },
+                [=](caf::error& err) mutable { rp.deliver(err); });
+          },
+          [=](caf::error& err) mutable { rp.deliver(err); });
+      return rp;
+    },
+    [=](start_timeout_atom) {
+      if (self->state.ph == phase::starting) {
+        self->state.cfg.logger->error("raft worker: {}",
+                                      to_string(errc::start_timeout));
+        begin_stop(self, make_error(errc::start_timeout));
+        if (!self->state.node)
+          finish_stop(self);
+      }
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<worker_actor> spawn_worker(caf::actor_system& sys,
+                                         const config& cfg) {
+  if (auto err = cfg.validate())
+    return err;
+  auto settings = new_raft_config(cfg);
+  if (!settings)
+    return std::move(settings.error());
+  if (cfg.clock != &sys.clock())
+    return make_error(errc::not_valid,
+                      "Clock not valid: it must be the clock of the actor "
+                      "system the worker runs in");
+  auto detach = caf::get_or(sys.config(), "scheduler.policy", caf::atom("stealing"))
+                != caf::atom("testing");
+  return sys.spawn(supervisor, cfg, std::move(*settings), detach);
+}
+
+caf::expected<worker_actor> new_worker(caf::actor_system& sys,
+                                       const config& cfg) {
+  auto worker = spawn_worker(sys, cfg);
+  if (!worker)
+    return worker;
+  caf::scoped_actor self{sys};
+  caf::error err;
+  self->request(*worker, caf::infinite, start_atom_v)
+    .receive([](bool) {}, [&](caf::error& e) { err = std::move(e); });
+  if (err)
+    return err;
+  return worker;
+}
+
+caf::expected<worker_actor> new_worker_shim(caf::actor_system& sys,
+                                            const config& cfg) {
+  return new_worker(sys, cfg);
+}
+
+void kill(const worker_actor& worker) {
+  caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
+}
+
+} // namespace raft

@@ -1,0 +1,67 @@
+#include "actors/watchdog.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "config/errc.hpp"
+
+namespace raft {
+
+namespace {
+
+struct watchdog_state {
+  static inline const char* name = "raft.watchdog";
+  caf::actor_clock::time_point last_contact;
+};
+
+caf::behavior watchdog(caf::stateful_actor<watchdog_state>* self,
+                       node_actor node, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds interval,
+                       std::shared_ptr<spdlog::logger> log) {
+  // Starting counts as contact, as in the original (lastContact = Now()).
+  self->state.last_contact = self->clock().now();
+  self->delayed_send(self, interval, check_atom_v);
+  return {
+    [=](check_atom) {
+      auto now = self->clock().now();
+      // Re-arm first, as the original does, so a slow answer cannot stop
+      // the checks.
+      self->delayed_send(self, interval, check_atom_v);
+      self->request(node, caf::infinite, contact_atom_v)
+        .then(
+          [=](caf::timespan since) {
+            auto& st = self->state;
+            if (since.count() >= 0) {
+              // A newer contact moves it forward; never backwards.
+              auto seen = now - since;
+              if (seen > st.last_contact)
+                st.last_contact = seen;
+            }
+            if (now > st.last_contact + timeout) {
+              log->error("raft: no leader contact for {} ms; restarting the "
+                         "worker",
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                           now - st.last_contact)
+                           .count());
+              self->quit(make_error(errc::no_leader_timeout));
+            }
+          },
+          [=](caf::error&) {
+            // The node is gone; the supervisor sees that on its own.
+          });
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_watchdog(caf::actor_system& sys, node_actor node,
+                          std::chrono::milliseconds timeout,
+                          std::chrono::milliseconds interval,
+                          std::shared_ptr<spdlog::logger> logger) {
+  return sys.spawn(watchdog, std::move(node), timeout, interval,
+                   std::move(logger));
+}
+
+} // namespace raft

@@ -1,0 +1,107 @@
+#pragma once
+
+// The deterministic simulation base of the actor tests: an actor system on
+// CAF's test coordinator where time moves only when the test fires the next
+// timer, and job order is drawn from a seeded generator, so one seed is one
+// schedule and a failing seed replays exactly. `check()` runs after every
+// step (the cluster fixture's invariant checker overrides it).
+
+#include <algorithm>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/scheduler/test_coordinator.hpp"
+
+namespace raft::test {
+
+/// An actor system config for deterministic tests.
+struct test_system_config : caf::actor_system_config {
+  test_system_config() {
+    set("scheduler.policy", caf::atom("testing"));
+    set("logger.verbosity", caf::atom("quiet"));
+    set("logger.file-verbosity", caf::atom("quiet"));
+    set("logger.console-verbosity", caf::atom("quiet"));
+    register_types(*this);
+  }
+};
+
+class sim {
+public:
+  test_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scheduler::test_coordinator& sched
+    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  std::mt19937_64 rng;
+  uint64_t seed;
+  size_t steps = 0;
+
+  explicit sim(uint64_t seed_value = 1) : rng(seed_value), seed(seed_value) {
+    // nop
+  }
+
+  virtual ~sim() = default;
+
+  /// Runs after every step; throws to fail the test.
+  virtual void check() {
+    // nop
+  }
+
+  /// Runs queued jobs (bounded), checking after each.
+  void run_jobs(size_t max = 100000) {
+    for (size_t k = 0; k < max && sched.has_job(); ++k)
+      step_job();
+  }
+
+  /// Runs one job, chosen by the seeded generator, then checks.
+  void step_job() {
+    auto& jobs = sched.jobs;
+    if (jobs.size() > 1) {
+      std::uniform_int_distribution<size_t> dist{0, jobs.size() - 1};
+      auto pick = dist(rng);
+      std::rotate(jobs.begin(), jobs.begin() + pick, jobs.begin() + pick + 1);
+    }
+    sched.run_once();
+    ++steps;
+    check();
+  }
+
+  /// Runs all jobs, then fires the next timer; false if there is none.
+  bool step_time() {
+    run_jobs();
+    if (!sched.has_pending_timeout())
+      return false;
+    sched.trigger_timeout();
+    run_jobs();
+    return true;
+  }
+
+  /// Steps time until `pred` holds, at most `max_timers` timer firings.
+  template <class Pred>
+  bool run_until(Pred pred, size_t max_timers = 2000) {
+    run_jobs();
+    for (size_t k = 0; k < max_timers; ++k) {
+      if (pred())
+        return true;
+      if (!step_time())
+        return pred();
+    }
+    return pred();
+  }
+
+  /// The simulated time since the system started.
+  caf::timespan now() {
+    return sys.clock().now().time_since_epoch();
+  }
+
+  std::string where() const {
+    std::ostringstream os;
+    os << "seed " << seed << ", step " << steps;
+    return os.str();
+  }
+};
+
+} // namespace raft::test
