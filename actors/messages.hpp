@@ -155,6 +155,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, check_atom, "check")
   CAF_ADD_ATOM(caf_raft, raft, open_atom, "open")
   CAF_ADD_ATOM(caf_raft, raft, start_timeout_atom, "starttmo")
+  CAF_ADD_ATOM(caf_raft, raft, loop_atom, "loop")
 
 CAF_END_TYPE_ID_BLOCK(caf_raft)
 
@@ -214,8 +215,8 @@ using worker_actor = caf::typed_actor<
   caf::replies_to<wait_atom>::with<bool>,
   // Worker.Report(): the operator's summary.
   caf::replies_to<report_atom>::with<stats_map>,
-  // Internal: the start timer.
-  caf::reacts_to<start_timeout_atom>>;
+  // Internal: the start timer, and the node's "raft loop runs".
+  caf::reacts_to<start_timeout_atom>, caf::reacts_to<loop_atom>>;
 
 /// Registers caf-raft's message types and error category with a config.
 void register_types(caf::actor_system_config& cfg);

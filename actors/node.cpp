@@ -25,6 +25,8 @@ struct node_state {
 
   node_options opts;
   std::unique_ptr<consensus> core;
+  /// False until the state is loaded and the transport answered.
+  bool started = false;
   caf::actor writer;
   caf::actor fsm;
   std::shared_ptr<spdlog::logger> log;
@@ -281,6 +283,37 @@ stats_map make_stats(node_ptr self) {
   return m;
 }
 
+void start_core(node_ptr self, loaded_state ls,
+                const std::string& local_address) {
+  auto& st = self->state;
+  if (st.started)
+    return;
+  index_t snap = ls.entries.empty() ? 0 : ls.entries.front().index - 1;
+  raft_log log{snap, 0};
+  for (auto& e : ls.entries)
+    log.append(std::move(e));
+  st.core = std::make_unique<consensus>(st.opts.settings,
+                                        hard_state{ls.term, ls.voted_for},
+                                        std::move(log), configuration{}, 0);
+  st.started = true;
+  st.last_term = st.core->term();
+  st.last_role = role::follower;
+  st.dispatched = st.core->commit_index();
+  st.applied = st.dispatched;
+  if (st.opts.probe) {
+    st.opts.probe->core = st.core.get();
+    auto probe = st.opts.probe;
+    self->attach_functor([probe] { probe->core = nullptr; });
+  }
+  st.core->start();
+  st.log->info("{}: started at {} in term {} with log [{}, {}]", st.core->id(),
+               local_address, st.core->term(), st.core->log().first_index(),
+               st.core->last_index());
+  if (st.opts.on_started)
+    caf::anon_send(st.opts.on_started, loop_atom_v);
+  schedule_flush(self);
+}
+
 node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
@@ -294,44 +327,32 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
   st.fsm = spawn_fsm_runner(sys, st.opts.fsm, st.opts.detach_blocking);
   self->link_to(st.writer);
   self->link_to(st.fsm);
-  // Nothing else is handled until the durable state is loaded.
+  // Until the durable state is loaded and the transport has answered, a
+  // placeholder core in the shutdown role answers queries and ignores RPCs
+  // (no await: an actor awaiting a response cannot even be killed, and a
+  // hung transport must not make the node unkillable).
+  st.core = std::make_unique<consensus>(st.opts.settings, hard_state{},
+                                        raft_log{}, configuration{}, 0);
+  st.core->shutdown();
+  st.core->take_ready();
   self->request(st.writer, caf::infinite, load_atom_v)
-    .await(
+    .then(
       [self](loaded_state& ls) {
         auto& st = self->state;
-        index_t snap = ls.entries.empty() ? 0 : ls.entries.front().index - 1;
-        raft_log log{snap, 0};
-        for (auto& e : ls.entries)
-          log.append(std::move(e));
-        st.core = std::make_unique<consensus>(
-          st.opts.settings, hard_state{ls.term, ls.voted_for}, std::move(log),
-          configuration{}, 0);
-        st.last_term = st.core->term();
-        st.dispatched = st.core->commit_index();
-        st.applied = st.dispatched;
-        if (st.opts.probe) {
-          st.opts.probe->core = st.core.get();
-          auto probe = st.opts.probe;
-          self->attach_functor([probe] { probe->core = nullptr; });
-        }
+        auto id = st.opts.settings.local_id;
         // Like HashiCorp's NewRaft asking the transport for its local
         // address: the node starts only once its transport answers, so a
         // hung transport shows as a start timeout in the worker.
         self
-          ->request(st.opts.transport, caf::infinite, connect_atom_v,
-                    st.core->id(), caf::actor_cast<caf::actor>(self))
-          .await(
-            [self](std::string& local_address) {
-              auto& st = self->state;
-              st.core->start();
-              st.log->info("{}: started at {} in term {} with log [{}, {}]",
-                           st.core->id(), local_address, st.core->term(),
-                           st.core->log().first_index(),
-                           st.core->last_index());
-              schedule_flush(self);
+          ->request(st.opts.transport, caf::infinite, connect_atom_v, id,
+                    caf::actor_cast<caf::actor>(self))
+          .then(
+            [self, ls{std::move(ls)}](std::string& local_address) mutable {
+              start_core(self, std::move(ls), local_address);
             },
             [self](caf::error& err) {
-              self->state.log->error("raft node cannot reach its transport: {}",
+              self->state.log->error("raft node cannot reach its transport: "
+                                     "{}",
                                      describe(err));
               self->quit(err);
             });
@@ -419,6 +440,11 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
     },
     [=](shutdown_atom) -> caf::result<bool> {
       auto& st = self->state;
+      if (!st.started) {
+        // Nothing runs yet: the linked writer and FSM runner end with us.
+        self->quit();
+        return true;
+      }
       if (st.core->role() == role::shutdown)
         return true;
       st.core->shutdown();

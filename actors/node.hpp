@@ -36,6 +36,8 @@ struct node_options {
   /// drive a test coordinator turn this off to stay deterministic.
   bool detach_blocking = true;
   std::shared_ptr<node_probe> probe;
+  /// Told `(loop_atom)` once the node runs (the worker's start signal).
+  caf::actor on_started;
 };
 
 /// Spawns a raft node: the consensus core plus its log writer and FSM

@@ -44,6 +44,9 @@ struct supervisor_state {
   caf::error exit_error;
   node_actor node;
   caf::actor watchdog;
+  /// Holds the start timer; killed once the loop runs, so the pending timer
+  /// (which cannot be cancelled) no longer keeps the worker alive.
+  caf::actor start_timer;
   shared_log_store store;
   std::shared_ptr<snapshot_store> snapshots;
   std::vector<caf::typed_response_promise<bool>> start_waiters;
@@ -88,6 +91,7 @@ void begin_stop(supervisor_ptr self, caf::error err) {
   auto& st = self->state;
   if (st.ph == phase::stopping || st.ph == phase::stopped)
     return;
+  auto was_starting = st.ph == phase::starting;
   st.exit_error = std::move(err);
   auto reason = stop_error(self);
   for (auto& rp : st.start_waiters)
@@ -100,9 +104,14 @@ void begin_stop(supervisor_ptr self, caf::error err) {
     rp.deliver(reason);
   st.store_waiters.clear();
   st.ph = phase::stopping;
+  caf::anon_send_exit(st.start_timer, caf::exit_reason::user_shutdown);
   if (st.watchdog)
     caf::anon_send_exit(st.watchdog, caf::exit_reason::user_shutdown);
-  if (st.node) {
+  if (st.node && was_starting) {
+    // A node that never started (a hung transport, say) cannot answer a
+    // shutdown request: end it, as the original killed its catacomb.
+    self->send_exit(st.node, caf::exit_reason::kill);
+  } else if (st.node) {
     // Shutdown answers once the node's writer and FSM runner are gone; the
     // node's down message then finishes the stop.
     self->request(st.node, caf::infinite, shutdown_atom_v)
@@ -117,6 +126,7 @@ void on_started(supervisor_ptr self) {
   if (st.ph != phase::starting)
     return;
   st.ph = phase::running;
+  caf::anon_send_exit(st.start_timer, caf::exit_reason::user_shutdown);
   auto timeout = st.cfg.no_leader_timeout.count() != 0
                    ? st.cfg.no_leader_timeout
                    : default_no_leader_timeout;
@@ -152,14 +162,11 @@ void on_stores(supervisor_ptr self, opened_stores& stores) {
   opts.transport = st.cfg.transport;
   opts.logger = st.cfg.logger;
   opts.detach_blocking = st.detach;
+  // The node says `loop_atom` once it has loaded its state and its
+  // transport has answered: that is "the raft loop runs".
+  opts.on_started = caf::actor_cast<caf::actor>(self);
   st.node = spawn_node(self->system(), opts);
   self->monitor(st.node);
-  // The node answers only once it has loaded its state and its transport
-  // has answered: that is "the raft loop runs".
-  self->request(st.node, caf::infinite, state_atom_v)
-    .then([self](role) { on_started(self); }, [](caf::error&) {
-      // The node's down message reports the cause.
-    });
 }
 
 caf::behavior store_opener(caf::event_based_actor* self, std::string dir,
@@ -207,7 +214,15 @@ worker_actor::behavior_type supervisor(supervisor_ptr self, config cfg,
   });
   // Worker.Kill: a user_shutdown exit stops the worker cleanly.
   self->set_exit_handler([self](caf::exit_msg&) { begin_stop(self, caf::none); });
-  self->delayed_send(self, loop_timeout, start_timeout_atom_v);
+  st.start_timer = self->system().spawn(
+    [](caf::event_based_actor* timer, worker_actor worker) -> caf::behavior {
+      timer->delayed_send(timer, loop_timeout, start_timeout_atom_v);
+      return {[=](start_timeout_atom) {
+        caf::anon_send(worker, start_timeout_atom_v);
+        timer->quit();
+      }};
+    },
+    worker_actor{self});
   auto opener = detach ? self->system().spawn<caf::detached>(
                   store_opener, st.cfg.storage_dir,
                   st.cfg.snapshot_retention != 0 ? st.cfg.snapshot_retention
@@ -320,6 +335,7 @@ worker_actor::behavior_type supervisor(supervisor_ptr self, config cfg,
           [=](caf::error& err) mutable { rp.deliver(err); });
       return rp;
     },
+    [=](loop_atom) { on_started(self); },
     [=](start_timeout_atom) {
       if (self->state.ph == phase::starting) {
         self->state.cfg.logger->error("raft worker: {}",
