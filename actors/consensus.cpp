@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "actors/rules.hpp"
+#include "config/errc.hpp"
 
 namespace raft {
 
@@ -262,6 +263,8 @@ void consensus::handle(const append_response& resp) {
       pr.next_index = pr.match_index + 1;
     }
     maybe_commit();
+    maybe_promote();
+    maybe_send_timeout_now();
     replicate_dirty_ = true;
   } else if (pr.replicating) {
     if (resp.index <= pr.match_index)
@@ -349,11 +352,134 @@ void consensus::on_timer(timer_kind kind, uint64_t generation) {
       arm(timer_kind::lease, cfg_.leader_lease_timeout, false);
       return;
     }
+    case timer_kind::transfer:
+      // Still the leader an election timeout later: the transfer failed
+      // and the leader takes new entries again.
+      if (role_ == role::leader && transferring())
+        end_transfer(false);
+      return;
   }
 }
 
+proposal consensus::change_configuration(const configuration_change& ch) {
+  proposal p;
+  if (role_ != role::leader) {
+    p.refusal = "node is not the leader";
+    return p;
+  }
+  if (transferring()) {
+    p.refusal = "leadership transfer in progress";
+    return p;
+  }
+  if (!committed_in_term()) {
+    p.refusal = "the leader has not committed an entry of its term yet; "
+                "retry shortly";
+    return p;
+  }
+  // §6 / thesis §4.1: one change at a time, each committed before the next.
+  if (latest_configuration_index() > commit_index_) {
+    p.refusal = "a configuration change is in progress (index "
+                + std::to_string(latest_configuration_index())
+                + " is not committed yet)";
+    return p;
+  }
+  if (ch.prev_index != 0 && ch.prev_index != latest_configuration_index()) {
+    p.refusal = "configuration changed since " + std::to_string(ch.prev_index)
+                + " (latest is " + std::to_string(latest_configuration_index())
+                + ")";
+    return p;
+  }
+  if (ch.id.empty()) {
+    p.refusal = "empty server ID";
+    return p;
+  }
+  auto next = latest_configuration();
+  auto i = std::find_if(next.servers.begin(), next.servers.end(),
+                        [&](const server& s) { return s.id == ch.id; });
+  auto known = i != next.servers.end();
+  switch (ch.kind) {
+    case change_kind::add_voter:
+    case change_kind::add_nonvoter:
+      if (ch.address.empty()) {
+        p.refusal = "empty address for server " + ch.id;
+        return p;
+      }
+      if (known) {
+        i->address = ch.address;
+      } else {
+        // A new voter joins as a non-voter and is promoted once caught up
+        // (maybe_promote), so it never holds back the commit index.
+        next.servers.push_back(server{suffrage::nonvoter, ch.id, ch.address});
+      }
+      if (ch.kind == change_kind::add_voter
+          && (!known || i->suffrage != suffrage::voter))
+        promotions_[ch.id] = ch.address;
+      break;
+    case change_kind::demote_voter:
+      if (!known) {
+        p.refusal = "unknown server " + ch.id;
+        return p;
+      }
+      i->suffrage = suffrage::nonvoter;
+      promotions_.erase(ch.id);
+      break;
+    case change_kind::remove_server:
+      if (!known) {
+        p.refusal = "unknown server " + ch.id;
+        return p;
+      }
+      next.servers.erase(i);
+      promotions_.erase(ch.id);
+      break;
+  }
+  if (auto err = next.validate()) {
+    p.refusal = describe(err);
+    return p;
+  }
+  p.index = propose(entry_type::configuration, encode(next), 0);
+  return p;
+}
+
+proposal consensus::transfer_leadership(const std::string& target) {
+  proposal p;
+  if (role_ != role::leader) {
+    p.refusal = "node is not the leader";
+    return p;
+  }
+  if (transferring()) {
+    p.refusal = "a leadership transfer is already in progress";
+    return p;
+  }
+  auto chosen = target;
+  if (chosen.empty()) {
+    // The most up-to-date voter needs the least catching up.
+    index_t best = 0;
+    for (auto& [id, pr] : progress_)
+      if (is_voter(id) && (chosen.empty() || pr.match_index > best)) {
+        chosen = id;
+        best = pr.match_index;
+      }
+    if (chosen.empty()) {
+      p.refusal = "there is no other voter to transfer leadership to";
+      return p;
+    }
+  } else if (chosen == cfg_.local_id || !is_voter(chosen)
+             || progress_.count(chosen) == 0) {
+    p.refusal = "cannot transfer leadership to " + chosen
+                + ": not another voter";
+    return p;
+  }
+  transfer_target_ = chosen;
+  arm(timer_kind::transfer, cfg_.election_timeout, false);
+  maybe_send_timeout_now();
+  p.index = log_.last_index();
+  return p;
+}
+
 index_t consensus::propose(entry_type type, bytes data, int64_t appended_at_ms) {
-  if (role_ != role::leader)
+  // Thesis §3.10: during a transfer the leader stops taking new entries, so
+  // the target can catch up.
+  if (role_ != role::leader || transferring())
     return 0;
   log_entry e;
   e.index = log_.last_index() + 1;
@@ -475,6 +601,9 @@ void consensus::set_term(term_t term) {
 void consensus::become_follower(term_t term, const std::string& leader) {
   if (role_ == role::leader)
     fail_reads();
+  if (transferring())
+    end_transfer(true); // leadership moved (or was lost): the goal is met
+  promotions_.clear();
   set_term(term);
   auto changed = role_ != role::follower || leader_id_ != leader;
   role_ = role::follower;
@@ -666,6 +795,56 @@ void consensus::maybe_commit() {
   if (!t)
     return;
   commit_index_ = rules::advance_commit(commit_index_, q, *t, term_);
+  // §6: a leader removed or demoted by a configuration steps down once that
+  // configuration is committed (it managed the cluster until then).
+  if (latest_configuration_index() <= commit_index_
+      && !is_voter(cfg_.local_id))
+    become_follower(term_, std::string{});
+}
+
+void consensus::maybe_promote() {
+  if (role_ != role::leader || promotions_.empty() || !committed_in_term()
+      || latest_configuration_index() > commit_index_)
+    return;
+  for (auto i = promotions_.begin(); i != promotions_.end(); ++i) {
+    auto pr = progress_.find(i->first);
+    // Caught up: it holds everything committed so far.
+    if (pr == progress_.end() || pr->second.match_index < commit_index_)
+      continue;
+    auto next = latest_configuration();
+    for (auto& s : next.servers)
+      if (s.id == i->first)
+        s.suffrage = suffrage::voter;
+    promotions_.erase(i);
+    propose(entry_type::configuration, encode(next), 0);
+    return; // one change at a time
+  }
+}
+
+void consensus::maybe_send_timeout_now() {
+  if (!transferring())
+    return;
+  auto i = progress_.find(transfer_target_);
+  if (i == progress_.end()) {
+    end_transfer(false);
+    return;
+  }
+  if (i->second.match_index < log_.last_index()) {
+    send_append(i->first, i->second, false);
+    return;
+  }
+  if (!timeout_now_sent_) {
+    timeout_now_sent_ = true;
+    out_.send_now.push_back(
+      outgoing{transfer_target_, timeout_now{term_, cfg_.local_id}});
+  }
+}
+
+void consensus::end_transfer(bool moved) {
+  transfer_target_.clear();
+  timeout_now_sent_ = false;
+  ++timer_gen_[static_cast<size_t>(timer_kind::transfer)];
+  out_.transfers_done.push_back(moved);
 }
 
 void consensus::check_reads() {

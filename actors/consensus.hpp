@@ -50,6 +50,8 @@ enum class timer_kind : uint8_t {
   heartbeat,
   /// Leader: check that a quorum was heard within the lease.
   lease,
+  /// Leader: a leadership transfer took too long.
+  transfer,
 };
 
 /// A timer to arm; when it fires, the host calls `on_timer` with the same
@@ -68,6 +70,32 @@ using rpc = std::variant<vote_request, vote_response, append_request,
 struct outgoing {
   std::string to;
   raft::rpc msg;
+};
+
+/// A membership change (§6, one server at a time; HashiCorp's AddVoter,
+/// AddNonvoter, DemoteVoter and RemoveServer).
+enum class change_kind : uint8_t {
+  add_voter,
+  add_nonvoter,
+  demote_voter,
+  remove_server,
+};
+
+struct configuration_change {
+  change_kind kind = change_kind::add_voter;
+  std::string id;
+  std::string address;
+  /// If non-zero, the change applies only if the latest configuration is
+  /// still the one at this index.
+  index_t prev_index = 0;
+};
+
+/// The outcome of a request the core can refuse.
+struct proposal {
+  /// The index of the new entry; 0 if refused.
+  index_t index = 0;
+  /// Why it was refused.
+  std::string refusal;
 };
 
 /// State that must be durable before the messages that depend on it leave.
@@ -114,6 +142,8 @@ struct ready {
   /// Reads that are now safe to serve, and reads that failed (not leader).
   std::vector<read_result> reads_ready;
   std::vector<uint64_t> reads_failed;
+  /// Leadership transfers that ended: true if leadership moved.
+  std::vector<bool> transfers_done;
   /// Set when role, term or leader changed (for observers and metrics).
   bool state_changed = false;
   /// Set when a valid leader was heard (AppendEntries/TimeoutNow of the
@@ -168,8 +198,28 @@ public:
   void on_timer(timer_kind kind, uint64_t generation);
 
   /// Appends a new entry on the leader; returns its index, or 0 if this
-  /// server is not the leader. `appended_at_ms` is informational only.
+  /// server is not the leader or a leadership transfer is under way.
+  /// `appended_at_ms` is informational only.
   index_t propose(entry_type type, bytes data, int64_t appended_at_ms);
+
+  /// Appends a configuration entry for `change` (§6). Refused unless this is
+  /// the leader, it has committed an entry of its term, the latest
+  /// configuration is committed (one change at a time), and `prev_index`
+  /// (if set) is still the latest configuration's index. A new voter joins
+  /// as a non-voter and is promoted once it has caught up, so adding it
+  /// never stalls commits (thesis §4.2.1).
+  proposal change_configuration(const configuration_change& change);
+
+  /// Starts a leadership transfer (thesis §3.10) to `target`, or to the
+  /// most up-to-date voter if empty: refuses new proposals, brings the
+  /// target up to date, then tells it to campaign. Fails (in `ready`) if
+  /// leadership has not moved within an election timeout.
+  proposal transfer_leadership(const std::string& target);
+
+  /// Whether a leadership transfer is under way.
+  bool transferring() const {
+    return !transfer_target_.empty();
+  }
 
   /// The entries up to `index` (whose term was `term` when written) are
   /// durable on this server.
@@ -293,6 +343,9 @@ private:
   void send_heartbeats();
   void replicate_to_all();
   void maybe_commit();
+  void maybe_promote();
+  void maybe_send_timeout_now();
+  void end_transfer(bool moved);
   void check_reads();
 
   // -- helpers ---------------------------------------------------------------
@@ -346,7 +399,11 @@ private:
   uint64_t bad_messages_ = 0;
   uint64_t lease_step_downs_ = 0;
   // Timers.
-  uint64_t timer_gen_[3] = {0, 0, 0};
+  uint64_t timer_gen_[4] = {0, 0, 0, 0};
+  // Membership and transfer (leader).
+  std::map<std::string, std::string> promotions_;
+  std::string transfer_target_;
+  bool timeout_now_sent_ = false;
   ready out_;
 };
 

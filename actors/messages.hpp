@@ -99,6 +99,13 @@ typename Inspector::result_type inspect(Inspector& f, leader_info& x) {
 
 using stats_map = std::map<std::string, std::string>;
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        configuration_change& x) {
+  return f(caf::meta::type_name("configuration_change"), x.kind, x.id,
+           x.address, x.prev_index);
+}
+
 } // namespace raft
 
 CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
@@ -121,6 +128,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(caf_raft, (raft::leader_info))
   CAF_ADD_TYPE_ID(caf_raft, (raft::stats_map))
   CAF_ADD_TYPE_ID(caf_raft, (raft::role))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::configuration_change))
 
   CAF_ADD_ATOM(caf_raft, raft, apply_atom, "apply")
   CAF_ADD_ATOM(caf_raft, raft, barrier_atom, "barrier")
@@ -156,6 +164,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, open_atom, "open")
   CAF_ADD_ATOM(caf_raft, raft, start_timeout_atom, "starttmo")
   CAF_ADD_ATOM(caf_raft, raft, loop_atom, "loop")
+  CAF_ADD_ATOM(caf_raft, raft, change_atom, "change")
+  CAF_ADD_ATOM(caf_raft, raft, transfer_atom, "transfer")
 
 CAF_END_TYPE_ID_BLOCK(caf_raft)
 
@@ -184,6 +194,14 @@ using node_actor = caf::typed_actor<
   caf::replies_to<commit_atom>::with<index_t>,
   // The latest configuration and its index.
   caf::replies_to<get_config_atom>::with<configuration, index_t>,
+  // A membership change (add_voter, add_nonvoter, demote_voter,
+  // remove_server): answers the configuration entry's index once committed.
+  // A new voter joins as a non-voter and is promoted once caught up.
+  caf::replies_to<change_atom, configuration_change>::with<index_t>,
+  // Leadership transfer to the given voter ("" = most up to date): answers
+  // true once leadership moved; fails with timeout after an election
+  // timeout.
+  caf::replies_to<transfer_atom, std::string>::with<bool>,
   // Registers an observer actor for `observation`s.
   caf::reacts_to<observe_atom, caf::actor>,
   caf::replies_to<shutdown_atom>::with<bool>,

@@ -43,6 +43,7 @@ struct node_state {
   index_t applied = 0;
   std::map<index_t, apply_promise> applies;
   std::map<index_t, index_promise> barriers;
+  std::vector<caf::typed_response_promise<bool>> transfers;
   struct read_request {
     index_promise promise;
     bool verify_only;
@@ -228,6 +229,17 @@ void flush(node_ptr self) {
     i->second.promise.deliver(not_leader_error(core));
     st.reads.erase(i);
   }
+  for (auto moved : rd.transfers_done) {
+    for (auto& rp : st.transfers) {
+      if (moved)
+        rp.deliver(true);
+      else
+        rp.deliver(make_error(errc::timeout,
+                              "leadership transfer timed out: leadership did "
+                              "not move within an election timeout"));
+    }
+    st.transfers.clear();
+  }
   if (rd.leader_contact || core.role() == role::leader) {
     st.last_contact = self->clock().now();
     st.ever_contacted = true;
@@ -377,6 +389,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
       auto idx = core.propose(entry_type::command, std::move(data), now);
+      if (idx == 0)
+        return make_error(errc::leadership_transfer_in_progress);
       auto rp = self->make_response_promise<index_t, caf::message>();
       st.applies.emplace(idx, rp);
       schedule_flush(self);
@@ -388,8 +402,40 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       if (core.role() != role::leader)
         return not_leader_error(core);
       auto idx = core.propose(entry_type::barrier, bytes{}, 0);
+      if (idx == 0)
+        return make_error(errc::leadership_transfer_in_progress);
       auto rp = self->make_response_promise<index_t>();
       st.barriers.emplace(idx, rp);
+      schedule_flush(self);
+      return rp;
+    },
+    [=](change_atom, const configuration_change& change)
+      -> caf::result<index_t> {
+      auto& st = self->state;
+      auto& core = *st.core;
+      if (core.role() != role::leader)
+        return not_leader_error(core);
+      auto p = core.change_configuration(change);
+      if (p.index == 0)
+        return make_error(errc::configuration_rejected,
+                          "configuration change rejected: " + p.refusal);
+      // Answered when the entry is applied, i.e. committed (as a barrier).
+      auto rp = self->make_response_promise<index_t>();
+      st.barriers.emplace(p.index, rp);
+      schedule_flush(self);
+      return rp;
+    },
+    [=](transfer_atom, const std::string& target) -> caf::result<bool> {
+      auto& st = self->state;
+      auto& core = *st.core;
+      if (core.role() != role::leader)
+        return not_leader_error(core);
+      auto p = core.transfer_leadership(target);
+      if (p.index == 0)
+        return make_error(errc::leadership_transfer_in_progress,
+                          "leadership transfer refused: " + p.refusal);
+      auto rp = self->make_response_promise<bool>();
+      st.transfers.push_back(rp);
       schedule_flush(self);
       return rp;
     },

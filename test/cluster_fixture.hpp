@@ -136,6 +136,18 @@ public:
     m.checked_upto = 0;
   }
 
+  /// Adds a server with an empty store (not bootstrapped) and starts it;
+  /// returns its position. It joins once the leader adds it.
+  size_t add_member(const std::string& id) {
+    member m;
+    m.id = id;
+    m.store = std::make_shared<inmem_store>();
+    nodes.push_back(std::move(m));
+    start(nodes.size() - 1);
+    run_jobs();
+    return nodes.size() - 1;
+  }
+
   /// Kills node `i` at once: whatever its writer had not stored is lost.
   void crash(size_t i) {
     auto& m = nodes[i];

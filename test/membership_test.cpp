@@ -1,0 +1,192 @@
+#define BOOST_TEST_MODULE membership
+#include "cluster_fixture.hpp"
+
+// Membership changes (§6, one server at a time) and leadership transfer
+// (thesis §3.10), deterministic under the test coordinator with the
+// invariant checker running after every step.
+
+using namespace raft;
+using namespace raft::test;
+
+namespace {
+
+configuration_change change(change_kind kind, std::string id,
+                            std::string address = {}, index_t prev = 0) {
+  return configuration_change{kind, std::move(id), std::move(address), prev};
+}
+
+size_t leader_of(cluster& c) {
+  BOOST_REQUIRE(c.run_until([&] { return c.has_leader(); }));
+  return static_cast<size_t>(c.leader());
+}
+
+/// Runs until the leader's configuration has `voters` voters, committed.
+bool settled(cluster& c, size_t voters) {
+  return c.run_until([&] {
+    auto l = c.leader();
+    if (l < 0)
+      return false;
+    auto core = c.core(l);
+    return core->latest_configuration().voter_count() == voters
+           && core->latest_configuration_index() <= core->commit_index();
+  });
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(new_voter_catches_up_as_nonvoter_then_is_promoted) {
+  cluster c{3, 21};
+  for (int k = 0; k < 20; ++k)
+    BOOST_REQUIRE(!c.apply("before-" + std::to_string(k)).err);
+  auto l = leader_of(c);
+  auto n = c.add_member("4");
+  auto res = c.ask<index_t>(l, change_atom_v,
+                            change(change_kind::add_voter, "4", "addr-4"));
+  BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+  // The first entry adds it as a non-voter: the quorum is still 2 of 3.
+  BOOST_REQUIRE(settled(c, 4));
+  auto& conf = c.core(c.leader())->latest_configuration();
+  BOOST_TEST(conf.is_voter("4"));
+  // It has the whole log and takes part in commits.
+  BOOST_REQUIRE(!c.apply("after").err);
+  BOOST_REQUIRE(c.run_until([&] { return c.nodes[n].fsm->logs().size() == 21; }));
+  BOOST_TEST(text_of(c.nodes[n].fsm->logs().back()) == "after");
+}
+
+BOOST_AUTO_TEST_CASE(one_change_at_a_time_and_prev_index_checked) {
+  cluster c{3, 22};
+  auto l = leader_of(c);
+  BOOST_REQUIRE(!c.apply("x").err);
+  auto idx = c.core(l)->latest_configuration_index();
+  // A stale prev index is refused with the reason.
+  auto res = c.ask<index_t>(l, change_atom_v,
+                            change(change_kind::add_nonvoter, "9", "addr-9",
+                                   idx + 7));
+  BOOST_TEST(!res);
+  BOOST_TEST(is(c.last_error, errc::configuration_rejected));
+  BOOST_TEST(describe(c.last_error).find("configuration changed since")
+             != std::string::npos);
+  // Two changes sent at once: the second finds the first uncommitted.
+  auto first = std::make_shared<std::optional<index_t>>();
+  auto second_err = std::make_shared<caf::error>();
+  auto node = c.nodes[l].handle;
+  c.sys.spawn([=](caf::event_based_actor* self) {
+    self->request(node, caf::infinite, change_atom_v,
+                  change(change_kind::add_nonvoter, "8", "addr-8", idx))
+      .then([=](index_t i) { *first = i; }, [](caf::error&) {});
+    self->request(node, caf::infinite, change_atom_v,
+                  change(change_kind::add_nonvoter, "7", "addr-7"))
+      .then([](index_t) {}, [=](caf::error& e) { *second_err = e; });
+  });
+  BOOST_REQUIRE(c.run_until([&] { return first->has_value() && *second_err; }));
+  BOOST_TEST(describe(*second_err).find("in progress") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(removed_leader_steps_down_and_cannot_disrupt) {
+  cluster c{3, 23};
+  auto l = leader_of(c);
+  BOOST_REQUIRE(!c.apply("x").err);
+  auto old_id = c.nodes[l].id;
+  auto res = c.ask<index_t>(l, change_atom_v,
+                            change(change_kind::remove_server, old_id));
+  BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+  // Once the removal commits, it is no leader; the other two elect one.
+  BOOST_REQUIRE(c.run_until([&] {
+    auto x = c.leader();
+    return x >= 0 && static_cast<size_t>(x) != l;
+  }));
+  auto new_leader = static_cast<size_t>(c.leader());
+  auto term = c.core(new_leader)->term();
+  // The removed server keeps running; it must not depose the new leader.
+  for (int k = 0; k < 300; ++k)
+    c.step_time();
+  BOOST_TEST(c.leader() == static_cast<int>(new_leader));
+  BOOST_TEST(c.core(new_leader)->term() == term);
+  BOOST_TEST(!c.core(new_leader)->latest_configuration().find(old_id));
+  BOOST_REQUIRE(!c.apply("after removal").err);
+}
+
+BOOST_AUTO_TEST_CASE(demoted_voter_stops_counting) {
+  cluster c{3, 24};
+  auto l = leader_of(c);
+  auto other = (l + 1) % 3;
+  auto res = c.ask<index_t>(l, change_atom_v,
+                            change(change_kind::demote_voter,
+                                   c.nodes[other].id));
+  BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+  BOOST_REQUIRE(settled(c, 2));
+  // Now the two voters must both be up: stop the remaining voter follower
+  // and nothing commits even though the non-voter is up.
+  size_t voter = 3;
+  for (size_t i = 0; i < 3; ++i)
+    if (i != l && i != other)
+      voter = i;
+  c.crash(voter);
+  auto out = c.apply_async(l, "needs two voters");
+  for (int k = 0; k < 50; ++k)
+    c.step_time();
+  // Not acknowledged: either still pending or failed once the leader's
+  // lease ran out (it hears only the non-voter, which does not count).
+  BOOST_TEST((!out->done || out->err));
+  BOOST_TEST(c.core(l)->role() != role::leader);
+}
+
+BOOST_AUTO_TEST_CASE(leadership_transfer_to_named_voter) {
+  cluster c{3, 25};
+  auto l = leader_of(c);
+  for (int k = 0; k < 10; ++k)
+    BOOST_REQUIRE(!c.apply("x" + std::to_string(k)).err);
+  auto target = (l + 2) % 3;
+  auto moved = c.ask<bool>(l, transfer_atom_v, c.nodes[target].id);
+  BOOST_REQUIRE_MESSAGE(moved, describe(c.last_error));
+  BOOST_REQUIRE(c.run_until([&] { return c.has_leader(); }));
+  BOOST_TEST(c.leader() == static_cast<int>(target));
+  BOOST_REQUIRE(!c.apply("after transfer").err);
+}
+
+BOOST_AUTO_TEST_CASE(leadership_transfer_to_most_up_to_date) {
+  cluster c{5, 26};
+  auto l = leader_of(c);
+  BOOST_REQUIRE(!c.apply("x").err);
+  auto moved = c.ask<bool>(l, transfer_atom_v, std::string{});
+  BOOST_REQUIRE_MESSAGE(moved, describe(c.last_error));
+  BOOST_REQUIRE(c.run_until([&] { return c.has_leader(); }));
+  BOOST_TEST(c.leader() != static_cast<int>(l));
+}
+
+BOOST_AUTO_TEST_CASE(applies_refused_during_transfer_and_failure_is_clean) {
+  cluster c{3, 27};
+  auto l = leader_of(c);
+  BOOST_REQUIRE(!c.apply("x").err);
+  auto target = (l + 1) % 3;
+  // The target is cut off: the transfer cannot complete.
+  std::vector<size_t> rest;
+  for (size_t i = 0; i < 3; ++i)
+    if (i != target)
+      rest.push_back(i);
+  c.partition({{target}, rest});
+  auto moved = std::make_shared<outcome>();
+  auto node = c.nodes[l].handle;
+  auto target_id = c.nodes[target].id;
+  c.sys.spawn([=](caf::event_based_actor* self) {
+    self->request(node, caf::infinite, transfer_atom_v, target_id)
+      .then([=](bool) { moved->done = true; },
+            [=](caf::error& e) {
+              moved->done = true;
+              moved->err = e;
+            });
+  });
+  c.run_jobs();
+  // While it runs, applies are refused.
+  auto during = c.apply_async(l, "during");
+  c.run_jobs();
+  BOOST_REQUIRE(during->done);
+  BOOST_TEST(is(during->err, errc::leadership_transfer_in_progress));
+  // After an election timeout it fails, and the leader works again.
+  BOOST_REQUIRE(c.run_until([&] { return moved->done; }));
+  BOOST_TEST(is(moved->err, errc::timeout));
+  BOOST_TEST(c.leader() == static_cast<int>(l));
+  auto after = c.apply_async(l, "after");
+  BOOST_REQUIRE(c.run_until([&] { return after->done; }));
+  BOOST_TEST(!after->err);
+}
