@@ -103,4 +103,48 @@ typename Inspector::result_type inspect(Inspector& f, timeout_now& x) {
   return f(caf::meta::type_name("timeout_now"), x.term, x.leader);
 }
 
+/// InstallSnapshot (§7), sent in bounded chunks rather than one message:
+/// chunk `offset` of a snapshot of `size` bytes whose last entry is
+/// (`last_index`, `last_term`). The follower acknowledges each chunk; a new
+/// snapshot (another id) or offset 0 restarts the transfer.
+struct install_snapshot_request {
+  term_t term = 0;
+  std::string leader;
+  std::string snapshot_id;
+  index_t last_index = 0;
+  term_t last_term = 0;
+  raft::configuration configuration;
+  index_t configuration_index = 0;
+  uint64_t size = 0;
+  uint64_t crc = 0;
+  uint64_t offset = 0;
+  bytes data;
+  bool done = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        install_snapshot_request& x) {
+  return f(caf::meta::type_name("install_snapshot_request"), x.term, x.leader,
+           x.snapshot_id, x.last_index, x.last_term, x.configuration,
+           x.configuration_index, x.size, x.crc, x.offset, x.data, x.done);
+}
+
+/// The answer to one chunk: the offset the follower expects next (so a
+/// lost chunk is resent from there), or `success` once installed.
+struct install_snapshot_response {
+  term_t term = 0;
+  std::string from;
+  std::string snapshot_id;
+  uint64_t next_offset = 0;
+  bool success = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        install_snapshot_response& x) {
+  return f(caf::meta::type_name("install_snapshot_response"), x.term, x.from,
+           x.snapshot_id, x.next_offset, x.success);
+}
+
 } // namespace raft

@@ -21,6 +21,8 @@
 #include "config/errc.hpp"
 #include "fsm/simple_fsm.hpp"
 #include "sim.hpp"
+#include "actors/node.hpp"
+#include "storage/inmem_store.hpp"
 #include "storage/sqlite_store.hpp"
 #include "storage/synchronized_store.hpp"
 
@@ -348,6 +350,60 @@ BOOST_AUTO_TEST_CASE(no_leader_timeout) {
   BOOST_TEST((elapsed <= caf::timespan{11s}));
   auto r = ask_now<node_actor>(w, raft_atom_v);
   BOOST_TEST(is(r.err, errc::no_leader_timeout));
+}
+
+BOOST_AUTO_TEST_CASE(no_leader_timeout_after_demotion) {
+  // The original's TestNoLeaderTimeout, step for step.
+  bootstrap_dir();
+  auto w = start_worker(make_config());
+  auto node = raft_of(w);
+  wait_for_leadership(node);
+  // Two more in-memory servers, "1" and "2", added as voters.
+  std::vector<node_actor> others;
+  for (auto id : {"1", "2"}) {
+    auto store = std::make_shared<inmem_store>();
+    node_options opts;
+    opts.settings.local_id = id;
+    opts.settings.heartbeat_timeout = 100ms;
+    opts.settings.election_timeout = 100ms;
+    opts.settings.leader_lease_timeout = 100ms;
+    opts.log = store;
+    opts.stable = store;
+    opts.fsm = std::make_shared<fsm::simple_fsm>();
+    opts.transport = transport;
+    opts.detach_blocking = false;
+    others.push_back(spawn_node(sys, opts));
+    auto added = ask_now<index_t>(node, change_atom_v,
+                                  configuration_change{change_kind::add_voter,
+                                                       id, id, 0});
+    BOOST_REQUIRE_MESSAGE(!added.err, describe(added.err));
+  }
+  // CheckConfiguration: three voters.
+  BOOST_REQUIRE(run_until(
+    [&] {
+      auto conf = ask<configuration, index_t>(node, get_config_atom_v);
+      run_jobs();
+      return conf->done && conf->value.voter_count() == 3;
+    },
+    500));
+  // Demote "123" and wait until it is no longer the leader.
+  auto demoted = ask_now<index_t>(
+    node, change_atom_v,
+    configuration_change{change_kind::demote_voter, "123", "", 0});
+  BOOST_REQUIRE_MESSAGE(!demoted.err, describe(demoted.err));
+  BOOST_REQUIRE(run_until(
+    [&] {
+      auto s = ask<role>(node, state_atom_v);
+      run_jobs();
+      return s->done && s->value != role::leader;
+    },
+    500));
+  // Shut down nodes 1 and 2: nobody can lead now.
+  for (auto& o : others)
+    ask_now<bool>(o, shutdown_atom_v);
+  auto wait = ask<bool>(w, wait_atom_v);
+  BOOST_REQUIRE(run_until([&] { return wait->done; }, 5000));
+  BOOST_TEST(is(wait->err, errc::no_leader_timeout));
 }
 
 BOOST_AUTO_TEST_CASE(leader_never_times_out) {
