@@ -777,20 +777,28 @@ void consensus::replicate_to_all() {
   maybe_commit();
 }
 
+uint64_t consensus::quorum_value(
+  uint64_t self_value, uint64_t (*of)(const peer_progress&)) const {
+  // One value per voter (the leader's own given, unknown peers 0); the one
+  // a majority reaches.
+  std::vector<uint64_t> values;
+  for (auto& v : voters()) {
+    if (v == cfg_.local_id) {
+      values.push_back(self_value);
+    } else {
+      auto i = progress_.find(v);
+      values.push_back(i != progress_.end() ? of(i->second) : 0);
+    }
+  }
+  return rules::quorum_index(values);
+}
+
 void consensus::maybe_commit() {
   if (role_ != role::leader)
     return;
-  std::vector<index_t> match;
-  for (auto& v : voters()) {
-    if (v == cfg_.local_id) {
-      // The leader counts itself only once its own write is durable.
-      match.push_back(durable_index_);
-    } else {
-      auto i = progress_.find(v);
-      match.push_back(i != progress_.end() ? i->second.match_index : 0);
-    }
-  }
-  auto q = rules::quorum_index(match);
+  // The leader counts itself only once its own write is durable.
+  auto q = quorum_value(durable_index_,
+                        [](const peer_progress& pr) { return pr.match_index; });
   auto t = log_.term_at(q);
   if (!t)
     return;
@@ -852,16 +860,8 @@ void consensus::check_reads() {
     return;
   // Thesis §6.4: a read is safe once a quorum acknowledged a heartbeat round
   // that started after the read arrived.
-  std::vector<uint64_t> rounds;
-  for (auto& v : voters()) {
-    if (v == cfg_.local_id) {
-      rounds.push_back(UINT64_MAX);
-    } else {
-      auto i = progress_.find(v);
-      rounds.push_back(i != progress_.end() ? i->second.acked_round : 0);
-    }
-  }
-  auto confirmed = rules::quorum_index(rounds);
+  auto confirmed = quorum_value(
+    UINT64_MAX, [](const peer_progress& pr) { return pr.acked_round; });
   while (!reads_.empty() && reads_.front().round <= confirmed) {
     out_.reads_ready.push_back(read_result{reads_.front().id, commit_index_});
     reads_.pop_front();

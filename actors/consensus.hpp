@@ -342,6 +342,8 @@ private:
   void send_append(const std::string& peer, peer_progress& pr, bool force);
   void send_heartbeats();
   void replicate_to_all();
+  uint64_t quorum_value(uint64_t self_value,
+                        uint64_t (*of)(const peer_progress&)) const;
   void maybe_commit();
   void maybe_promote();
   void maybe_send_timeout_now();
