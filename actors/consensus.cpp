@@ -49,10 +49,14 @@ consensus::consensus(raft_config cfg, hard_state hs, raft_log log,
   rng_.seed(seed);
   configs_.emplace_back(snapshot_config_index, std::move(snapshot_config));
   // §6: the latest configuration in the log is in force, committed or not.
+  // Entries the snapshot already covers (trailing logs) are not newer.
   for (auto i = log_.first_index(); i <= log_.last_index(); ++i)
-    track_configuration(log_.at(i));
-  // Everything up to the snapshot is committed by definition.
-  commit_index_ = log_.snapshot_index();
+    if (i > configs_.front().first)
+      track_configuration(log_.at(i));
+  // Everything up to the log's base is committed by definition, and so is
+  // what the store recorded as committed.
+  commit_index_ = std::max(log_.snapshot_index(),
+                           std::min(hs.commit, log_.last_index()));
 }
 
 // -- inputs -------------------------------------------------------------------
@@ -296,6 +300,137 @@ void consensus::handle(const timeout_now& req) {
   // overriding other servers' leader stickiness.
   if (is_voter(cfg_.local_id))
     become_candidate(true);
+}
+
+bool consensus::handle(const install_snapshot_request& req) {
+  if (role_ == role::shutdown)
+    return false;
+  if (req.term < term_) {
+    // §5.1: tell a stale leader about the newer term.
+    send(req.leader, install_snapshot_response{term_, cfg_.local_id,
+                                               req.snapshot_id, 0, false});
+    return false;
+  }
+  if (req.term > term_ || role_ != role::follower || leader_id_ != req.leader)
+    become_follower(req.term, req.leader);
+  // Chunks are the leader's heartbeats while a snapshot is on its way.
+  heard_leader_ = true;
+  out_.leader_contact = true;
+  return true;
+}
+
+void consensus::handle(const install_snapshot_response& resp) {
+  if (role_ == role::shutdown)
+    return;
+  if (resp.term > term_)
+    become_follower(resp.term, std::string{});
+  else if (role_ == role::leader && resp.term == term_)
+    if (auto i = progress_.find(resp.from); i != progress_.end())
+      i->second.contacted = true;
+}
+
+void consensus::ack_snapshot_chunk(const install_snapshot_request& req,
+                                   uint64_t next_offset, bool success) {
+  send(req.leader, install_snapshot_response{term_, cfg_.local_id,
+                                             req.snapshot_id, next_offset,
+                                             success});
+}
+
+bool consensus::install_snapshot(index_t index, term_t term,
+                                 const configuration& cfg, index_t cfg_index) {
+  if (index <= commit_index_)
+    return false;
+  if (log_.term_at(index) == term) {
+    // §7: the log already holds the snapshot's last entry; what follows it
+    // may be newer than the snapshot and stays.
+    if (unstable_from_ <= index)
+      unstable_from_ = index + 1;
+    log_.compact(index);
+  } else {
+    // §7: otherwise the snapshot replaces the whole log.
+    log_.reset(index, term);
+    pending_truncate_ = pending_truncate_ == 0
+                          ? index + 1
+                          : std::min(pending_truncate_, index + 1);
+    unstable_from_ = index + 1;
+  }
+  pending_compact_ = std::max(pending_compact_, index);
+  // The snapshot's configuration is the base; later entries still count.
+  std::vector<std::pair<index_t, configuration>> later;
+  for (auto& c : configs_)
+    if (c.first > index)
+      later.push_back(c);
+  configs_.clear();
+  configs_.emplace_back(cfg_index, cfg);
+  for (auto& c : later)
+    configs_.push_back(std::move(c));
+  commit_index_ = index;
+  durable_index_ = std::max(durable_index_, index);
+  if (durable_index_ > log_.last_index())
+    durable_index_ = log_.last_index();
+  return true;
+}
+
+index_t consensus::compact(index_t snapshot_index) {
+  if (snapshot_index <= cfg_.trailing_logs)
+    return 0;
+  // Only entries already handed to the log writer and known committed may
+  // go: the store must never miss an entry that a snapshot does not cover.
+  auto through = std::min({snapshot_index - cfg_.trailing_logs, commit_index_,
+                           unstable_from_ - 1});
+  if (through <= log_.snapshot_index())
+    return 0;
+  // The configuration as of the new base becomes the base configuration.
+  auto base = configuration_at(through);
+  log_.compact(through);
+  pending_compact_ = std::max(pending_compact_, through);
+  std::vector<std::pair<index_t, configuration>> kept;
+  kept.emplace_back(base.second, std::move(base.first));
+  for (auto& c : configs_)
+    if (c.first > through)
+      kept.push_back(std::move(c));
+  configs_ = std::move(kept);
+  return through;
+}
+
+void consensus::discard_stored_log() {
+  auto base = log_.snapshot_index();
+  pending_compact_ = std::max(pending_compact_, base);
+  pending_truncate_ = pending_truncate_ == 0 ? base + 1
+                                             : std::min(pending_truncate_,
+                                                        base + 1);
+}
+
+void consensus::snapshot_installed(const std::string& peer, index_t index) {
+  needs_snapshot_.erase(peer);
+  if (role_ != role::leader)
+    return;
+  auto i = progress_.find(peer);
+  if (i == progress_.end())
+    return;
+  auto& pr = i->second;
+  pr.contacted = true;
+  pr.match_index = std::max(pr.match_index, index);
+  pr.next_index = pr.match_index + 1;
+  // Probe from the snapshot on: the follower's log now starts there.
+  pr.replicating = false;
+  pr.probe_sent = false;
+  pr.inflight.clear();
+  maybe_commit();
+  maybe_promote();
+  send_append(peer, pr, true);
+}
+
+void consensus::snapshot_failed(const std::string& peer) {
+  needs_snapshot_.erase(peer);
+}
+
+std::pair<configuration, index_t>
+consensus::configuration_at(index_t index) const {
+  for (auto i = configs_.rbegin(); i != configs_.rend(); ++i)
+    if (i->first <= index)
+      return {i->second, i->first};
+  return {configs_.front().second, configs_.front().first};
 }
 
 void consensus::on_timer(timer_kind kind, uint64_t generation) {
@@ -547,6 +682,9 @@ ready consensus::take_ready(bool may_persist) {
     }
     p.truncate_from = pending_truncate_;
     pending_truncate_ = 0;
+    p.compact_through = pending_compact_;
+    pending_compact_ = 0;
+    p.commit_index = commit_index_;
     if (unstable_from_ <= log_.last_index())
       log_.slice(unstable_from_, log_.last_index(), SIZE_MAX, SIZE_MAX,
                  p.entries);
@@ -579,7 +717,7 @@ bool consensus::committed_in_term() const {
 }
 
 bool consensus::has_pending_state() const {
-  return hard_state_dirty_ || pending_truncate_ != 0
+  return hard_state_dirty_ || pending_truncate_ != 0 || pending_compact_ != 0
          || unstable_from_ <= log_.last_index();
 }
 
@@ -713,6 +851,12 @@ void consensus::send_append(const std::string& peer, peer_progress& pr,
     out_.send_now.push_back(outgoing{peer, std::move(req)});
     return true;
   };
+  if (pr.next_index <= log_.snapshot_index()) {
+    // §7: the entries this follower needs next were compacted into a
+    // snapshot; it gets the snapshot instead.
+    needs_snapshot_.insert(peer);
+    return;
+  }
   auto last = log_.last_index();
   if (pr.replicating) {
     bool sent = false;

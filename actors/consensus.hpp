@@ -64,7 +64,8 @@ struct timer_request {
 
 /// Any RPC the core sends or receives.
 using rpc = std::variant<vote_request, vote_response, append_request,
-                         append_response, timeout_now>;
+                         append_response, timeout_now, install_snapshot_request,
+                         install_snapshot_response>;
 
 /// An RPC addressed to a server id.
 struct outgoing {
@@ -106,11 +107,18 @@ struct persist_request {
   std::string voted_for;
   /// Non-zero: delete stored entries from this index on first (§5.3).
   index_t truncate_from = 0;
-  /// Entries to append after the truncation.
+  /// Non-zero: delete stored entries up to this index; a durable snapshot
+  /// covers them (§7).
+  index_t compact_through = 0;
+  /// Entries to append after the deletions.
   std::vector<log_entry> entries;
+  /// The commit index when the request was made, stored with the entries
+  /// so a restarted server re-applies up to it.
+  index_t commit_index = 0;
 
   bool empty() const {
-    return !hard_state && truncate_from == 0 && entries.empty();
+    return !hard_state && truncate_from == 0 && compact_through == 0
+           && entries.empty();
   }
 };
 
@@ -118,6 +126,8 @@ struct persist_request {
 struct hard_state {
   term_t term = 0;
   std::string voted_for;
+  /// The commit index stored with the log; committed by definition.
+  index_t commit = 0;
 };
 
 /// A read that became safe: the leader confirmed its leadership after the
@@ -190,6 +200,51 @@ public:
   void handle(const append_request& req);
   void handle(const append_response& resp);
   void handle(const timeout_now& req);
+
+  /// An InstallSnapshot chunk (§7): checked like AppendEntries (term,
+  /// leader). Returns true if it comes from this term's leader and the host
+  /// should store it; answers a stale sender itself.
+  bool handle(const install_snapshot_request& req);
+
+  /// An answer to a chunk: only its term matters here (a newer term makes
+  /// the leader step down); the host's snapshot sender reads the rest.
+  void handle(const install_snapshot_response& resp);
+
+  /// Answers the leader's chunk with the offset expected next, after
+  /// anything the chunk changed (term, vote) is durable.
+  void ack_snapshot_chunk(const install_snapshot_request& req,
+                          uint64_t next_offset, bool success);
+
+  /// A snapshot received from the leader (or restored by the user) is
+  /// durable and in the FSM: it becomes the log's base (§7): if the log
+  /// holds the snapshot's last entry, the entries after it stay; otherwise
+  /// the whole log goes. Returns false (and changes nothing) if the log is
+  /// already committed past it.
+  bool install_snapshot(index_t index, term_t term, const configuration& cfg,
+                        index_t cfg_index);
+
+  /// A snapshot covering the log up to `snapshot_index` is durable: drop
+  /// in-memory entries so that `trailing_logs` stay (HashiCorp's
+  /// compactLogs); the store deletes them with the next write. Returns the
+  /// new base index, 0 if nothing is dropped.
+  index_t compact(index_t snapshot_index);
+
+  /// The stored log is unusable after the snapshot the FSM was restored
+  /// from (it lacks the snapshot's last entry): the next write deletes it,
+  /// so that it never reappears behind the in-memory log.
+  void discard_stored_log();
+
+  /// Leader: `peer` installed a snapshot up to `index` (§7); replication
+  /// resumes after it.
+  void snapshot_installed(const std::string& peer, index_t index);
+
+  /// Leader: sending a snapshot to `peer` failed; it is retried when the
+  /// peer next needs it.
+  void snapshot_failed(const std::string& peer);
+
+  /// The configuration in force at `index` (which must be no older than
+  /// the log's base) and the index of its entry.
+  std::pair<configuration, index_t> configuration_at(index_t index) const;
 
   /// Dispatches any RPC to the matching `handle`.
   void step(const raft::rpc& msg);
@@ -374,6 +429,8 @@ private:
   /// Entries from here on have not been handed to persistence yet.
   index_t unstable_from_;
   index_t pending_truncate_ = 0;
+  /// Stored entries up to here are covered by an installed snapshot.
+  index_t pending_compact_ = 0;
   bool hard_state_dirty_ = false;
   /// (index, configuration) for the snapshot and every configuration entry
   /// after it, oldest first; never empty.

@@ -5,6 +5,9 @@
 #include "actors/messages.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
+#include "caf/stateful_actor.hpp"
+#include "config/errc.hpp"
+#include "fsm/state_machine.hpp"
 
 namespace raft {
 
@@ -37,6 +40,25 @@ caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
         results.push_back(std::move(r));
       }
       return results;
+    },
+    [=](snapshot_atom) -> caf::result<captured_state> {
+      // Between two batches the state is exactly `applied`; the copy is
+      // persisted elsewhere while later entries apply (HashiCorp's
+      // FSMSnapshot contract).
+      auto snap = fsm->take_snapshot();
+      if (!snap)
+        return std::move(snap.error());
+      return captured_state{self->state.applied,
+                            std::shared_ptr<fsm::snapshot>{std::move(*snap)}};
+    },
+    [=](restore_atom, index_t index,
+        opened_snapshot& snap) -> caf::result<index_t> {
+      if (!snap.reader)
+        return make_error(errc::not_valid, "restore without a snapshot");
+      if (auto err = fsm->restore(*snap.reader))
+        return err;
+      self->state.applied = index;
+      return index;
     },
   };
 }

@@ -39,6 +39,10 @@ caf::expected<loaded_state> load(log_store& log, stable_store& stable) {
     if (auto err = log.get_range(*first, *last, SIZE_MAX, st.entries))
       return err;
   }
+  auto commit = log.stored_commit_index();
+  if (!commit)
+    return std::move(commit.error());
+  st.commit_index = *commit;
   return st;
 }
 
@@ -66,8 +70,18 @@ caf::error persist(log_store& log, stable_store& stable,
       if (auto err = log.delete_range(req.truncate_from, *last))
         return err;
   }
+  if (req.compact_through != 0) {
+    // Only after the snapshot covering these entries is durable (the
+    // snapshot manager closed it before the core asked for this).
+    auto first = log.first_index();
+    if (!first)
+      return std::move(first.error());
+    if (*first != 0 && *first <= req.compact_through)
+      if (auto err = log.delete_range(*first, req.compact_through))
+        return err;
+  }
   if (!req.entries.empty())
-    return log.store_logs(req.entries);
+    return log.store_logs_with_commit(req.entries, req.commit_index);
   return caf::none;
 }
 

@@ -20,8 +20,14 @@
 #include "caf/replies_to.hpp"
 #include "caf/type_id.hpp"
 #include "caf/typed_actor.hpp"
+#include "fsm/kv_command.hpp"
 #include "storage/configuration.hpp"
 #include "storage/log_entry.hpp"
+#include "storage/snapshot_store.hpp"
+
+namespace fsm {
+class snapshot;
+} // namespace fsm
 
 namespace raft {
 
@@ -30,18 +36,21 @@ struct loaded_state {
   term_t term = 0;
   std::string voted_for;
   std::vector<log_entry> entries;
+  /// The commit index stored with the last batch (0 if none).
+  index_t commit_index = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, loaded_state& x) {
   return f(caf::meta::type_name("loaded_state"), x.term, x.voted_for,
-           x.entries);
+           x.entries, x.commit_index);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, persist_request& x) {
   return f(caf::meta::type_name("persist_request"), x.hard_state, x.term,
-           x.voted_for, x.truncate_from, x.entries);
+           x.voted_for, x.truncate_from, x.compact_through, x.entries,
+           x.commit_index);
 }
 
 /// What the FSM runner answers for one applied entry.
@@ -99,6 +108,34 @@ typename Inspector::result_type inspect(Inspector& f, leader_info& x) {
 
 using stats_map = std::map<std::string, std::string>;
 
+/// A snapshot opened for reading, as the snapshot manager hands it out;
+/// `reader` is null if there is no snapshot. Local only (holds a stream).
+struct opened_snapshot {
+  snapshot_meta meta;
+  std::shared_ptr<snapshot_reader> reader;
+};
+
+/// A state machine's point-in-time copy, captured by the FSM runner at
+/// `index` and persisted later by the snapshot manager. Local only.
+struct captured_state {
+  index_t index = 0;
+  std::shared_ptr<fsm::snapshot> state;
+};
+
+/// The snapshot manager's answer to one InstallSnapshot chunk: the offset it
+/// expects next, and the stored snapshot once the last chunk is in.
+struct chunk_ack {
+  uint64_t next_offset = 0;
+  bool complete = false;
+  snapshot_meta meta;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chunk_ack& x) {
+  return f(caf::meta::type_name("chunk_ack"), x.next_offset, x.complete,
+           x.meta);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f,
                                         configuration_change& x) {
@@ -131,6 +168,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(caf_raft, (raft::stats_map))
   CAF_ADD_TYPE_ID(caf_raft, (raft::role))
   CAF_ADD_TYPE_ID(caf_raft, (raft::configuration_change))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::snapshot_meta))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::chunk_ack))
 
   CAF_ADD_ATOM(caf_raft, raft, apply_atom, "apply")
   CAF_ADD_ATOM(caf_raft, raft, barrier_atom, "barrier")
@@ -168,6 +207,22 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, loop_atom, "loop")
   CAF_ADD_ATOM(caf_raft, raft, change_atom, "change")
   CAF_ADD_ATOM(caf_raft, raft, transfer_atom, "transfer")
+  CAF_ADD_ATOM(caf_raft, raft, snapshot_atom, "snapshot")
+  CAF_ADD_ATOM(caf_raft, raft, restore_atom, "restore")
+  CAF_ADD_ATOM(caf_raft, raft, compact_atom, "compact")
+  CAF_ADD_ATOM(caf_raft, raft, install_atom, "install")
+  CAF_ADD_ATOM(caf_raft, raft, cancel_atom, "cancel")
+  // The network transport (net_transport.cpp).
+  CAF_ADD_ATOM(caf_raft, raft, net_hello_atom, "nethello")
+  CAF_ADD_ATOM(caf_raft, raft, net_auth_atom, "netauth")
+  CAF_ADD_ATOM(caf_raft, raft, net_rpc_atom, "netrpc")
+  CAF_ADD_ATOM(caf_raft, raft, net_in_atom, "netin")
+  CAF_ADD_ATOM(caf_raft, raft, net_ready_atom, "netready")
+  CAF_ADD_ATOM(caf_raft, raft, net_fail_atom, "netfail")
+  CAF_ADD_ATOM(caf_raft, raft, net_init_atom, "netinit")
+  CAF_ADD_ATOM(caf_raft, raft, net_stats_atom, "netstats")
+
+  CAF_ADD_TYPE_ID(caf_raft, (fsm::kv_result))
 
 CAF_END_TYPE_ID_BLOCK(caf_raft)
 
@@ -204,15 +259,26 @@ using node_actor = caf::typed_actor<
   // true once leadership moved; fails with timeout after an election
   // timeout.
   caf::replies_to<transfer_atom, std::string>::with<bool>,
+  // Takes a snapshot now (HashiCorp's Snapshot()); answers its metadata
+  // (open it through the snapshot store by id). Fails with
+  // nothing_new_to_snapshot if nothing was applied since the last one.
+  caf::replies_to<snapshot_atom>::with<snapshot_meta>,
+  // Restores the FSM to the snapshot with this id in the node's snapshot
+  // store (HashiCorp's Restore, leader only): the snapshot becomes the
+  // log's new base at a fresh index, followers receive it by
+  // InstallSnapshot; answers the index it was restored at.
+  caf::replies_to<restore_atom, std::string>::with<index_t>,
   // Registers an observer actor for `observation`s.
   caf::reacts_to<observe_atom, caf::actor>,
   caf::replies_to<shutdown_atom>::with<bool>,
   // RPCs from the transport.
   caf::reacts_to<vote_request>, caf::reacts_to<vote_response>,
   caf::reacts_to<append_request>, caf::reacts_to<append_response>,
-  caf::reacts_to<timeout_now>,
-  // Internal: timers and batching.
-  caf::reacts_to<timer_atom, uint8_t, uint64_t>, caf::reacts_to<flush_atom>>;
+  caf::reacts_to<timeout_now>, caf::reacts_to<install_snapshot_request>,
+  caf::reacts_to<install_snapshot_response>,
+  // Internal: timers and batching; the snapshot manager's periodic check.
+  caf::reacts_to<timer_atom, uint8_t, uint64_t>, caf::reacts_to<flush_atom>,
+  caf::reacts_to<snapshot_atom, check_atom>>;
 
 class synchronized_store;
 
@@ -244,3 +310,5 @@ void register_types(caf::actor_system_config& cfg);
 } // namespace raft
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::shared_log_store)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::opened_snapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::captured_state)

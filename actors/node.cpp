@@ -1,12 +1,16 @@
 #include "actors/node.hpp"
 
 #include <deque>
+#include <functional>
+#include <map>
+#include <set>
 
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/fsm_runner.hpp"
 #include "actors/log_writer.hpp"
+#include "actors/snapshot_manager.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/send.hpp"
@@ -29,6 +33,8 @@ struct node_state {
   bool started = false;
   caf::actor writer;
   caf::actor fsm;
+  /// The snapshot manager; null without a snapshot store.
+  caf::actor snapshots;
   std::shared_ptr<spdlog::logger> log;
 
   // Durability pipeline: one write in flight, messages held until the
@@ -51,6 +57,20 @@ struct node_state {
   std::map<uint64_t, read_request> reads;
   std::multimap<index_t, index_promise> reads_waiting_apply;
   uint64_t next_read_id = 0;
+
+  // Snapshots (§7).
+  index_t last_snapshot_index = 0;
+  term_t last_snapshot_term = 0;
+  bool snapshotting = false;
+  std::vector<caf::typed_response_promise<snapshot_meta>> snapshot_waiters;
+  /// A received snapshot is being restored into the FSM: nothing else may
+  /// be applied meanwhile.
+  bool installing = false;
+  /// A user restore is under way: no new entries until it is in place.
+  bool restoring = false;
+  /// Peers a snapshot is on its way to, and when a failed peer may retry.
+  std::set<std::string> sending_snapshot;
+  std::map<std::string, caf::actor_clock::time_point> snapshot_retry_at;
 
   // Observability.
   std::vector<caf::actor> observers;
@@ -117,6 +137,8 @@ void on_applied(node_ptr self, std::vector<apply_result>& results) {
 
 void dispatch_committed(node_ptr self) {
   auto& st = self->state;
+  if (st.installing)
+    return; // The FSM is being replaced; entries after it wait.
   auto& core = *st.core;
   auto commit = core.commit_index();
   if (commit <= st.dispatched)
@@ -154,8 +176,11 @@ void notify_state(node_ptr self) {
   if (core.role() != st.last_role)
     st.log->info("{}: {} -> {} in term {}", core.id(), to_string(st.last_role),
                  to_string(core.role()), core.term());
-  if (st.last_role == role::leader && core.role() != role::leader)
+  if (st.last_role == role::leader && core.role() != role::leader) {
     fail_uncommitted(self, errc::leadership_lost);
+    if (st.snapshots)
+      caf::anon_send(st.snapshots, cancel_atom_v);
+  }
   st.last_role = core.role();
   st.last_term = core.term();
   st.last_leader = core.leader_id();
@@ -174,6 +199,43 @@ void on_persisted(node_ptr self, uint64_t seq, index_t index, term_t term) {
     st.held.pop_front();
   }
   schedule_flush(self);
+}
+
+void start_installs(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (!st.snapshots || core.role() != role::leader)
+    return;
+  auto now = self->clock().now();
+  for (auto& peer : core.needs_snapshot()) {
+    if (st.sending_snapshot.count(peer) != 0)
+      continue;
+    if (auto i = st.snapshot_retry_at.find(peer);
+        i != st.snapshot_retry_at.end() && now < i->second)
+      continue;
+    st.sending_snapshot.insert(peer);
+    auto term = core.term();
+    self
+      ->request(st.snapshots, caf::infinite, install_atom_v, peer, term)
+      .then(
+        [self, peer, term](index_t index) {
+          auto& st = self->state;
+          st.sending_snapshot.erase(peer);
+          st.snapshot_retry_at.erase(peer);
+          if (st.core->term() == term)
+            st.core->snapshot_installed(peer, index);
+          schedule_flush(self);
+        },
+        [self, peer](caf::error& err) {
+          auto& st = self->state;
+          st.sending_snapshot.erase(peer);
+          // Retry after an election timeout, not on every heartbeat.
+          st.snapshot_retry_at[peer] = self->clock().now()
+                                       + st.core->settings().election_timeout;
+          st.core->snapshot_failed(peer);
+          schedule_flush(self);
+        });
+  }
 }
 
 void flush(node_ptr self) {
@@ -245,8 +307,171 @@ void flush(node_ptr self) {
     st.ever_contacted = true;
   }
   dispatch_committed(self);
+  start_installs(self);
   if (rd.state_changed)
     notify_state(self);
+}
+
+// -- snapshots (§7) -------------------------------------------------------------
+
+void finish_snapshot(node_ptr self, caf::expected<snapshot_meta> res) {
+  auto& st = self->state;
+  st.snapshotting = false;
+  if (!res && st.snapshot_waiters.empty()
+      && !is(res.error(), errc::nothing_new_to_snapshot))
+    st.log->warn("{}: snapshot failed: {}", st.core->id(),
+                 describe(res.error()));
+  auto waiters = std::move(st.snapshot_waiters);
+  st.snapshot_waiters.clear();
+  for (auto& rp : waiters) {
+    if (res)
+      rp.deliver(*res);
+    else
+      rp.deliver(res.error());
+  }
+}
+
+/// Captures the FSM between two batches, persists the copy while later
+/// entries apply, then compacts the log (HashiCorp's takeSnapshot).
+void take_snapshot(node_ptr self) {
+  auto& st = self->state;
+  if (st.snapshotting || st.installing || st.restoring)
+    return; // Waiters are answered when the running one ends.
+  st.snapshotting = true;
+  self->request(st.fsm, caf::infinite, snapshot_atom_v)
+    .then(
+      [self](captured_state& cs) {
+        auto& st = self->state;
+        auto& core = *st.core;
+        if (cs.index == 0 || cs.index <= st.last_snapshot_index) {
+          cs.state->release();
+          return finish_snapshot(self,
+                                 make_error(errc::nothing_new_to_snapshot));
+        }
+        auto term = core.log().term_at(cs.index);
+        if (!term) {
+          cs.state->release();
+          return finish_snapshot(
+            self, make_error(errc::aborted_by_restore,
+                             "the log moved past the captured state (a "
+                             "snapshot was installed meanwhile)"));
+        }
+        snapshot_meta proto;
+        proto.index = cs.index;
+        proto.term = *term;
+        auto cfg = core.configuration_at(cs.index);
+        proto.configuration = std::move(cfg.first);
+        proto.configuration_index = cfg.second;
+        self
+          ->request(st.snapshots, caf::infinite, persist_atom_v, proto,
+                    std::move(cs))
+          .then(
+            [self](snapshot_meta& meta) {
+              auto& st = self->state;
+              if (meta.index > st.last_snapshot_index) {
+                st.last_snapshot_index = meta.index;
+                st.last_snapshot_term = meta.term;
+              }
+              // The snapshot is durable: the log before it may go.
+              st.core->compact(meta.index);
+              if (st.opts.probe)
+                ++st.opts.probe->snapshots_taken;
+              st.log->info("{}: snapshot {} taken at index {}", st.core->id(),
+                           meta.id, meta.index);
+              schedule_flush(self);
+              finish_snapshot(self, std::move(meta));
+            },
+            [self](caf::error& err) { finish_snapshot(self, std::move(err)); });
+      },
+      [self](caf::error& err) { finish_snapshot(self, std::move(err)); });
+}
+
+/// Puts a stored snapshot into the FSM and makes it the log's base: for a
+/// snapshot received from the leader (§7) and for a user restore.
+void install_stored(node_ptr self, snapshot_meta meta,
+                    std::function<void(caf::error)> done) {
+  auto& st = self->state;
+  st.installing = true;
+  self->request(st.snapshots, caf::infinite, open_atom_v, meta.id)
+    .then(
+      [self, meta, done](opened_snapshot& snap) {
+        auto& st = self->state;
+        self
+          ->request(st.fsm, caf::infinite, restore_atom_v, meta.index,
+                    std::move(snap))
+          .then(
+            [self, meta, done](index_t) {
+              auto& st = self->state;
+              st.installing = false;
+              // Nothing after the old commit index was dispatched while
+              // installing, so the FSM now stands exactly at meta.index.
+              st.core->install_snapshot(meta.index, meta.term,
+                                        meta.configuration,
+                                        meta.configuration_index);
+              st.dispatched = meta.index;
+              st.applied = meta.index;
+              if (st.opts.probe) {
+                st.opts.probe->applied = st.applied;
+                ++st.opts.probe->snapshots_installed;
+              }
+              if (meta.index > st.last_snapshot_index) {
+                st.last_snapshot_index = meta.index;
+                st.last_snapshot_term = meta.term;
+              }
+              done(caf::none);
+              schedule_flush(self);
+            },
+            [self](caf::error& err) {
+              // The FSM is half replaced: only a restart from durable state
+              // can make it trustworthy again.
+              self->state.log->error("{}: restoring the FSM failed: {}",
+                                     self->state.core->id(), describe(err));
+              self->quit(err);
+            });
+      },
+      [self, done](caf::error& err) {
+        self->state.installing = false;
+        done(err);
+        schedule_flush(self);
+      });
+}
+
+void on_snapshot_chunk(node_ptr self, const install_snapshot_request& req) {
+  auto& st = self->state;
+  if (!st.core->handle(req) || !st.snapshots || st.installing) {
+    // Refused, or busy restoring the previous one: the leader resends.
+    schedule_flush(self);
+    return;
+  }
+  schedule_flush(self);
+  self->request(st.snapshots, caf::infinite, req)
+    .then(
+      [self, req](chunk_ack& ack) {
+        auto& st = self->state;
+        auto& core = *st.core;
+        if (!ack.complete || ack.meta.index <= core.commit_index()
+            || st.installing) {
+          // A stale snapshot needs no restore, only an answer.
+          core.ack_snapshot_chunk(req, ack.next_offset,
+                                  ack.complete && !st.installing);
+          schedule_flush(self);
+          return;
+        }
+        st.log->info("{}: installing snapshot {} from {} (index {})",
+                     core.id(), ack.meta.id, req.leader, ack.meta.index);
+        install_stored(self, ack.meta, [self, req](caf::error err) {
+          auto& st = self->state;
+          if (err)
+            st.log->error("{}: installing snapshot from {} failed: {}",
+                          st.core->id(), req.leader, describe(err));
+          // Success goes out after the log reset is durable.
+          st.core->ack_snapshot_chunk(req, err ? 0 : req.size, !err);
+        });
+      },
+      [self](caf::error& err) {
+        self->state.log->error("{}: snapshot chunk failed: {}",
+                               self->state.core->id(), describe(err));
+      });
 }
 
 stats_map make_stats(node_ptr self) {
@@ -260,8 +485,9 @@ stats_map make_stats(node_ptr self) {
   m["commit_index"] = std::to_string(core.commit_index());
   m["applied_index"] = std::to_string(st.applied);
   m["fsm_pending"] = std::to_string(st.dispatched - st.applied);
-  m["last_snapshot_index"] = std::to_string(core.log().snapshot_index());
-  m["last_snapshot_term"] = std::to_string(core.log().snapshot_term());
+  m["last_snapshot_index"] = std::to_string(st.last_snapshot_index);
+  m["last_snapshot_term"] = std::to_string(st.last_snapshot_term);
+  m["first_log_index"] = std::to_string(core.log().first_index());
   m["protocol_version"] = "3";
   m["protocol_version_min"] = "3";
   m["protocol_version_max"] = "3";
@@ -295,35 +521,217 @@ stats_map make_stats(node_ptr self) {
   return m;
 }
 
+/// Builds the in-memory log from the stored entries and the snapshot the
+/// FSM was restored to (index 0: none). Fails if they leave a gap.
+caf::expected<raft_log> build_log(loaded_state& ls, const snapshot_meta& snap,
+                                  bool& discard_stored) {
+  discard_stored = false;
+  auto& es = ls.entries;
+  if (es.empty())
+    return raft_log{snap.index, snap.term};
+  auto first = es.front().index;
+  if (first > snap.index + 1)
+    return make_error(errc::corrupt,
+                      "the log starts at index " + std::to_string(first)
+                        + " but "
+                        + (snap.index == 0
+                             ? std::string{"there is no snapshot"}
+                             : "the newest usable snapshot (" + snap.id
+                                 + ") ends at index "
+                                 + std::to_string(snap.index))
+                        + ": entries in between are lost");
+  if (snap.index == 0 || first == snap.index + 1) {
+    raft_log log{first - 1, 0};
+    for (auto& e : es)
+      log.append(std::move(e));
+    return log;
+  }
+  // Trailing entries before the snapshot are kept, so slightly lagging
+  // followers catch up from the log. §7: they stay only if the log holds
+  // the snapshot's last entry with its term; otherwise the snapshot
+  // replaces the whole log.
+  auto at = snap.index - first;
+  if (at >= es.size() || es[at].term != snap.term) {
+    discard_stored = true;
+    return raft_log{snap.index, snap.term};
+  }
+  raft_log log{first, es.front().term};
+  for (size_t i = 1; i < es.size(); ++i)
+    log.append(std::move(es[i]));
+  return log;
+}
+
 void start_core(node_ptr self, loaded_state ls,
-                const std::string& local_address) {
+                const std::string& local_address, const snapshot_meta& snap) {
   auto& st = self->state;
   if (st.started)
     return;
-  index_t snap = ls.entries.empty() ? 0 : ls.entries.front().index - 1;
-  raft_log log{snap, 0};
-  for (auto& e : ls.entries)
-    log.append(std::move(e));
-  st.core = std::make_unique<consensus>(st.opts.settings,
-                                        hard_state{ls.term, ls.voted_for},
-                                        std::move(log), configuration{}, 0);
+  bool discard = false;
+  auto log = build_log(ls, snap, discard);
+  if (!log) {
+    st.log->error("{}: cannot start: {}", st.opts.settings.local_id,
+                  describe(log.error()));
+    self->quit(log.error());
+    return;
+  }
+  hard_state hs{ls.term, ls.voted_for, std::max(ls.commit_index, snap.index)};
+  st.core = std::make_unique<consensus>(st.opts.settings, std::move(hs),
+                                        std::move(*log), snap.configuration,
+                                        snap.configuration_index);
+  if (discard)
+    st.core->discard_stored_log();
   st.started = true;
   st.last_term = st.core->term();
   st.last_role = role::follower;
-  st.dispatched = st.core->commit_index();
-  st.applied = st.dispatched;
+  // The FSM holds the snapshot; the log up to the stored commit index is
+  // applied again from there (§7; HashiCorp's restore on start).
+  st.dispatched = snap.index;
+  st.applied = snap.index;
+  st.last_snapshot_index = snap.index;
+  st.last_snapshot_term = snap.term;
   if (st.opts.probe) {
     st.opts.probe->core = st.core.get();
+    st.opts.probe->applied = st.applied;
     auto probe = st.opts.probe;
     self->attach_functor([probe] { probe->core = nullptr; });
   }
   st.core->start();
-  st.log->info("{}: started at {} in term {} with log [{}, {}]", st.core->id(),
-               local_address, st.core->term(), st.core->log().first_index(),
-               st.core->last_index());
+  st.log->info("{}: started at {} in term {} with snapshot {} and log [{}, {}], "
+               "commit index {}",
+               st.core->id(), local_address, st.core->term(),
+               snap.id.empty() ? std::string{"none"} : snap.id,
+               st.core->log().first_index(), st.core->last_index(),
+               st.core->commit_index());
   if (st.opts.on_started)
     caf::anon_send(st.opts.on_started, loop_atom_v);
   schedule_flush(self);
+}
+
+void connect_transport(node_ptr self, loaded_state ls, snapshot_meta snap) {
+  auto& st = self->state;
+  auto id = st.opts.settings.local_id;
+  // Like HashiCorp's NewRaft asking the transport for its local address:
+  // the node starts only once its transport answers, so a hung transport
+  // shows as a start timeout in the worker.
+  self
+    ->request(st.opts.transport, caf::infinite, connect_atom_v, id,
+              caf::actor_cast<caf::actor>(self))
+    .then(
+      [self, ls{std::move(ls)},
+       snap{std::move(snap)}](std::string& local_address) mutable {
+        start_core(self, std::move(ls), local_address, snap);
+      },
+      [self](caf::error& err) {
+        self->state.log->error("raft node cannot reach its transport: {}",
+                               describe(err));
+        self->quit(err);
+      });
+}
+
+/// Restores the newest snapshot that opens cleanly into the FSM before the
+/// node takes part: a node never votes with an empty state it did not have.
+void restore_on_start(node_ptr self, loaded_state ls) {
+  auto& st = self->state;
+  if (!st.snapshots)
+    return connect_transport(self, std::move(ls), snapshot_meta{});
+  self->request(st.snapshots, caf::infinite, open_atom_v)
+    .then(
+      [self, ls{std::move(ls)}](opened_snapshot& snap) mutable {
+        auto& st = self->state;
+        if (!snap.reader)
+          return connect_transport(self, std::move(ls), snapshot_meta{});
+        auto meta = snap.meta;
+        if (st.opts.settings.no_snapshot_restore_on_start) {
+          // The application restores its own state (HashiCorp's
+          // NoSnapshotRestoreOnStart); the log still starts after it.
+          snap.reader->close();
+          return connect_transport(self, std::move(ls), std::move(meta));
+        }
+        self
+          ->request(st.fsm, caf::infinite, restore_atom_v, meta.index,
+                    std::move(snap))
+          .then(
+            [self, ls{std::move(ls)}, meta](index_t) mutable {
+              self->state.log->info("{}: restored snapshot {} (index {})",
+                                    self->state.opts.settings.local_id,
+                                    meta.id, meta.index);
+              connect_transport(self, std::move(ls), std::move(meta));
+            },
+            [self](caf::error& err) {
+              self->state.log->error("raft node cannot restore its "
+                                     "snapshot: {}",
+                                     describe(err));
+              self->quit(err);
+            });
+      },
+      [self](caf::error& err) {
+        self->state.log->error("raft node cannot open its snapshots: {}",
+                               describe(err));
+        self->quit(err);
+      });
+}
+
+/// HashiCorp's Restore: the FSM takes the state of snapshot `id` (from this
+/// node's store), which becomes the log's base at a fresh index so that
+/// every follower receives it by InstallSnapshot; answered with the index of
+/// a barrier after it, once a quorum holds the restored state. As with
+/// HashiCorp, this overrides replicated history: for disaster recovery.
+caf::result<index_t> user_restore(node_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (!st.snapshots)
+    return make_error(errc::unsupported,
+                      "snapshots are off: the node has no snapshot store");
+  if (core.role() != role::leader)
+    return not_leader_error(core);
+  if (st.restoring || st.installing || st.snapshotting
+      || core.transferring())
+    return make_error(errc::unsupported,
+                      "restore refused: a snapshot, restore or leadership "
+                      "transfer is under way; retry");
+  if (st.applied != core.last_index())
+    return make_error(errc::unsupported,
+                      "restore refused: entries up to "
+                        + std::to_string(core.last_index())
+                        + " are not applied yet; retry");
+  st.restoring = true;
+  auto index = core.last_index() + 1;
+  auto term = core.term();
+  auto rp = self->make_response_promise<index_t>();
+  auto fail = [self, rp](caf::error err) mutable {
+    self->state.restoring = false;
+    rp.deliver(std::move(err));
+  };
+  self
+    ->request(st.snapshots, caf::infinite, restore_atom_v, id, index, term,
+              core.latest_configuration(), core.latest_configuration_index())
+    .then(
+      [self, rp, fail, index, term](snapshot_meta& meta) mutable {
+        install_stored(self, meta,
+                       [self, rp, fail, index,
+                        term](caf::error err) mutable {
+                         auto& st = self->state;
+                         auto& core = *st.core;
+                         if (err)
+                           return fail(std::move(err));
+                         st.restoring = false;
+                         if (core.role() != role::leader || core.term() != term
+                             || core.log().snapshot_index() != index) {
+                           // The FSM holds the restored state but the log
+                           // moved on: restart from durable state.
+                           auto e = make_error(errc::leadership_lost,
+                                               "leadership lost during a "
+                                               "restore");
+                           rp.deliver(e);
+                           self->quit(e);
+                           return;
+                         }
+                         auto b = core.propose(entry_type::barrier, bytes{}, 0);
+                         st.barriers.emplace(b, rp);
+                       });
+      },
+      [fail](caf::error& err) mutable { fail(std::move(err)); });
+  return rp;
 }
 
 node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
@@ -339,6 +747,17 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
   st.fsm = spawn_fsm_runner(sys, st.opts.fsm, st.opts.detach_blocking);
   self->link_to(st.writer);
   self->link_to(st.fsm);
+  if (st.opts.snapshots) {
+    snapshot_manager_options so;
+    so.store = st.opts.snapshots;
+    so.transport = st.opts.transport;
+    so.node = caf::actor_cast<caf::actor>(self);
+    so.settings = st.opts.settings;
+    so.logger = st.log;
+    so.detached = st.opts.detach_blocking;
+    st.snapshots = spawn_snapshot_manager(sys, std::move(so));
+    self->link_to(st.snapshots);
+  }
   // Until the durable state is loaded and the transport has answered, a
   // placeholder core in the shutdown role answers queries and ignores RPCs
   // (no await: an actor awaiting a response cannot even be killed, and a
@@ -349,26 +768,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
   st.core->take_ready();
   self->request(st.writer, caf::infinite, load_atom_v)
     .then(
-      [self](loaded_state& ls) {
-        auto& st = self->state;
-        auto id = st.opts.settings.local_id;
-        // Like HashiCorp's NewRaft asking the transport for its local
-        // address: the node starts only once its transport answers, so a
-        // hung transport shows as a start timeout in the worker.
-        self
-          ->request(st.opts.transport, caf::infinite, connect_atom_v, id,
-                    caf::actor_cast<caf::actor>(self))
-          .then(
-            [self, ls{std::move(ls)}](std::string& local_address) mutable {
-              start_core(self, std::move(ls), local_address);
-            },
-            [self](caf::error& err) {
-              self->state.log->error("raft node cannot reach its transport: "
-                                     "{}",
-                                     describe(err));
-              self->quit(err);
-            });
-      },
+      [self](loaded_state& ls) { restore_on_start(self, std::move(ls)); },
       [self](caf::error& err) {
         self->state.log->error("raft node cannot load its state: {}",
                                describe(err));
@@ -385,6 +785,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
                             + std::to_string(core.settings().max_entry_size));
       if (core.role() != role::leader)
         return not_leader_error(core);
+      if (st.restoring)
+        return make_error(errc::aborted_by_restore);
       auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
@@ -401,6 +803,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       auto& core = *st.core;
       if (core.role() != role::leader)
         return not_leader_error(core);
+      if (st.restoring)
+        return make_error(errc::aborted_by_restore);
       auto idx = core.propose(entry_type::barrier, bytes{}, 0);
       if (idx == 0)
         return make_error(errc::leadership_transfer_in_progress);
@@ -415,6 +819,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       auto& core = *st.core;
       if (core.role() != role::leader)
         return not_leader_error(core);
+      if (st.restoring)
+        return make_error(errc::aborted_by_restore);
       auto p = core.change_configuration(change);
       if (p.index == 0)
         return make_error(errc::configuration_rejected,
@@ -512,7 +918,10 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       // only once the log writer and FSM runner are gone, so the store is
       // closed when the caller hears back.
       auto rp = self->make_response_promise<bool>();
-      auto pending = std::make_shared<int>(2);
+      std::vector<caf::actor*> children{&st.writer, &st.fsm};
+      if (st.snapshots)
+        children.push_back(&st.snapshots);
+      auto pending = std::make_shared<int>(static_cast<int>(children.size()));
       auto done = std::make_shared<caf::typed_response_promise<bool>>(rp);
       self->set_down_handler([self, done, pending](caf::down_msg&) {
         if (--*pending == 0) {
@@ -520,7 +929,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
           self->quit();
         }
       });
-      for (auto* child : {&st.writer, &st.fsm}) {
+      for (auto* child : children) {
         self->unlink_from(*child);
         self->monitor(*child);
         self->send_exit(*child, caf::exit_reason::user_shutdown);
@@ -546,6 +955,36 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
     [=](const timeout_now& x) {
       self->state.core->handle(x);
       schedule_flush(self);
+    },
+    [=](const install_snapshot_request& x) { on_snapshot_chunk(self, x); },
+    [=](const install_snapshot_response& x) {
+      auto& st = self->state;
+      st.core->handle(x);
+      if (st.snapshots)
+        caf::anon_send(st.snapshots, x);
+      schedule_flush(self);
+    },
+    [=](snapshot_atom) -> caf::result<snapshot_meta> {
+      auto& st = self->state;
+      if (!st.snapshots)
+        return make_error(errc::unsupported,
+                          "snapshots are off: the node has no snapshot store");
+      if (!st.started || st.core->role() == role::shutdown)
+        return make_error(errc::raft_shutdown);
+      auto rp = self->make_response_promise<snapshot_meta>();
+      st.snapshot_waiters.push_back(rp);
+      take_snapshot(self);
+      return rp;
+    },
+    [=](snapshot_atom, check_atom) {
+      auto& st = self->state;
+      if (st.started && st.core->role() != role::shutdown
+          && st.applied
+               >= st.last_snapshot_index + st.core->settings().snapshot_threshold)
+        take_snapshot(self);
+    },
+    [=](restore_atom, const std::string& id) -> caf::result<index_t> {
+      return user_restore(self, id);
     },
     [=](timer_atom, uint8_t kind, uint64_t generation) {
       self->state.core->on_timer(static_cast<timer_kind>(kind), generation);

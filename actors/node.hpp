@@ -6,6 +6,7 @@
 #include "config/raft_config.hpp"
 #include "fsm/state_machine.hpp"
 #include "storage/log_store.hpp"
+#include "storage/snapshot_store.hpp"
 #include "storage/stable_store.hpp"
 
 namespace spdlog {
@@ -14,12 +15,17 @@ class logger;
 
 namespace raft {
 
+class raft_metrics;
+
 /// A window into a running node for tests and the invariant checker: the
 /// node points `core` at its consensus object while it lives. Only read it
 /// from the thread that runs the node (the test coordinator's).
 struct node_probe {
   const consensus* core = nullptr;
   index_t applied = 0;
+  /// Snapshots this node took, and installed from a leader or a restore.
+  uint64_t snapshots_taken = 0;
+  uint64_t snapshots_installed = 0;
 };
 
 /// What `spawn_node` needs.
@@ -28,6 +34,9 @@ struct node_options {
   std::shared_ptr<log_store> log;
   std::shared_ptr<stable_store> stable;
   std::shared_ptr<fsm::state_machine> fsm;
+  /// Where snapshots live; null turns snapshots and log compaction off
+  /// (the log then grows without bound).
+  std::shared_ptr<snapshot_store> snapshots;
   /// Carries RPCs: `(rpc_atom, from, to, message)`; the node registers
   /// itself with `(connect_atom, id, handle)`.
   caf::actor transport;
@@ -38,6 +47,9 @@ struct node_options {
   std::shared_ptr<node_probe> probe;
   /// Told `(loop_atom)` once the node runs (the worker's start signal).
   caf::actor on_started;
+  /// Where the node reports HashiCorp's raft metrics (actors/metrics.hpp);
+  /// null means no metrics: skip every call.
+  std::shared_ptr<raft_metrics> metrics;
 };
 
 /// Spawns a raft node: the consensus core plus its log writer and FSM

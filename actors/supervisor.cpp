@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/metrics.hpp"
 #include "actors/node.hpp"
 #include "actors/watchdog.hpp"
 #include "caf/actor_system.hpp"
@@ -49,6 +50,8 @@ struct supervisor_state {
   caf::actor start_timer;
   shared_log_store store;
   std::shared_ptr<snapshot_store> snapshots;
+  /// Null without a registry (or when registering failed).
+  std::shared_ptr<raft_metrics> metrics;
   std::vector<caf::typed_response_promise<bool>> start_waiters;
   std::vector<caf::typed_response_promise<bool>> wait_waiters;
   std::vector<caf::typed_response_promise<node_actor>> raft_waiters;
@@ -159,9 +162,11 @@ void on_stores(supervisor_ptr self, opened_stores& stores) {
   opts.log = st.store;
   opts.stable = st.store;
   opts.fsm = st.cfg.fsm;
+  opts.snapshots = st.snapshots;
   opts.transport = st.cfg.transport;
   opts.logger = st.cfg.logger;
   opts.detach_blocking = st.detach;
+  opts.metrics = st.metrics;
   // The node says `loop_atom` once it has loaded its state and its
   // transport has answered: that is "the raft loop runs".
   opts.on_started = caf::actor_cast<caf::actor>(self);
@@ -192,6 +197,13 @@ worker_actor::behavior_type supervisor(supervisor_ptr self, config cfg,
   st.cfg = std::move(cfg);
   st.settings = std::move(settings);
   st.detach = detach;
+  // As the original: metrics first, and a failure to register them is only
+  // a warning. A restarted worker finds the families its predecessor
+  // registered on the same registry and shares their series.
+  if (auto m = raft_metrics::make(st.cfg.prometheus_registerer))
+    st.metrics = std::move(*m);
+  else
+    st.cfg.logger->warn("{}", describe(m.error()));
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     if (dm.source == st.node) {

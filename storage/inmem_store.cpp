@@ -1,5 +1,7 @@
 #include "storage/inmem_store.hpp"
 
+#include <algorithm>
+
 #include "config/errc.hpp"
 
 namespace raft {
@@ -63,6 +65,23 @@ caf::error inmem_store::store_logs(const std::vector<log_entry>& entries) {
   for (auto& entry : entries)
     logs_[entry.index] = entry;
   return caf::none;
+}
+
+caf::error
+inmem_store::store_logs_with_commit(const std::vector<log_entry>& entries,
+                                    index_t commit_index) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto err = injected_failure("store logs"))
+    return err;
+  for (auto& entry : entries)
+    logs_[entry.index] = entry;
+  commit_index_ = std::max(commit_index_, commit_index);
+  return caf::none;
+}
+
+caf::expected<index_t> inmem_store::stored_commit_index() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return commit_index_;
 }
 
 caf::error inmem_store::delete_range(index_t min, index_t max) {

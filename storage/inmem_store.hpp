@@ -41,6 +41,11 @@ public:
 
   caf::error delete_range(index_t min, index_t max) override;
 
+  caf::error store_logs_with_commit(const std::vector<log_entry>& entries,
+                                    index_t commit_index) override;
+
+  caf::expected<index_t> stored_commit_index() override;
+
   // -- stable_store -----------------------------------------------------------
 
   caf::error set(const std::string& key, const bytes& value) override;
@@ -72,6 +77,7 @@ private:
   mutable std::mutex mtx_;
   std::map<index_t, log_entry> logs_;
   std::map<std::string, bytes> kv_;
+  index_t commit_index_ = 0;
   size_t fail_writes_ = 0;
 };
 

@@ -23,4 +23,13 @@ caf::error log_store::store_log(const log_entry& entry) {
   return store_logs(std::vector<log_entry>{entry});
 }
 
+caf::error log_store::store_logs_with_commit(
+  const std::vector<log_entry>& entries, index_t) {
+  return store_logs(entries);
+}
+
+caf::expected<index_t> log_store::stored_commit_index() {
+  return index_t{0};
+}
+
 } // namespace raft

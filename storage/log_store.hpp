@@ -42,6 +42,17 @@ public:
 
   /// Deletes the entries in [min, max] (both inclusive).
   virtual caf::error delete_range(index_t min, index_t max) = 0;
+
+  /// Stores a batch and, in the same atomic write, the commit index known
+  /// when it was written (HashiCorp's CommitTrackingLogStore), so that a
+  /// restarted server re-applies its log up to that index instead of only
+  /// to its last snapshot. The default stores the entries and forgets the
+  /// commit index.
+  virtual caf::error store_logs_with_commit(const std::vector<log_entry>& entries,
+                                            index_t commit_index);
+
+  /// The commit index recorded by `store_logs_with_commit`; 0 if none.
+  virtual caf::expected<index_t> stored_commit_index();
 };
 
 } // namespace raft

@@ -511,6 +511,24 @@ caf::error sqlite_store::get_range(index_t first, index_t last,
 }
 
 caf::error sqlite_store::store_logs(const std::vector<log_entry>& entries) {
+  return store_batch(entries, nullptr);
+}
+
+caf::error
+sqlite_store::store_logs_with_commit(const std::vector<log_entry>& entries,
+                                     index_t commit_index) {
+  return store_batch(entries, &commit_index);
+}
+
+caf::expected<index_t> sqlite_store::stored_commit_index() {
+  auto x = get_uint64(stable_keys::commit_index);
+  if (!x && is(x.error(), errc::not_found))
+    return index_t{0};
+  return x;
+}
+
+caf::error sqlite_store::store_batch(const std::vector<log_entry>& entries,
+                                     const index_t* commit) {
   if (auto err = check_open())
     return err;
   if (entries.empty())
@@ -545,6 +563,21 @@ caf::error sqlite_store::store_logs(const std::vector<log_entry>& entries) {
       return err;
     }
     sqlite3_reset(insert_);
+  }
+  if (commit != nullptr) {
+    // The commit index rides in the batch's transaction: no extra fsync.
+    bytes buf(8);
+    put_be64(buf.data(), *commit);
+    const char* key = stable_keys::commit_index;
+    sqlite3_bind_text(stable_set_, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(stable_set_, 2, buf.data(), buf.size(), SQLITE_STATIC);
+    rc = sqlite3_step(stable_set_);
+    sqlite3_reset(stable_set_);
+    if (rc != SQLITE_DONE) {
+      auto err = fail(rc, "store commit index");
+      rollback();
+      return err;
+    }
   }
   rc = sqlite3_step(commit_);
   if (rc != SQLITE_DONE) {

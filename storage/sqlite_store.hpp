@@ -74,6 +74,12 @@ public:
 
   caf::error delete_range(index_t min, index_t max) override;
 
+  /// Writes the entries and the stable key CommitIndex in one transaction.
+  caf::error store_logs_with_commit(const std::vector<log_entry>& entries,
+                                    index_t commit_index) override;
+
+  caf::expected<index_t> stored_commit_index() override;
+
   // -- stable_store -----------------------------------------------------------
 
   caf::error set(const std::string& key, const bytes& value) override;
@@ -114,6 +120,10 @@ private:
   caf::error init(int lock_fd);
 
   caf::error create_schema();
+
+  /// One transaction for a batch, plus the commit index if `commit` is set.
+  caf::error store_batch(const std::vector<log_entry>& entries,
+                         const index_t* commit);
 
   /// Prepares a statement that lives until `close`; `what` names the step
   /// in errors (default: the SQL).

@@ -18,12 +18,21 @@ using namespace raft::test;
 
 namespace {
 
+void snapshot_often(raft_config& s) {
+  s.snapshot_threshold = 5;
+  s.snapshot_interval = std::chrono::milliseconds{150};
+  s.trailing_logs = 2;
+  s.snapshot_chunk_size = 7;
+}
+
 struct scenario_result {
   size_t acknowledged = 0;
   size_t crashes = 0;
   size_t partitions = 0;
   size_t steps = 0;
   size_t terms = 0;
+  size_t snapshots = 0;
+  size_t installs = 0;
 };
 
 scenario_result run_scenario(uint64_t seed) {
@@ -34,8 +43,21 @@ scenario_result run_scenario(uint64_t seed) {
   size_t n = seed % 2 == 0 ? 3 : 5;
   // Every fourth seed runs without pre-vote, so the real vote's rules are
   // exercised on their own (pre-vote re-checks the log and would mask them).
-  auto tweak = seed % 4 == 1 ? +[](raft_config& s) { s.pre_vote_disabled = true; }
-                             : nullptr;
+  // Every third seed snapshots every few entries, keeps almost no trailing
+  // log and sends snapshots in tiny chunks, so compaction, InstallSnapshot
+  // (lost, duplicated, reordered and interrupted chunks) and restarts from
+  // a snapshot run under the same faults.
+  using tweak_fn = void (*)(raft_config&);
+  tweak_fn tweaks[] = {
+    nullptr,
+    +[](raft_config& s) { s.pre_vote_disabled = true; },
+    +[](raft_config& s) { snapshot_often(s); },
+    +[](raft_config& s) {
+      s.pre_vote_disabled = true;
+      snapshot_often(s);
+    },
+  };
+  auto tweak = tweaks[(seed % 4 == 1 ? 1 : 0) + (seed % 3 == 0 ? 2 : 0)];
   cluster c{n, seed, tweak};
   scenario_result res;
   fault_settings f;
@@ -125,11 +147,21 @@ scenario_result run_scenario(uint64_t seed) {
   for (size_t i = 1; i < n; ++i)
     if (c.nodes[i].fsm->logs() != reference)
       c.fail("state machine of " + c.nodes[i].id + " differs from node 1");
-  // Every acknowledged apply is in the leader's log at its index.
+  c.check_fsms();
+  // Every acknowledged apply is committed at its index (the checker saw it
+  // in a log, or it is still in the leader's).
   auto& log = c.core(c.leader())->log();
   for (auto& [idx, data] : c.acknowledged) {
-    if (idx > log.last_index() || log.at(idx).data != data)
+    auto i = c.committed.find(idx);
+    if (i != c.committed.end() ? i->second.second != data
+                               : idx < log.first_index()
+                                   || idx > log.last_index()
+                                   || log.at(idx).data != data)
       c.fail("acknowledged apply at index " + std::to_string(idx) + " lost");
+  }
+  for (auto& m : c.nodes) {
+    res.snapshots += m.probe->snapshots_taken;
+    res.installs += m.probe->snapshots_installed;
   }
   res.acknowledged = c.acknowledged.size();
   res.steps = c.steps;
@@ -156,6 +188,8 @@ BOOST_AUTO_TEST_CASE(seeded_fault_scenarios) {
   size_t partitions = 0;
   size_t steps = 0;
   size_t terms = 0;
+  size_t snapshots = 0;
+  size_t installs = 0;
   for (auto seed = first; seed < first + count; ++seed) {
     try {
       auto r = run_scenario(seed);
@@ -164,6 +198,8 @@ BOOST_AUTO_TEST_CASE(seeded_fault_scenarios) {
       partitions += r.partitions;
       steps += r.steps;
       terms += r.terms;
+      snapshots += r.snapshots;
+      installs += r.installs;
     } catch (const std::exception& e) {
       BOOST_FAIL("scenario failed: " << e.what()
                                      << "; replay with RAFT_SEED=" << seed);
@@ -173,11 +209,15 @@ BOOST_AUTO_TEST_CASE(seeded_fault_scenarios) {
                            << " acknowledged applies, " << crashes
                            << " crashes, " << partitions << " partitions, "
                            << terms << " leader terms, " << steps
-                           << " checked steps");
+                           << " checked steps, " << snapshots
+                           << " snapshots taken, " << installs
+                           << " snapshots installed");
   // The scenarios must actually exercise the system.
   BOOST_TEST(acknowledged > count);
   if (count >= 50) {
     BOOST_TEST(crashes > 0u);
     BOOST_TEST(partitions > 0u);
+    BOOST_TEST(snapshots > 0u);
+    BOOST_TEST(installs > 0u);
   }
 }

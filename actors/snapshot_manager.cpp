@@ -1,0 +1,489 @@
+#include "actors/snapshot_manager.hpp"
+
+#include <map>
+#include <random>
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/response_promise.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "config/errc.hpp"
+#include "fsm/state_machine.hpp"
+#include "storage/file_snapshot_store.hpp"
+
+namespace raft {
+
+namespace {
+
+/// Silence after a chunk, in multiples of the heartbeat timeout, before it
+/// is sent again; and how many silent periods end a transfer.
+constexpr int resend_after_heartbeats = 2;
+constexpr int max_silent_periods = 10;
+
+/// The leader's side of one InstallSnapshot transfer.
+struct outgoing_transfer {
+  caf::response_promise promise;
+  term_t term = 0;
+  snapshot_meta meta;
+  std::shared_ptr<snapshot_reader> reader;
+  /// Where `chunk` starts in the snapshot's state.
+  uint64_t offset = 0;
+  bytes chunk;
+  /// Bytes consumed from `reader` so far.
+  uint64_t read_pos = 0;
+  uint64_t generation = 0;
+  int silent_periods = 0;
+};
+
+/// The follower's side: the snapshot being received.
+struct incoming_transfer {
+  std::string id;
+  term_t term = 0;
+  std::unique_ptr<snapshot_sink> sink;
+  uint64_t received = 0;
+  crc64_ecma crc;
+};
+
+struct manager_state {
+  static inline const char* name = "raft.snapshot_manager";
+  snapshot_manager_options opts;
+  std::shared_ptr<spdlog::logger> log;
+  std::mt19937_64 rng;
+  std::map<std::string, outgoing_transfer> outgoing;
+  uint64_t next_generation = 0;
+  std::optional<incoming_transfer> incoming;
+  /// The last snapshot received completely: late copies of its chunks
+  /// (resent while the FSM restores) must not restart the transfer.
+  std::string completed_id;
+};
+
+using manager_ptr = caf::stateful_actor<manager_state>*;
+
+void arm_check(manager_ptr self) {
+  auto& st = self->state;
+  auto base = st.opts.settings.snapshot_interval;
+  if (base.count() <= 0)
+    return;
+  // HashiCorp randomizes the interval in [SI, 2SI) so that a cluster's
+  // servers do not all snapshot at the same moment.
+  std::uniform_int_distribution<int64_t> dist{0, base.count() - 1};
+  self->delayed_send(self, base + std::chrono::milliseconds{dist(st.rng)},
+                     check_atom_v);
+}
+
+caf::expected<opened_snapshot> open_one(manager_state& st,
+                                        const std::string& id) {
+  auto res = st.opts.store->open(id);
+  if (!res)
+    return std::move(res.error());
+  opened_snapshot result;
+  result.meta = std::move(res->first);
+  result.reader = std::shared_ptr<snapshot_reader>{std::move(res->second)};
+  return result;
+}
+
+caf::expected<opened_snapshot> open_newest(manager_state& st) {
+  auto metas = st.opts.store->list();
+  if (!metas)
+    return std::move(metas.error());
+  std::string failures;
+  for (auto& meta : *metas) {
+    auto res = open_one(st, meta.id);
+    if (res)
+      return res;
+    // A damaged snapshot is skipped, never restored; an older one may do.
+    st.log->warn("snapshot {} cannot be opened, trying an older one: {}",
+                 meta.id, describe(res.error()));
+    if (!failures.empty())
+      failures += "; ";
+    failures += meta.id + ": " + describe(res.error());
+  }
+  if (!metas->empty())
+    return make_error(errc::corrupt,
+                      "no snapshot can be opened (" + failures
+                        + "); refusing to start without the state they hold");
+  return opened_snapshot{};
+}
+
+/// Reads up to `n` bytes (fewer only at the end of the state).
+caf::error read_some(snapshot_reader& in, size_t n, bytes& out) {
+  out.resize(n);
+  size_t got = 0;
+  while (got < n) {
+    auto k = in.read(out.data() + got, n - got);
+    if (!k)
+      return std::move(k.error());
+    if (*k == 0)
+      break;
+    got += *k;
+  }
+  out.resize(got);
+  return caf::none;
+}
+
+void send_chunk(manager_ptr self, const std::string& peer,
+                outgoing_transfer& tr) {
+  auto& st = self->state;
+  install_snapshot_request req;
+  req.term = tr.term;
+  req.leader = st.opts.settings.local_id;
+  req.snapshot_id = tr.meta.id;
+  req.last_index = tr.meta.index;
+  req.last_term = tr.meta.term;
+  req.configuration = tr.meta.configuration;
+  req.configuration_index = tr.meta.configuration_index;
+  req.size = tr.meta.size;
+  req.crc = tr.meta.crc;
+  req.offset = tr.offset;
+  req.data = tr.chunk;
+  req.done = tr.offset + tr.chunk.size() == tr.meta.size;
+  caf::anon_send(st.opts.transport, rpc_atom_v, st.opts.settings.local_id,
+                 peer, caf::make_message(std::move(req)));
+  tr.generation = ++st.next_generation;
+  self->delayed_send(self,
+                     st.opts.settings.heartbeat_timeout
+                       * resend_after_heartbeats,
+                     timer_atom_v, peer, tr.generation);
+}
+
+void end_transfer(manager_ptr self, const std::string& peer,
+                  caf::error err) {
+  auto& st = self->state;
+  auto i = st.outgoing.find(peer);
+  if (i == st.outgoing.end())
+    return;
+  if (err) {
+    st.log->warn("{}: sending snapshot {} to {} failed: {}",
+                 st.opts.settings.local_id, i->second.meta.id, peer,
+                 describe(err));
+    i->second.promise.deliver(std::move(err));
+  } else {
+    st.log->info("{}: {} installed snapshot {} ({} bytes)",
+                 st.opts.settings.local_id, peer, i->second.meta.id,
+                 i->second.meta.size);
+    i->second.promise.deliver(i->second.meta.index);
+  }
+  if (i->second.reader)
+    i->second.reader->close();
+  st.outgoing.erase(i);
+}
+
+/// Positions the transfer at `offset`, reopening the snapshot if the peer
+/// asks for bytes already read (it restarted or lost a chunk).
+caf::error seek_to(manager_state& st, outgoing_transfer& tr,
+                   uint64_t offset) {
+  if (offset > tr.meta.size)
+    return make_error(errc::bad_message,
+                      "peer asked for offset " + std::to_string(offset)
+                        + " beyond the snapshot's "
+                        + std::to_string(tr.meta.size) + " bytes");
+  if (offset < tr.read_pos) {
+    tr.reader->close();
+    auto res = open_one(st, tr.meta.id);
+    if (!res)
+      return std::move(res.error());
+    tr.reader = std::move(res->reader);
+    tr.read_pos = 0;
+  }
+  bytes skip;
+  while (tr.read_pos < offset) {
+    auto n = std::min<uint64_t>(offset - tr.read_pos, 1 << 20);
+    if (auto err = read_some(*tr.reader, n, skip))
+      return err;
+    if (skip.empty())
+      return make_error(errc::corrupt, "snapshot " + tr.meta.id
+                                         + " ended before its recorded size");
+    tr.read_pos += skip.size();
+  }
+  tr.offset = offset;
+  auto n = std::min<uint64_t>(tr.meta.size - offset,
+                              st.opts.settings.snapshot_chunk_size);
+  if (auto err = read_some(*tr.reader, n, tr.chunk))
+    return err;
+  if (tr.chunk.size() != n)
+    return make_error(errc::corrupt, "snapshot " + tr.meta.id
+                                       + " ended before its recorded size");
+  tr.read_pos += n;
+  return caf::none;
+}
+
+void on_response(manager_ptr self, const install_snapshot_response& resp) {
+  auto& st = self->state;
+  auto i = st.outgoing.find(resp.from);
+  if (i == st.outgoing.end())
+    return;
+  auto& tr = i->second;
+  if (resp.snapshot_id != tr.meta.id || resp.term != tr.term)
+    return; // An answer to an earlier transfer.
+  tr.silent_periods = 0;
+  if (resp.success)
+    return end_transfer(self, resp.from, caf::none);
+  if (resp.next_offset == tr.meta.size) {
+    // Everything arrived; the follower is restoring. Keep resending the
+    // last chunk on silence: it doubles as the leader's heartbeat.
+    return;
+  }
+  if (resp.next_offset == tr.offset && !tr.chunk.empty()) {
+    send_chunk(self, resp.from, tr);
+    return;
+  }
+  if (auto err = seek_to(st, tr, resp.next_offset))
+    return end_transfer(self, resp.from, std::move(err));
+  send_chunk(self, resp.from, tr);
+}
+
+chunk_ack on_chunk(manager_ptr self, const install_snapshot_request& req) {
+  auto& st = self->state;
+  // Offset 0 restarts on purpose (the install failed); any other chunk of
+  // a completed snapshot is a resend while the FSM restores.
+  if (req.snapshot_id == st.completed_id && req.offset != 0)
+    return chunk_ack{req.size, false, {}};
+  auto& in = st.incoming;
+  if (!in || in->id != req.snapshot_id || in->term != req.term
+      || req.offset == 0) {
+    if (in) {
+      // A new leader or a newer snapshot: the half-received one goes.
+      in->sink->cancel();
+      in.reset();
+    }
+    if (req.offset != 0)
+      return chunk_ack{0, false, {}};
+    auto sink = st.opts.store->create(req.last_index, req.last_term,
+                                      req.configuration,
+                                      req.configuration_index);
+    if (!sink) {
+      st.log->error("{}: cannot store snapshot from {}: {}",
+                    st.opts.settings.local_id, req.leader,
+                    describe(sink.error()));
+      return chunk_ack{0, false, {}};
+    }
+    in.emplace();
+    in->id = req.snapshot_id;
+    in->term = req.term;
+    in->sink = std::move(*sink);
+  }
+  if (req.offset != in->received)
+    return chunk_ack{in->received, false, {}};
+  auto fail = [&](const std::string& why) {
+    st.log->error("{}: dropping snapshot {} from {}: {}",
+                  st.opts.settings.local_id, req.snapshot_id, req.leader, why);
+    in->sink->cancel();
+    in.reset();
+    return chunk_ack{0, false, {}};
+  };
+  if (in->received + req.data.size() > req.size)
+    return fail("chunk runs past the announced size of "
+                + std::to_string(req.size) + " bytes");
+  if (auto err = in->sink->write(req.data.data(), req.data.size()))
+    return fail(describe(err));
+  in->crc.process_bytes(req.data.data(), req.data.size());
+  in->received += req.data.size();
+  if (!req.done)
+    return chunk_ack{in->received, false, {}};
+  if (in->received != req.size)
+    return fail("got " + std::to_string(in->received) + " of "
+                + std::to_string(req.size) + " bytes");
+  if (in->crc.checksum() != req.crc)
+    return fail("CRC-64 mismatch: the leader's state differs from what "
+                "arrived");
+  auto sink_id = in->sink->id();
+  if (auto err = in->sink->close())
+    return fail(describe(err));
+  in.reset();
+  auto metas = st.opts.store->list();
+  if (metas)
+    for (auto& m : *metas)
+      if (m.id == sink_id) {
+        st.completed_id = req.snapshot_id;
+        return chunk_ack{req.size, true, m};
+      }
+  st.log->error("{}: snapshot {} vanished after it was stored",
+                st.opts.settings.local_id, sink_id);
+  return chunk_ack{0, false, {}};
+}
+
+caf::expected<snapshot_meta> persist(manager_state& st,
+                                     const snapshot_meta& proto,
+                                     fsm::snapshot& state) {
+  auto sink = st.opts.store->create(proto.index, proto.term,
+                                    proto.configuration,
+                                    proto.configuration_index);
+  if (!sink)
+    return std::move(sink.error());
+  auto id = (*sink)->id();
+  // The FSM's persist closes (or cancels) the sink itself.
+  if (auto err = state.persist(**sink))
+    return err;
+  auto metas = st.opts.store->list();
+  if (!metas)
+    return std::move(metas.error());
+  for (auto& m : *metas)
+    if (m.id == id)
+      return m;
+  return make_error(errc::storage_failure,
+                    "snapshot " + id + " is not listed after it was written");
+}
+
+caf::expected<snapshot_meta> copy_snapshot(manager_state& st,
+                                           const std::string& id,
+                                           const snapshot_meta& proto) {
+  auto src = open_one(st, id);
+  if (!src)
+    return std::move(src.error());
+  auto sink = st.opts.store->create(proto.index, proto.term,
+                                    proto.configuration,
+                                    proto.configuration_index);
+  if (!sink) {
+    src->reader->close();
+    return std::move(sink.error());
+  }
+  auto new_id = (*sink)->id();
+  bytes buf;
+  for (;;) {
+    if (auto err = read_some(*src->reader, 1 << 20, buf)) {
+      (*sink)->cancel();
+      src->reader->close();
+      return err;
+    }
+    if (buf.empty())
+      break;
+    if (auto err = (*sink)->write(buf.data(), buf.size())) {
+      (*sink)->cancel();
+      src->reader->close();
+      return err;
+    }
+  }
+  src->reader->close();
+  if (auto err = (*sink)->close())
+    return err;
+  auto metas = st.opts.store->list();
+  if (!metas)
+    return std::move(metas.error());
+  for (auto& m : *metas)
+    if (m.id == new_id)
+      return m;
+  return make_error(errc::storage_failure,
+                    "snapshot " + new_id
+                      + " is not listed after it was written");
+}
+
+caf::behavior snapshot_manager(manager_ptr self,
+                               snapshot_manager_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.log = st.opts.logger;
+  if (!st.log)
+    st.log = std::make_shared<spdlog::logger>(
+      "raft", std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto seed = st.opts.settings.random_seed != 0
+                ? st.opts.settings.random_seed
+                : std::hash<std::string>{}(st.opts.settings.local_id);
+  st.rng.seed(seed ^ 0x5eed);
+  arm_check(self);
+  return {
+    [=](check_atom) {
+      arm_check(self);
+      if (self->state.opts.node)
+        caf::anon_send(self->state.opts.node, snapshot_atom_v, check_atom_v);
+    },
+    [=](open_atom) -> caf::result<opened_snapshot> {
+      auto res = open_newest(self->state);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [=](open_atom, const std::string& id) -> caf::result<opened_snapshot> {
+      auto res = open_one(self->state, id);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [=](persist_atom, const snapshot_meta& proto,
+        const captured_state& cs) -> caf::result<snapshot_meta> {
+      auto res = persist(self->state, proto, *cs.state);
+      cs.state->release();
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [=](restore_atom, const std::string& id, index_t index, term_t term,
+        const configuration& cfg,
+        index_t cfg_index) -> caf::result<snapshot_meta> {
+      snapshot_meta proto;
+      proto.index = index;
+      proto.term = term;
+      proto.configuration = cfg;
+      proto.configuration_index = cfg_index;
+      auto res = copy_snapshot(self->state, id, proto);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [=](install_atom, const std::string& peer, term_t term) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      if (st.outgoing.count(peer) != 0) {
+        rp.deliver(make_error(errc::unsupported,
+                              "a snapshot is already on its way to " + peer));
+        return;
+      }
+      auto newest = open_newest(st);
+      if (!newest || !newest->reader) {
+        rp.deliver(newest ? make_error(errc::not_found,
+                                       "no snapshot to send to " + peer)
+                          : std::move(newest.error()));
+        return;
+      }
+      auto& tr = st.outgoing[peer];
+      tr.promise = rp;
+      tr.term = term;
+      tr.meta = std::move(newest->meta);
+      tr.reader = std::move(newest->reader);
+      st.log->info("{}: sending snapshot {} ({} bytes, up to index {}) to {}",
+                   st.opts.settings.local_id, tr.meta.id, tr.meta.size,
+                   tr.meta.index, peer);
+      if (auto err = seek_to(st, tr, 0))
+        return end_transfer(self, peer, std::move(err));
+      send_chunk(self, peer, tr);
+    },
+    [=](const install_snapshot_response& resp) { on_response(self, resp); },
+    [=](timer_atom, const std::string& peer, uint64_t generation) {
+      auto& st = self->state;
+      auto i = st.outgoing.find(peer);
+      if (i == st.outgoing.end() || i->second.generation != generation)
+        return;
+      if (++i->second.silent_periods > max_silent_periods)
+        return end_transfer(self, peer,
+                            make_error(errc::timeout,
+                                       peer + " stopped answering"));
+      send_chunk(self, peer, i->second);
+    },
+    [=](cancel_atom) {
+      std::vector<std::string> peers;
+      for (auto& kvp : self->state.outgoing)
+        peers.push_back(kvp.first);
+      for (auto& p : peers)
+        end_transfer(self, p,
+                     make_error(errc::leadership_lost,
+                                "leadership lost during the transfer"));
+    },
+    [=](const install_snapshot_request& req) -> chunk_ack {
+      return on_chunk(self, req);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_snapshot_manager(caf::actor_system& sys,
+                                  snapshot_manager_options opts) {
+  if (opts.detached)
+    return sys.spawn<caf::detached>(snapshot_manager, std::move(opts));
+  return sys.spawn(snapshot_manager, std::move(opts));
+}
+
+} // namespace raft

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "caf/actor.hpp"
+#include "caf/fwd.hpp"
+#include "config/raft_config.hpp"
+#include "storage/snapshot_store.hpp"
+
+namespace spdlog {
+class logger;
+} // namespace spdlog
+
+namespace raft {
+
+/// What `spawn_snapshot_manager` needs.
+struct snapshot_manager_options {
+  std::shared_ptr<snapshot_store> store;
+  /// Carries InstallSnapshot chunks: `(rpc_atom, from, to, message)`.
+  caf::actor transport;
+  /// Told `(snapshot_atom, check_atom)` every `snapshot_interval`
+  /// (randomized in [SI, 2SI) as HashiCorp's), to take a snapshot once
+  /// `snapshot_threshold` entries were applied since the last one.
+  caf::actor node;
+  raft_config settings;
+  std::shared_ptr<spdlog::logger> logger;
+  /// Store I/O blocks: run on an own thread outside tests.
+  bool detached = true;
+};
+
+/// Spawns a node's snapshot manager (§7 of the Raft paper), the only user
+/// of its snapshot store. It understands:
+/// - `(open_atom)`: the newest snapshot that opens cleanly, falling back to
+///   older ones on a checksum error (an `opened_snapshot` with a null
+///   reader if there are none); fails naming every snapshot if some exist
+///   and none opens. `(open_atom, id)` opens one.
+/// - `(persist_atom, snapshot_meta, captured_state)`: writes the captured
+///   FSM state as a snapshot described by the meta's index, term and
+///   configuration; answers the stored `snapshot_meta`. Runs while the FSM
+///   applies later entries.
+/// - `(restore_atom, id, index, term, configuration, configuration index)`:
+///   copies snapshot `id` to a new one at `index`/`term` (a user restore);
+///   answers its meta.
+/// - `(install_atom, peer, term)`: leader side of InstallSnapshot: streams
+///   the newest snapshot to `peer` in chunks of `snapshot_chunk_size`, one
+///   in flight, resending on silence; answers the snapshot's last index once
+///   the peer installed it. `install_snapshot_response`s reach it through
+///   the node; `(cancel_atom)` ends every transfer (leadership lost).
+/// - `install_snapshot_request`: follower side: stores the chunk and
+///   answers a `chunk_ack`; a new snapshot id or term drops a half-received
+///   one, and the last chunk is checked against the leader's size and
+///   CRC-64 before the snapshot becomes visible.
+caf::actor spawn_snapshot_manager(caf::actor_system& sys,
+                                  snapshot_manager_options opts);
+
+} // namespace raft
