@@ -9,7 +9,7 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-#include <prometheus/summary.h>
+#include <prometheus/histogram.h>
 
 #include "actors/consensus.hpp"
 #include "config/errc.hpp"
@@ -22,51 +22,62 @@ namespace {
 // name. go-metrics' prometheus sink turns "raft.commitTime" into
 // "raft_commitTime"; we also snake-case the camelCase parts (DESIGN.md §7):
 //
-// | go-metrics key                          | Prometheus name                           | type    | unit    |
-// |-----------------------------------------|-------------------------------------------|---------|---------|
-// | raft.apply                              | raft_apply                                | counter |         |
-// | raft.barrier                            | raft_barrier                              | counter |         |
-// | raft.verify_leader                      | raft_verify_leader                        | counter |         |
-// | raft.restore                            | raft_restore                              | counter |         |
-// | raft.state.follower/candidate/leader    | raft_state_follower/candidate/leader      | counter |         |
-// | raft.transition.heartbeat_timeout       | raft_transition_heartbeat_timeout         | counter |         |
-// | raft.transition.leader_lease_timeout    | raft_transition_leader_lease_timeout      | counter |         |
-// | raft.replication.appendEntries.logs     | raft_replication_append_entries_logs{peer_id} | counter |     |
-// | raft.peers                              | raft_peers                                | gauge   |         |
-// | raft.commitNumLogs                      | raft_commit_num_logs                      | gauge   | entries |
-// | raft.leader.dispatchNumLogs             | raft_leader_dispatch_num_logs             | gauge   | entries |
-// | raft.leader.oldestLogAge                | raft_leader_oldest_log_age                | gauge   | ms      |
-// | raft.fsm.lastRestoreDuration            | raft_fsm_last_restore_duration            | gauge   | ms      |
-// | raft.commitTime                         | raft_commit_time                          | summary | ms      |
-// | raft.leader.dispatchLog                 | raft_leader_dispatch_log                  | summary | ms      |
-// | raft.leader.lastContact                 | raft_leader_last_contact                  | summary | ms      |
-// | raft.fsm.apply                          | raft_fsm_apply                            | summary | ms      |
-// | raft.fsm.applyBatch                     | raft_fsm_apply_batch                      | summary | ms      |
-// | raft.fsm.applyBatchNum                  | raft_fsm_apply_batch_num                  | summary | entries |
-// | raft.fsm.enqueue                        | raft_fsm_enqueue                          | summary | ms      |
-// | raft.fsm.store_config                   | raft_fsm_store_config                     | summary | ms      |
-// | raft.fsm.snapshot                       | raft_fsm_snapshot                         | summary | ms      |
-// | raft.fsm.restore                        | raft_fsm_restore                          | summary | ms      |
-// | raft.snapshot.takeSnapshot              | raft_snapshot_take_snapshot               | summary | ms      |
-// | raft.snapshot.create                    | raft_snapshot_create                      | summary | ms      |
-// | raft.snapshot.persist                   | raft_snapshot_persist                     | summary | ms      |
-// | raft.compactLogs                        | raft_compact_logs                         | summary | ms      |
-// | raft.restoreUserSnapshot                | raft_restore_user_snapshot                | summary | ms      |
-// | raft.rpc.processHeartbeat               | raft_rpc_process_heartbeat                | summary | ms      |
-// | raft.rpc.appendEntries                  | raft_rpc_append_entries                   | summary | ms      |
-// | raft.rpc.appendEntries.storeLogs        | raft_rpc_append_entries_store_logs        | summary | ms      |
-// | raft.rpc.appendEntries.processLogs      | raft_rpc_append_entries_process_logs      | summary | ms      |
-// | raft.rpc.requestVote                    | raft_rpc_request_vote                     | summary | ms      |
-// | raft.rpc.requestPreVote                 | raft_rpc_request_pre_vote                 | summary | ms      |
-// | raft.rpc.installSnapshot                | raft_rpc_install_snapshot                 | summary | ms      |
-// | raft.candidate.electSelf                | raft_candidate_elect_self                 | summary | ms      |
-// | raft.candidate.preElectSelf             | raft_candidate_pre_elect_self             | summary | ms      |
-// | raft.replication.appendEntries.rpc      | raft_replication_append_entries_rpc{peer_id} | summary | ms   |
-// | raft.replication.heartbeat              | raft_replication_heartbeat{peer_id}       | summary | ms      |
-// | raft.replication.installSnapshot        | raft_replication_install_snapshot{peer_id} | summary | ms     |
-// | (Stats: term, commit_index, ...)        | raft_term, raft_commit_index, raft_applied_index, raft_last_index | gauge | |
-// | (Stats: last_contact)                   | raft_last_contact                         | gauge   | ms      |
-// | (ours)                                  | raft_snapshot_size                        | gauge   | bytes   |
+// | go-metrics key                       | Prometheus name                                | type      | unit    |
+// |--------------------------------------|------------------------------------------------|-----------|---------|
+// | raft.apply                           | raft_apply                                     | counter   |         |
+// | raft.barrier                         | raft_barrier                                   | counter   |         |
+// | raft.verify_leader                   | raft_verify_leader                             | counter   |         |
+// | raft.restore                         | raft_restore                                   | counter   |         |
+// | raft.state.follower/candidate/leader | raft_state_follower/candidate/leader           | counter   |         |
+// | raft.transition.heartbeat_timeout    | raft_transition_heartbeat_timeout              | counter   |         |
+// | raft.transition.leader_lease_timeout | raft_transition_leader_lease_timeout           | counter   |         |
+// | raft.replication.appendEntries.logs  | raft_replication_append_entries_logs{peer_id}  | counter   |         |
+// | raft.peers                           | raft_peers                                     | gauge     |         |
+// | raft.commitNumLogs                   | raft_commit_num_logs                           | gauge     | entries |
+// | raft.leader.dispatchNumLogs          | raft_leader_dispatch_num_logs                  | gauge     | entries |
+// | raft.leader.oldestLogAge             | raft_leader_oldest_log_age                     | gauge     | ms      |
+// | raft.fsm.lastRestoreDuration         | raft_fsm_last_restore_duration                 | gauge     | ms      |
+// | raft.commitTime                      | raft_commit_time                               | histogram | ms      |
+// | raft.leader.dispatchLog              | raft_leader_dispatch_log                       | histogram | ms      |
+// | raft.leader.lastContact              | raft_leader_last_contact                       | histogram | ms      |
+// | raft.fsm.apply                       | raft_fsm_apply                                 | histogram | ms      |
+// | raft.fsm.applyBatch                  | raft_fsm_apply_batch                           | histogram | ms      |
+// | raft.fsm.applyBatchNum               | raft_fsm_apply_batch_num                       | histogram | entries |
+// | raft.fsm.enqueue                     | raft_fsm_enqueue                               | histogram | ms      |
+// | raft.fsm.store_config                | raft_fsm_store_config                          | histogram | ms      |
+// | raft.fsm.snapshot                    | raft_fsm_snapshot                              | histogram | ms      |
+// | raft.fsm.restore                     | raft_fsm_restore                               | histogram | ms      |
+// | raft.snapshot.takeSnapshot           | raft_snapshot_take_snapshot                    | histogram | ms      |
+// | raft.snapshot.create                 | raft_snapshot_create                           | histogram | ms      |
+// | raft.snapshot.persist                | raft_snapshot_persist                          | histogram | ms      |
+// | raft.compactLogs                     | raft_compact_logs                              | histogram | ms      |
+// | raft.restoreUserSnapshot             | raft_restore_user_snapshot                     | histogram | ms      |
+// | raft.rpc.processHeartbeat            | raft_rpc_process_heartbeat                     | histogram | ms      |
+// | raft.rpc.appendEntries               | raft_rpc_append_entries                        | histogram | ms      |
+// | raft.rpc.appendEntries.storeLogs     | raft_rpc_append_entries_store_logs             | histogram | ms      |
+// | raft.rpc.appendEntries.processLogs   | raft_rpc_append_entries_process_logs           | histogram | ms      |
+// | raft.rpc.requestVote                 | raft_rpc_request_vote                          | histogram | ms      |
+// | raft.rpc.requestPreVote              | raft_rpc_request_pre_vote                      | histogram | ms      |
+// | raft.rpc.installSnapshot             | raft_rpc_install_snapshot                      | histogram | ms      |
+// | raft.candidate.electSelf             | raft_candidate_elect_self                      | histogram | ms      |
+// | raft.candidate.preElectSelf          | raft_candidate_pre_elect_self                  | histogram | ms      |
+// | raft.replication.appendEntries.rpc   | raft_replication_append_entries_rpc{peer_id}   | histogram | ms      |
+// | raft.replication.heartbeat           | raft_replication_heartbeat{peer_id}            | histogram | ms      |
+// | raft.replication.installSnapshot     | raft_replication_install_snapshot{peer_id}     | histogram | ms      |
+// | (Stats: term)                        | raft_term                                      | gauge     |         |
+// | (Stats: commit_index)                | raft_commit_index                              | gauge     |         |
+// | (Stats: applied_index)               | raft_applied_index                             | gauge     |         |
+// | (Stats: last_log_index)              | raft_last_index                                | gauge     |         |
+// | (Stats: last_contact)                | raft_last_contact                              | gauge     | ms      |
+// | (ours)                               | raft_snapshot_size                             | gauge     | bytes   |
+//
+// Timers are histograms, not the sink's summaries: prometheus-cpp 1.0's
+// Summary keeps every observation of its window and compresses them on
+// insert, costing 3.5 us per observation for spread values and growing
+// with repeats (40 us each after 100,000 equal values, as a test
+// coordinator's zero durations are), far too much for a per-command path;
+// a histogram observation costs about 20 ns and its buckets aggregate
+// across servers. The values stay in go-metrics' milliseconds.
 //
 // Left out: the legacy per-peer name suffixes (the label replaces them), the
 // net.* transport timers (no network transport yet), thread saturation and
@@ -100,7 +111,7 @@ enum gauge_id : size_t {
   n_gauges,
 };
 
-enum summary_id : size_t {
+enum timer_id : size_t {
   s_commit_time,
   s_dispatch_log,
   s_leader_last_contact,
@@ -125,14 +136,14 @@ enum summary_id : size_t {
   s_rpc_install_snapshot,
   s_elect_self,
   s_pre_elect_self,
-  n_summaries,
+  n_timers,
 };
 
-enum peer_summary_id : size_t {
+enum peer_timer_id : size_t {
   p_append_rpc,
   p_heartbeat,
   p_install_snapshot,
-  n_peer_summaries,
+  n_peer_timers,
 };
 
 struct metric_def {
@@ -179,7 +190,7 @@ constexpr std::array<metric_def, n_gauges> gauge_defs{{
   {"raft_snapshot_size", "Bytes of the latest persisted snapshot."},
 }};
 
-constexpr std::array<metric_def, n_summaries> summary_defs{{
+constexpr std::array<metric_def, n_timers> timer_defs{{
   {"raft_commit_time",
    "Milliseconds from the leader's dispatch of an entry to its commit "
    "(raft.commitTime)."},
@@ -239,7 +250,7 @@ constexpr std::array<metric_def, n_summaries> summary_defs{{
    "(raft.candidate.preElectSelf)."},
 }};
 
-constexpr std::array<metric_def, n_peer_summaries> peer_summary_defs{{
+constexpr std::array<metric_def, n_peer_timers> peer_timer_defs{{
   {"raft_replication_append_entries_rpc",
    "Milliseconds of an AppendEntries round trip to a peer "
    "(raft.replication.appendEntries.rpc)."},
@@ -256,12 +267,20 @@ constexpr metric_def peer_logs_def{
   "Entries sent to a peer in AppendEntries "
   "(raft.replication.appendEntries.logs)."};
 
-/// go-metrics' prometheus sink: quantiles 0.5, 0.9, 0.99 over 10 s.
-prometheus::Summary::Quantiles quantiles() {
-  return {{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}};
+/// Bucket bounds of the timers, in milliseconds: 10 us to 30 s.
+const prometheus::Histogram::BucketBoundaries& ms_buckets() {
+  static const prometheus::Histogram::BucketBoundaries xs{
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  1,    2.5,  5,     10,   25,
+    50,   100,   250,  500, 1000, 2500, 5000, 10000, 30000};
+  return xs;
 }
 
-constexpr std::chrono::seconds summary_max_age{10};
+/// Bucket bounds of batch sizes, in entries.
+const prometheus::Histogram::BucketBoundaries& count_buckets() {
+  static const prometheus::Histogram::BucketBoundaries xs{
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+  return xs;
+}
 
 double ms(std::chrono::nanoseconds d) {
   return std::chrono::duration<double, std::milli>(d).count();
@@ -272,15 +291,15 @@ double ms(std::chrono::nanoseconds d) {
 struct raft_metrics::handles {
   std::array<prometheus::Counter*, n_counters> counters{};
   std::array<prometheus::Gauge*, n_gauges> gauges{};
-  std::array<prometheus::Summary*, n_summaries> summaries{};
+  std::array<prometheus::Histogram*, n_timers> timers{};
   prometheus::Family<prometheus::Counter>* peer_logs = nullptr;
-  std::array<prometheus::Family<prometheus::Summary>*, n_peer_summaries>
-    peer_summaries{};
+  std::array<prometheus::Family<prometheus::Histogram>*, n_peer_timers>
+    peer_timers{};
 };
 
 struct raft_metrics::peer_metrics {
   prometheus::Counter* logs = nullptr;
-  std::array<prometheus::Summary*, n_peer_summaries> timers{};
+  std::array<prometheus::Histogram*, n_peer_timers> timers{};
 };
 
 namespace {
@@ -318,21 +337,23 @@ register_all(prometheus::Registry& reg, const char*& at) {
                       .Help(gauge_defs[i].help)
                       .Register(reg)
                       .Add({});
-  for (size_t i = 0; i < n_summaries; ++i)
-    h->summaries[i] = &prometheus::BuildSummary()
-                         .Name(at = summary_defs[i].name)
-                         .Help(summary_defs[i].help)
+  for (size_t i = 0; i < n_timers; ++i)
+    h->timers[i] = &prometheus::BuildHistogram()
+                         .Name(at = timer_defs[i].name)
+                         .Help(timer_defs[i].help)
                          .Register(reg)
-                         .Add({}, quantiles(), summary_max_age);
+                         .Add({}, i == s_fsm_apply_batch_num
+                                    ? count_buckets()
+                                    : ms_buckets());
   // Per-peer families stay empty (and invisible) until a peer shows up.
   h->peer_logs = &prometheus::BuildCounter()
                     .Name(at = peer_logs_def.name)
                     .Help(peer_logs_def.help)
                     .Register(reg);
-  for (size_t i = 0; i < n_peer_summaries; ++i)
-    h->peer_summaries[i] = &prometheus::BuildSummary()
-                              .Name(at = peer_summary_defs[i].name)
-                              .Help(peer_summary_defs[i].help)
+  for (size_t i = 0; i < n_peer_timers; ++i)
+    h->peer_timers[i] = &prometheus::BuildHistogram()
+                              .Name(at = peer_timer_defs[i].name)
+                              .Help(peer_timer_defs[i].help)
                               .Register(reg);
   return h;
 }
@@ -397,17 +418,17 @@ void raft_metrics::verify_leader() {
 }
 
 void raft_metrics::dispatch_log(std::chrono::nanoseconds d, size_t n) {
-  h_->summaries[s_dispatch_log]->Observe(ms(d));
+  h_->timers[s_dispatch_log]->Observe(ms(d));
   h_->gauges[g_dispatch_num_logs]->Set(static_cast<double>(n));
 }
 
 void raft_metrics::commit_time(std::chrono::nanoseconds d, size_t n) {
-  h_->summaries[s_commit_time]->Observe(ms(d));
+  h_->timers[s_commit_time]->Observe(ms(d));
   h_->gauges[g_commit_num_logs]->Set(static_cast<double>(n));
 }
 
 void raft_metrics::leader_last_contact(std::chrono::nanoseconds since) {
-  h_->summaries[s_leader_last_contact]->Observe(ms(since));
+  h_->timers[s_leader_last_contact]->Observe(ms(since));
 }
 
 void raft_metrics::set_oldest_log_age(std::chrono::nanoseconds age) {
@@ -439,11 +460,11 @@ void raft_metrics::leader_lease_timeout() {
 }
 
 void raft_metrics::elect_self(std::chrono::nanoseconds d) {
-  h_->summaries[s_elect_self]->Observe(ms(d));
+  h_->timers[s_elect_self]->Observe(ms(d));
 }
 
 void raft_metrics::pre_elect_self(std::chrono::nanoseconds d) {
-  h_->summaries[s_pre_elect_self]->Observe(ms(d));
+  h_->timers[s_pre_elect_self]->Observe(ms(d));
 }
 
 raft_metrics::peer_metrics& raft_metrics::peer(const std::string& id) {
@@ -455,9 +476,9 @@ raft_metrics::peer_metrics& raft_metrics::peer(const std::string& id) {
     p = std::make_unique<peer_metrics>();
     prometheus::Labels labels{{"peer_id", id}};
     p->logs = &h_->peer_logs->Add(labels);
-    for (size_t i = 0; i < n_peer_summaries; ++i)
+    for (size_t i = 0; i < n_peer_timers; ++i)
       p->timers[i]
-        = &h_->peer_summaries[i]->Add(labels, quantiles(), summary_max_age);
+        = &h_->peer_timers[i]->Add(labels, ms_buckets());
   }
   return *p;
 }
@@ -493,80 +514,80 @@ void raft_metrics::snapshot_rpc(const std::string& peer_id,
 }
 
 void raft_metrics::rpc_append_entries(std::chrono::nanoseconds d) {
-  h_->summaries[s_rpc_append]->Observe(ms(d));
+  h_->timers[s_rpc_append]->Observe(ms(d));
 }
 
 void raft_metrics::rpc_store_logs(std::chrono::nanoseconds d) {
-  h_->summaries[s_rpc_store_logs]->Observe(ms(d));
+  h_->timers[s_rpc_store_logs]->Observe(ms(d));
 }
 
 void raft_metrics::rpc_process_logs(std::chrono::nanoseconds d) {
-  h_->summaries[s_rpc_process_logs]->Observe(ms(d));
+  h_->timers[s_rpc_process_logs]->Observe(ms(d));
 }
 
 void raft_metrics::rpc_heartbeat(std::chrono::nanoseconds d) {
-  h_->summaries[s_rpc_heartbeat]->Observe(ms(d));
+  h_->timers[s_rpc_heartbeat]->Observe(ms(d));
 }
 
 void raft_metrics::rpc_request_vote(std::chrono::nanoseconds d) {
-  h_->summaries[s_rpc_request_vote]->Observe(ms(d));
+  h_->timers[s_rpc_request_vote]->Observe(ms(d));
 }
 
 void raft_metrics::rpc_request_pre_vote(std::chrono::nanoseconds d) {
-  h_->summaries[s_rpc_request_pre_vote]->Observe(ms(d));
+  h_->timers[s_rpc_request_pre_vote]->Observe(ms(d));
 }
 
 void raft_metrics::install_snapshot(std::chrono::nanoseconds d) {
-  h_->summaries[s_rpc_install_snapshot]->Observe(ms(d));
+  h_->timers[s_rpc_install_snapshot]->Observe(ms(d));
 }
 
 void raft_metrics::fsm_apply(std::chrono::nanoseconds d) {
-  h_->summaries[s_fsm_apply]->Observe(ms(d));
+  h_->timers[s_fsm_apply]->Observe(ms(d));
 }
 
 void raft_metrics::fsm_apply_batch(std::chrono::nanoseconds d, size_t n) {
-  h_->summaries[s_fsm_apply_batch]->Observe(ms(d));
-  h_->summaries[s_fsm_apply_batch_num]->Observe(static_cast<double>(n));
+  h_->timers[s_fsm_apply_batch]->Observe(ms(d));
+  h_->timers[s_fsm_apply_batch_num]->Observe(static_cast<double>(n));
 }
 
 void raft_metrics::fsm_enqueue(std::chrono::nanoseconds d) {
-  h_->summaries[s_fsm_enqueue]->Observe(ms(d));
+  h_->timers[s_fsm_enqueue]->Observe(ms(d));
 }
 
 void raft_metrics::fsm_store_config(std::chrono::nanoseconds d) {
-  h_->summaries[s_fsm_store_config]->Observe(ms(d));
+  h_->timers[s_fsm_store_config]->Observe(ms(d));
 }
 
 void raft_metrics::fsm_snapshot(std::chrono::nanoseconds d) {
-  h_->summaries[s_fsm_snapshot]->Observe(ms(d));
+  h_->timers[s_fsm_snapshot]->Observe(ms(d));
 }
 
 void raft_metrics::fsm_restore(std::chrono::nanoseconds d) {
-  h_->summaries[s_fsm_restore]->Observe(ms(d));
+  h_->timers[s_fsm_restore]->Observe(ms(d));
   h_->gauges[g_last_restore_duration]->Set(ms(d));
 }
 
 void raft_metrics::take_snapshot(std::chrono::nanoseconds d) {
-  h_->summaries[s_take_snapshot]->Observe(ms(d));
+  h_->timers[s_take_snapshot]->Observe(ms(d));
 }
 
 void raft_metrics::snapshot_create(std::chrono::nanoseconds d) {
-  h_->summaries[s_snapshot_create]->Observe(ms(d));
+  h_->timers[s_snapshot_create]->Observe(ms(d));
 }
 
 void raft_metrics::snapshot_persist(std::chrono::nanoseconds d,
                                     uint64_t bytes) {
-  h_->summaries[s_snapshot_persist]->Observe(ms(d));
+  h_->timers[s_snapshot_persist]->Observe(ms(d));
   h_->gauges[g_snapshot_size]->Set(static_cast<double>(bytes));
 }
 
 void raft_metrics::compact_logs(std::chrono::nanoseconds d) {
-  h_->summaries[s_compact_logs]->Observe(ms(d));
+  h_->timers[s_compact_logs]->Observe(ms(d));
 }
 
 void raft_metrics::restore_user_snapshot(std::chrono::nanoseconds d) {
   h_->counters[c_restore]->Increment();
-  h_->summaries[s_restore_user_snapshot]->Observe(ms(d));
+  h_->timers[s_restore_user_snapshot]->Observe(ms(d));
 }
 
 void raft_metrics::set_peers(size_t n) {

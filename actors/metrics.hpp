@@ -26,14 +26,16 @@ enum class role : uint8_t;
 /// Names follow go-metrics' prometheus sink (a key's dots become
 /// underscores) with camelCase parts snake-cased, as DESIGN.md §7 names them
 /// (`raft.commitTime` becomes `raft_commit_time`), and without the "juju_"
-/// service prefix Juju's sink added. Timers and samples are summaries in
-/// milliseconds with the sink's objectives (0.5, 0.9, 0.99) and 10 s window,
-/// as go-metrics' MeasureSince reports them; counters and gauges keep the
-/// sink's types. The table is in metrics.cpp; the names an operator sees
-/// are also listed in each method's comment.
+/// service prefix Juju's sink added. Timers and samples are in
+/// milliseconds, as go-metrics' MeasureSince reports them, but histograms
+/// rather than the sink's summaries (prometheus-cpp's summaries cost
+/// microseconds per observation; see metrics.cpp); counters and gauges keep
+/// the sink's types. The table is in metrics.cpp; each method's comment
+/// names the series it moves.
 ///
 /// Thread-safe: every handle is resolved when the object is made (per-peer
-/// series once per peer), so a call is one prometheus-cpp update.
+/// series once per peer), so a call is one prometheus-cpp update (the
+/// per-peer overloads taking a peer id also lock and look the peer up).
 ///
 /// Takeover: every object made on the same registry shares one set of
 /// families and series, whatever the registry's InsertBehavior, so a
@@ -71,17 +73,17 @@ public:
   /// ReadIndex) started.
   void verify_leader();
 
-  /// `raft_leader_dispatch_log` (summary, ms) and
+  /// `raft_leader_dispatch_log` (histogram, ms) and
   /// `raft_leader_dispatch_num_logs` (gauge): the leader wrote `n` entries
   /// to its own log in `d`.
   void dispatch_log(std::chrono::nanoseconds d, size_t n);
 
-  /// `raft_commit_time` (summary, ms): time from the leader's dispatch of
+  /// `raft_commit_time` (histogram, ms): time from the leader's dispatch of
   /// the newest newly committed entry to its commit; `raft_commit_num_logs`
   /// (gauge): how many entries that commit covered.
   void commit_time(std::chrono::nanoseconds d, size_t n = 1);
 
-  /// `raft_leader_last_contact` (summary, ms): per voter at each lease
+  /// `raft_leader_last_contact` (histogram, ms): per voter at each lease
   /// check, how long ago the leader last heard from it.
   void leader_last_contact(std::chrono::nanoseconds since);
 
@@ -103,11 +105,11 @@ public:
   /// contact with a quorum within its lease and steps down.
   void leader_lease_timeout();
 
-  /// `raft_candidate_elect_self` (summary, ms): a candidate persisted its
+  /// `raft_candidate_elect_self` (histogram, ms): a candidate persisted its
   /// vote and sent its vote requests in `d`.
   void elect_self(std::chrono::nanoseconds d);
 
-  /// `raft_candidate_pre_elect_self` (summary, ms): the same for pre-vote.
+  /// `raft_candidate_pre_elect_self` (histogram, ms): the same for pre-vote.
   void pre_elect_self(std::chrono::nanoseconds d);
 
   // -- replication, leader side (labelled by peer_id) ------------------------
@@ -117,94 +119,94 @@ public:
   /// and skip the lookup the string overloads make.
   peer_metrics& peer(const std::string& id);
 
-  /// `raft_replication_append_entries_rpc{peer_id}` (summary, ms): an
+  /// `raft_replication_append_entries_rpc{peer_id}` (histogram, ms): an
   /// AppendEntries round trip; `raft_replication_append_entries_logs
   /// {peer_id}` (counter): the entries it carried.
   void append_rpc(peer_metrics& p, std::chrono::nanoseconds d, size_t entries);
   void append_rpc(const std::string& peer_id, std::chrono::nanoseconds d,
                   size_t entries);
 
-  /// `raft_replication_heartbeat{peer_id}` (summary, ms): a heartbeat
+  /// `raft_replication_heartbeat{peer_id}` (histogram, ms): a heartbeat
   /// round trip.
   void heartbeat_rpc(peer_metrics& p, std::chrono::nanoseconds d);
   void heartbeat_rpc(const std::string& peer_id, std::chrono::nanoseconds d);
 
-  /// `raft_replication_install_snapshot{peer_id}` (summary, ms): sending a
+  /// `raft_replication_install_snapshot{peer_id}` (histogram, ms): sending a
   /// snapshot to a follower, from first chunk to its answer.
   void snapshot_rpc(peer_metrics& p, std::chrono::nanoseconds d);
   void snapshot_rpc(const std::string& peer_id, std::chrono::nanoseconds d);
 
   // -- RPC handling, receiving side ------------------------------------------
 
-  /// `raft_rpc_append_entries` (summary, ms): handling an AppendEntries
+  /// `raft_rpc_append_entries` (histogram, ms): handling an AppendEntries
   /// with entries, from arrival to answer.
   void rpc_append_entries(std::chrono::nanoseconds d);
 
-  /// `raft_rpc_append_entries_store_logs` (summary, ms): writing its
+  /// `raft_rpc_append_entries_store_logs` (histogram, ms): writing its
   /// entries to the log.
   void rpc_store_logs(std::chrono::nanoseconds d);
 
-  /// `raft_rpc_append_entries_process_logs` (summary, ms): handing newly
+  /// `raft_rpc_append_entries_process_logs` (histogram, ms): handing newly
   /// committed entries to the FSM.
   void rpc_process_logs(std::chrono::nanoseconds d);
 
-  /// `raft_rpc_process_heartbeat` (summary, ms): handling a heartbeat.
+  /// `raft_rpc_process_heartbeat` (histogram, ms): handling a heartbeat.
   void rpc_heartbeat(std::chrono::nanoseconds d);
 
-  /// `raft_rpc_request_vote` (summary, ms): handling a vote request.
+  /// `raft_rpc_request_vote` (histogram, ms): handling a vote request.
   void rpc_request_vote(std::chrono::nanoseconds d);
 
-  /// `raft_rpc_request_pre_vote` (summary, ms): handling a pre-vote
+  /// `raft_rpc_request_pre_vote` (histogram, ms): handling a pre-vote
   /// request.
   void rpc_request_pre_vote(std::chrono::nanoseconds d);
 
-  /// `raft_rpc_install_snapshot` (summary, ms): receiving and installing a
+  /// `raft_rpc_install_snapshot` (histogram, ms): receiving and installing a
   /// snapshot from the leader.
   void install_snapshot(std::chrono::nanoseconds d);
 
   // -- FSM -------------------------------------------------------------------
 
-  /// `raft_fsm_apply` (summary, ms): the FSM applied one command.
+  /// `raft_fsm_apply` (histogram, ms): the FSM applied one command.
   void fsm_apply(std::chrono::nanoseconds d);
 
-  /// `raft_fsm_apply_batch` (summary, ms) and `raft_fsm_apply_batch_num`
-  /// (summary, entries): the FSM runner applied a batch of `n` entries.
+  /// `raft_fsm_apply_batch` (histogram, ms) and `raft_fsm_apply_batch_num`
+  /// (histogram, entries): the FSM runner applied a batch of `n` entries.
   void fsm_apply_batch(std::chrono::nanoseconds d, size_t n);
 
-  /// `raft_fsm_enqueue` (summary, ms): handing committed entries to the
+  /// `raft_fsm_enqueue` (histogram, ms): handing committed entries to the
   /// FSM runner.
   void fsm_enqueue(std::chrono::nanoseconds d);
 
-  /// `raft_fsm_store_config` (summary, ms): the FSM saw a configuration
+  /// `raft_fsm_store_config` (histogram, ms): the FSM saw a configuration
   /// entry.
   void fsm_store_config(std::chrono::nanoseconds d);
 
-  /// `raft_fsm_snapshot` (summary, ms): the FSM's Snapshot call.
+  /// `raft_fsm_snapshot` (histogram, ms): the FSM's Snapshot call.
   void fsm_snapshot(std::chrono::nanoseconds d);
 
-  /// `raft_fsm_restore` (summary, ms) and `raft_fsm_last_restore_duration`
+  /// `raft_fsm_restore` (histogram, ms) and `raft_fsm_last_restore_duration`
   /// (gauge, ms): the FSM restored a snapshot.
   void fsm_restore(std::chrono::nanoseconds d);
 
   // -- snapshots and compaction ----------------------------------------------
 
-  /// `raft_snapshot_take_snapshot` (summary, ms): a whole snapshot, from
+  /// `raft_snapshot_take_snapshot` (histogram, ms): a whole snapshot, from
   /// the FSM's Snapshot to the compaction after it.
   void take_snapshot(std::chrono::nanoseconds d);
 
-  /// `raft_snapshot_create` (summary, ms): opening a snapshot sink.
+  /// `raft_snapshot_create` (histogram, ms): opening a snapshot sink.
   void snapshot_create(std::chrono::nanoseconds d);
 
-  /// `raft_snapshot_persist` (summary, ms): writing the snapshot through
+  /// `raft_snapshot_persist` (histogram, ms): writing the snapshot through
   /// the sink; `raft_snapshot_size` (gauge, bytes; ours, not HashiCorp's):
   /// its size.
   void snapshot_persist(std::chrono::nanoseconds d, uint64_t bytes);
 
-  /// `raft_compact_logs` (summary, ms): deleting the log prefix a
+  /// `raft_compact_logs` (histogram, ms): deleting the log prefix a
   /// snapshot covers.
   void compact_logs(std::chrono::nanoseconds d);
 
-  /// `raft_restore` (counter) and `raft_restore_user_snapshot` (summary,
+  /// `raft_restore` (counter) and `raft_restore_user_snapshot` (histogram,
   /// ms): a user snapshot restore (Restore) completed.
   void restore_user_snapshot(std::chrono::nanoseconds d);
 

@@ -1,0 +1,640 @@
+#define BOOST_TEST_MODULE metrics
+#include <boost/test/unit_test.hpp>
+
+// raft_metrics on a prometheus-cpp registry: the families HashiCorp's names
+// map to, values moving, a second registration on the same registry (the
+// restarted worker's takeover) and the text a scrape shows; then through
+// the worker on the test coordinator.
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/consensus.hpp"
+#include "actors/inmem_transport.hpp"
+#include "actors/metrics.hpp"
+#include "actors/supervisor.hpp"
+#include "bootstrap/bootstrap.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "config/errc.hpp"
+#include "fsm/simple_fsm.hpp"
+#include "sim.hpp"
+
+using namespace raft;
+using namespace raft::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+const char* type_name(MetricType t) {
+  switch (t) {
+    case MetricType::Counter:
+      return "counter";
+    case MetricType::Gauge:
+      return "gauge";
+    case MetricType::Summary:
+      return "summary";
+    case MetricType::Histogram:
+      return "histogram";
+    default:
+      return "untyped";
+  }
+}
+
+/// Name to type of every family a scrape of `reg` shows.
+std::map<std::string, std::string> families(const prometheus::Registry& reg) {
+  std::map<std::string, std::string> out;
+  for (auto& f : reg.Collect()) {
+    BOOST_TEST_INFO("family " << f.name);
+    BOOST_TEST(out.count(f.name) == 0u); // no duplicate families
+    out[f.name] = type_name(f.type);
+  }
+  return out;
+}
+
+/// The family `name` in a scrape of `reg`; fails the test if absent.
+MetricFamily family(const prometheus::Registry& reg, const std::string& name) {
+  for (auto& f : reg.Collect())
+    if (f.name == name)
+      return f;
+  BOOST_FAIL("no family " << name);
+  return {};
+}
+
+/// The one unlabelled series of family `name`.
+prometheus::ClientMetric series(const prometheus::Registry& reg,
+                                const std::string& name) {
+  auto f = family(reg, name);
+  BOOST_REQUIRE_MESSAGE(f.metric.size() == 1u,
+                        name << " has " << f.metric.size() << " series");
+  BOOST_REQUIRE(f.metric[0].label.empty());
+  return f.metric[0];
+}
+
+/// The series of family `name` labelled `peer_id = peer`.
+prometheus::ClientMetric peer_series(const prometheus::Registry& reg,
+                                     const std::string& name,
+                                     const std::string& peer) {
+  auto f = family(reg, name);
+  for (auto& m : f.metric)
+    if (m.label.size() == 1 && m.label[0].name == "peer_id"
+        && m.label[0].value == peer)
+      return m;
+  BOOST_FAIL("no series " << name << "{peer_id=\"" << peer << "\"}");
+  return {};
+}
+
+std::shared_ptr<raft_metrics> make_metrics(
+  const std::shared_ptr<prometheus::Registry>& reg) {
+  auto m = raft_metrics::make(reg);
+  BOOST_REQUIRE_MESSAGE(m, (m ? "" : describe(m.error())));
+  BOOST_REQUIRE(*m != nullptr);
+  return *m;
+}
+
+/// Every unlabelled family, written out by hand from spec/raft-reference.md
+/// §5 (and the Stats gauges), so a renamed or lost metric fails here.
+const std::map<std::string, std::string> expected_families{
+  {"raft_apply", "counter"},
+  {"raft_barrier", "counter"},
+  {"raft_verify_leader", "counter"},
+  {"raft_restore", "counter"},
+  {"raft_state_follower", "counter"},
+  {"raft_state_candidate", "counter"},
+  {"raft_state_leader", "counter"},
+  {"raft_transition_heartbeat_timeout", "counter"},
+  {"raft_transition_leader_lease_timeout", "counter"},
+  {"raft_peers", "gauge"},
+  {"raft_commit_num_logs", "gauge"},
+  {"raft_leader_dispatch_num_logs", "gauge"},
+  {"raft_leader_oldest_log_age", "gauge"},
+  {"raft_fsm_last_restore_duration", "gauge"},
+  {"raft_term", "gauge"},
+  {"raft_commit_index", "gauge"},
+  {"raft_applied_index", "gauge"},
+  {"raft_last_index", "gauge"},
+  {"raft_last_contact", "gauge"},
+  {"raft_snapshot_size", "gauge"},
+  {"raft_commit_time", "histogram"},
+  {"raft_leader_dispatch_log", "histogram"},
+  {"raft_leader_last_contact", "histogram"},
+  {"raft_fsm_apply", "histogram"},
+  {"raft_fsm_apply_batch", "histogram"},
+  {"raft_fsm_apply_batch_num", "histogram"},
+  {"raft_fsm_enqueue", "histogram"},
+  {"raft_fsm_store_config", "histogram"},
+  {"raft_fsm_snapshot", "histogram"},
+  {"raft_fsm_restore", "histogram"},
+  {"raft_snapshot_take_snapshot", "histogram"},
+  {"raft_snapshot_create", "histogram"},
+  {"raft_snapshot_persist", "histogram"},
+  {"raft_compact_logs", "histogram"},
+  {"raft_restore_user_snapshot", "histogram"},
+  {"raft_rpc_process_heartbeat", "histogram"},
+  {"raft_rpc_append_entries", "histogram"},
+  {"raft_rpc_append_entries_store_logs", "histogram"},
+  {"raft_rpc_append_entries_process_logs", "histogram"},
+  {"raft_rpc_request_vote", "histogram"},
+  {"raft_rpc_request_pre_vote", "histogram"},
+  {"raft_rpc_install_snapshot", "histogram"},
+  {"raft_candidate_elect_self", "histogram"},
+  {"raft_candidate_pre_elect_self", "histogram"},
+};
+
+const std::map<std::string, std::string> expected_peer_families{
+  {"raft_replication_append_entries_logs", "counter"},
+  {"raft_replication_append_entries_rpc", "histogram"},
+  {"raft_replication_heartbeat", "histogram"},
+  {"raft_replication_install_snapshot", "histogram"},
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(raft_metrics_suite)
+
+BOOST_AUTO_TEST_CASE(no_registry_no_metrics) {
+  auto m = raft_metrics::make(nullptr);
+  BOOST_REQUIRE(m);
+  BOOST_TEST(*m == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(families_have_hashicorp_names_and_types) {
+  auto reg = std::make_shared<prometheus::Registry>();
+  auto m = make_metrics(reg);
+  // Per-peer families show only once a peer exists.
+  BOOST_TEST(families(*reg) == expected_families);
+  for (auto& f : reg->Collect()) {
+    BOOST_TEST_INFO("family " << f.name);
+    BOOST_TEST(!f.help.empty());
+  }
+  m->append_rpc("2", 1ms, 1);
+  m->heartbeat_rpc("2", 1ms);
+  m->snapshot_rpc("2", 1ms);
+  auto all = expected_families;
+  all.insert(expected_peer_families.begin(), expected_peer_families.end());
+  BOOST_TEST(families(*reg) == all);
+}
+
+BOOST_AUTO_TEST_CASE(values_move) {
+  auto reg = std::make_shared<prometheus::Registry>();
+  auto m = make_metrics(reg);
+  BOOST_TEST(series(*reg, "raft_apply").counter.value == 0.0);
+  m->apply(3);
+  m->apply();
+  BOOST_TEST(series(*reg, "raft_apply").counter.value == 4.0);
+  m->state_changed(role::candidate);
+  m->state_changed(role::leader);
+  m->state_changed(role::follower);
+  m->state_changed(role::leader);
+  m->state_changed(role::shutdown);
+  BOOST_TEST(series(*reg, "raft_state_leader").counter.value == 2.0);
+  BOOST_TEST(series(*reg, "raft_state_candidate").counter.value == 1.0);
+  BOOST_TEST(series(*reg, "raft_state_follower").counter.value == 1.0);
+  m->heartbeat_timeout();
+  BOOST_TEST(series(*reg, "raft_transition_heartbeat_timeout").counter.value
+             == 1.0);
+  m->set_term(7);
+  m->set_commit_index(40);
+  m->set_applied_index(39);
+  m->set_last_index(42);
+  m->set_last_contact(250ms);
+  m->set_peers(3);
+  BOOST_TEST(series(*reg, "raft_term").gauge.value == 7.0);
+  BOOST_TEST(series(*reg, "raft_commit_index").gauge.value == 40.0);
+  BOOST_TEST(series(*reg, "raft_applied_index").gauge.value == 39.0);
+  BOOST_TEST(series(*reg, "raft_last_index").gauge.value == 42.0);
+  BOOST_TEST(series(*reg, "raft_last_contact").gauge.value == 250.0);
+  BOOST_TEST(series(*reg, "raft_peers").gauge.value == 3.0);
+  // Timers are in milliseconds, as go-metrics' MeasureSince reports them.
+  m->commit_time(2ms, 4);
+  m->commit_time(1500us, 2);
+  auto commit = series(*reg, "raft_commit_time").histogram;
+  BOOST_TEST(commit.sample_count == 2u);
+  BOOST_TEST(commit.sample_sum == 3.5, boost::test_tools::tolerance(1e-9));
+  // 1.5 ms and 2 ms: both in the (1, 2.5] ms bucket.
+  BOOST_REQUIRE(!commit.bucket.empty());
+  for (auto& b : commit.bucket) {
+    BOOST_TEST_INFO("le " << b.upper_bound);
+    BOOST_TEST(b.cumulative_count == (b.upper_bound < 2.5 ? 0u : 2u));
+  }
+  BOOST_TEST(series(*reg, "raft_commit_num_logs").gauge.value == 2.0);
+  m->fsm_apply(250us);
+  BOOST_TEST(series(*reg, "raft_fsm_apply").histogram.sample_sum == 0.25,
+             boost::test_tools::tolerance(1e-9));
+  m->fsm_apply_batch(2ms, 100);
+  BOOST_TEST(series(*reg, "raft_fsm_apply_batch").histogram.sample_sum == 2.0);
+  auto batch = series(*reg, "raft_fsm_apply_batch_num").histogram;
+  BOOST_TEST(batch.sample_sum == 100.0);
+  for (auto& b : batch.bucket) {
+    BOOST_TEST_INFO("le " << b.upper_bound);
+    BOOST_TEST(b.cumulative_count == (b.upper_bound < 100 ? 0u : 1u));
+  }
+  m->fsm_restore(40ms);
+  BOOST_TEST(series(*reg, "raft_fsm_restore").histogram.sample_count == 1u);
+  BOOST_TEST(series(*reg, "raft_fsm_last_restore_duration").gauge.value
+             == 40.0);
+  m->snapshot_create(1ms);
+  m->snapshot_persist(5ms, 4096);
+  BOOST_TEST(series(*reg, "raft_snapshot_create").histogram.sample_count == 1u);
+  BOOST_TEST(series(*reg, "raft_snapshot_persist").histogram.sample_sum == 5.0);
+  BOOST_TEST(series(*reg, "raft_snapshot_size").gauge.value == 4096.0);
+  m->install_snapshot(9ms);
+  BOOST_TEST(series(*reg, "raft_rpc_install_snapshot").histogram.sample_sum
+             == 9.0);
+  m->leader_last_contact(30ms);
+  BOOST_TEST(series(*reg, "raft_leader_last_contact").histogram.sample_sum
+             == 30.0);
+  m->dispatch_log(1ms, 16);
+  BOOST_TEST(series(*reg, "raft_leader_dispatch_num_logs").gauge.value == 16.0);
+  m->restore_user_snapshot(3ms);
+  BOOST_TEST(series(*reg, "raft_restore").counter.value == 1.0);
+  // Per-peer: one series per peer, through the name or a kept handle.
+  m->append_rpc("2", 3ms, 5);
+  auto& p3 = m->peer("3");
+  m->append_rpc(p3, 1ms, 0);
+  m->append_rpc(p3, 1ms, 2);
+  BOOST_TEST(&m->peer("3") == &p3);
+  auto rpc2 = peer_series(*reg, "raft_replication_append_entries_rpc", "2");
+  BOOST_TEST(rpc2.histogram.sample_count == 1u);
+  BOOST_TEST(rpc2.histogram.sample_sum == 3.0);
+  auto rpc3 = peer_series(*reg, "raft_replication_append_entries_rpc", "3");
+  BOOST_TEST(rpc3.histogram.sample_count == 2u);
+  BOOST_TEST(
+    peer_series(*reg, "raft_replication_append_entries_logs", "2").counter.value
+    == 5.0);
+  BOOST_TEST(
+    peer_series(*reg, "raft_replication_append_entries_logs", "3").counter.value
+    == 2.0);
+  BOOST_TEST(family(*reg, "raft_replication_append_entries_rpc").metric.size()
+             == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(second_registration_shares_families_and_series) {
+  auto reg = std::make_shared<prometheus::Registry>();
+  auto first = make_metrics(reg);
+  first->apply(1);
+  first->append_rpc("2", 1ms, 1);
+  auto before = families(*reg);
+  // The restarted worker's registration, twice over.
+  auto second = make_metrics(reg);
+  auto third = make_metrics(reg);
+  BOOST_TEST(families(*reg) == before);
+  second->apply(2);
+  third->apply(4);
+  second->append_rpc("2", 1ms, 1);
+  third->append_rpc("3", 1ms, 1);
+  BOOST_TEST(series(*reg, "raft_apply").counter.value == 7.0);
+  BOOST_TEST(family(*reg, "raft_replication_append_entries_rpc").metric.size()
+             == 2u);
+  BOOST_TEST(
+    peer_series(*reg, "raft_replication_append_entries_rpc", "2")
+      .histogram.sample_count
+    == 2u);
+  // The old worker's object stays usable and writes the same series.
+  first.reset();
+  second->set_term(5);
+  BOOST_TEST(series(*reg, "raft_term").gauge.value == 5.0);
+}
+
+BOOST_AUTO_TEST_CASE(takeover_on_a_registry_that_throws_on_duplicates) {
+  auto reg = std::make_shared<prometheus::Registry>(
+    prometheus::Registry::InsertBehavior::Throw);
+  {
+    auto first = make_metrics(reg);
+    first->apply(1);
+  } // the old worker is gone entirely
+  auto second = make_metrics(reg);
+  second->apply(1);
+  BOOST_TEST(families(*reg) == expected_families);
+  BOOST_TEST(series(*reg, "raft_apply").counter.value == 2.0);
+}
+
+BOOST_AUTO_TEST_CASE(registries_are_separate) {
+  auto a = std::make_shared<prometheus::Registry>();
+  auto b = std::make_shared<prometheus::Registry>();
+  auto ma = make_metrics(a);
+  auto mb = make_metrics(b);
+  ma->apply(1);
+  BOOST_TEST(series(*a, "raft_apply").counter.value == 1.0);
+  BOOST_TEST(series(*b, "raft_apply").counter.value == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_keep_their_registry_alive) {
+  auto reg = std::make_shared<prometheus::Registry>();
+  auto m = make_metrics(reg);
+  std::weak_ptr<prometheus::Registry> weak = reg;
+  reg.reset();
+  BOOST_REQUIRE(!weak.expired());
+  m->apply(2); // must not touch freed families
+  BOOST_TEST(series(*m->registry(), "raft_apply").counter.value == 2.0);
+  m.reset();
+  BOOST_TEST(weak.expired());
+  // A new registry (possibly at the dead one's address) starts afresh.
+  auto fresh = std::make_shared<prometheus::Registry>();
+  auto m2 = make_metrics(fresh);
+  BOOST_TEST(series(*fresh, "raft_apply").counter.value == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(name_taken_by_another_type_is_a_clear_error) {
+  auto reg = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge().Name("raft_apply").Help("someone else's").Register(
+    *reg);
+  auto m = raft_metrics::make(reg);
+  BOOST_REQUIRE(!m);
+  BOOST_TEST(is(m.error(), errc::not_valid));
+  BOOST_TEST_INFO(describe(m.error()));
+  BOOST_TEST(describe(m.error()).find("registering raft metrics: ") == 0u);
+  BOOST_TEST(describe(m.error()).find("raft_apply") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(text_serializer_shows_the_names) {
+  auto reg = std::make_shared<prometheus::Registry>();
+  auto m = make_metrics(reg);
+  m->apply(2);
+  m->commit_time(3ms);
+  m->append_rpc("node-2", 1ms, 4);
+  auto text = prometheus::TextSerializer().Serialize(reg->Collect());
+  BOOST_TEST_INFO(text);
+  for (auto& [name, type] : expected_families)
+    BOOST_TEST(text.find("# TYPE " + name + " " + type + "\n")
+               != std::string::npos);
+  BOOST_TEST(text.find("\nraft_apply 2\n") != std::string::npos);
+  BOOST_TEST(text.find("raft_commit_time_count 1\n") != std::string::npos);
+  BOOST_TEST(text.find("raft_commit_time_sum 3\n") != std::string::npos);
+  BOOST_TEST(text.find("raft_commit_time_bucket{le=\"5\"} 1\n")
+             != std::string::npos);
+  BOOST_TEST(text.find("raft_commit_time_bucket{le=\"2.5\"} 0\n")
+             != std::string::npos);
+  BOOST_TEST(
+    text.find("raft_replication_append_entries_logs{peer_id=\"node-2\"} 4\n")
+    != std::string::npos);
+  BOOST_TEST(
+    text.find("raft_replication_append_entries_rpc_count{peer_id=\"node-2\"} 1")
+    != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(threads_share_one_object_and_registry) {
+  // The node, log writer and FSM runner call from their own threads; two
+  // workers may register at once. Joining is the bounded wait here.
+  auto reg = std::make_shared<prometheus::Registry>();
+  constexpr int threads = 4;
+  constexpr int calls = 5000;
+  std::vector<std::shared_ptr<raft_metrics>> objs(threads);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      auto m = raft_metrics::make(reg);
+      if (!m || !*m)
+        return;
+      objs[t] = *m;
+      for (int k = 0; k < calls; ++k) {
+        objs[t]->apply();
+        objs[t]->fsm_apply(1us);
+        objs[t]->append_rpc(std::to_string(k % 3), 1us, 1);
+      }
+    });
+  for (auto& t : ts)
+    t.join();
+  for (auto& o : objs)
+    BOOST_REQUIRE(o != nullptr);
+  BOOST_TEST(series(*reg, "raft_apply").counter.value
+             == double(threads * calls));
+  BOOST_TEST(series(*reg, "raft_fsm_apply").histogram.sample_count
+             == uint64_t(threads * calls));
+  BOOST_TEST(family(*reg, "raft_replication_append_entries_logs").metric.size()
+             == 3u);
+  double logs = 0;
+  for (auto& s : family(*reg, "raft_replication_append_entries_logs").metric)
+    logs += s.counter.value;
+  BOOST_TEST(logs == double(threads * calls));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- through the worker -------------------------------------------------------
+
+namespace {
+
+template <class T>
+struct answer {
+  bool done = false;
+  T value{};
+  caf::error err;
+};
+
+/// The worker tests' deterministic fixture, cut down to what these need.
+struct worker_fixture : sim {
+  std::string dir;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> lines
+    = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100);
+  std::shared_ptr<spdlog::logger> logger
+    = std::make_shared<spdlog::logger>("test", lines);
+  std::shared_ptr<fsm::simple_fsm> fsm = std::make_shared<fsm::simple_fsm>();
+  caf::actor transport = spawn_inmem_transport(sys, 1);
+  std::vector<worker_actor> workers;
+
+  worker_fixture() {
+    char tmpl[] = "/tmp/raft-metrics-test-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    auto cfg = make_config();
+    cfg.fsm = nullptr;
+    cfg.transport = nullptr;
+    auto err = bootstrap(cfg);
+    BOOST_REQUIRE_MESSAGE(!err, describe(err));
+  }
+
+  ~worker_fixture() override {
+    for (auto& w : workers)
+      kill(w);
+    workers.clear();
+    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+    sched.run();
+    for (int k = 0; k < 100 && sched.has_pending_timeout(); ++k) {
+      sched.trigger_timeouts();
+      sched.run();
+    }
+    std::filesystem::remove_all(dir);
+  }
+
+  config make_config() {
+    config cfg;
+    cfg.fsm = fsm;
+    cfg.logger = logger;
+    cfg.storage_dir = dir;
+    cfg.local_id = "123";
+    cfg.transport = transport;
+    cfg.clock = &sys.clock();
+    cfg.heartbeat_timeout = 100ms;
+    cfg.election_timeout = 100ms;
+    cfg.leader_lease_timeout = 100ms;
+    cfg.no_leader_timeout = 4s;
+    return cfg;
+  }
+
+  template <class T, class Handle, class... Ts>
+  std::shared_ptr<answer<T>> ask(Handle dest, Ts... xs) {
+    auto res = std::make_shared<answer<T>>();
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, xs...)
+        .then(
+          [=](T& x) {
+            res->value = std::move(x);
+            res->done = true;
+          },
+          [=](caf::error& e) {
+            res->err = std::move(e);
+            res->done = true;
+          });
+    });
+    return res;
+  }
+
+  template <class T, class Handle, class... Ts>
+  answer<T> ask_now(Handle dest, Ts... xs) {
+    auto res = ask<T>(dest, xs...);
+    run_until([&] { return res->done; }, 200);
+    BOOST_REQUIRE(res->done);
+    return *res;
+  }
+
+  worker_actor start_worker(const config& cfg) {
+    auto w = spawn_worker(sys, cfg);
+    BOOST_REQUIRE_MESSAGE(w, (w ? "" : describe(w.error())));
+    workers.push_back(*w);
+    auto started = ask_now<bool>(*w, start_atom_v);
+    BOOST_REQUIRE_MESSAGE(!started.err, describe(started.err));
+    return *w;
+  }
+
+  void stop_worker(const worker_actor& w) {
+    kill(w);
+    auto r = ask_now<bool>(w, wait_atom_v);
+    BOOST_REQUIRE_MESSAGE(!r.err, describe(r.err));
+  }
+
+  bool logged(const std::string& what) {
+    for (auto& line : lines->last_formatted())
+      if (line.find(what) != std::string::npos)
+        return true;
+    return false;
+  }
+
+  void wait_for_leadership(const worker_actor& w) {
+    auto node = ask_now<node_actor>(w, raft_atom_v);
+    BOOST_REQUIRE(!node.err);
+    BOOST_REQUIRE(run_until(
+      [&] {
+        auto s = ask<role>(node.value, state_atom_v);
+        run_jobs();
+        return s->done && s->value == role::leader;
+      },
+      200));
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(worker_metrics, worker_fixture)
+
+BOOST_AUTO_TEST_CASE(worker_registers_and_a_restarted_worker_takes_over) {
+  for (auto behavior : {prometheus::Registry::InsertBehavior::Merge,
+                        prometheus::Registry::InsertBehavior::Throw}) {
+    auto reg = std::make_shared<prometheus::Registry>(behavior);
+    auto cfg = make_config();
+    cfg.prometheus_registerer = reg;
+    auto first = start_worker(cfg);
+    BOOST_TEST(families(*reg) == expected_families);
+    stop_worker(first);
+    // The restarted worker registers on the same registry: no error, no
+    // warning, and still one family per name.
+    auto second = start_worker(cfg);
+    BOOST_TEST(!logged("registering raft metrics"));
+    BOOST_TEST(families(*reg) == expected_families);
+    wait_for_leadership(second);
+    stop_worker(second);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fresh_worker_takes_over_from_one_that_timed_out) {
+  // The case the original keeps its registrations for: a worker whose loop
+  // never started (its transport never answers) fails with start_timeout,
+  // and the next one registers on the same registry.
+  auto reg = std::make_shared<prometheus::Registry>(
+    prometheus::Registry::InsertBehavior::Throw);
+  auto silent = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {[=](connect_atom, const std::string&, const caf::actor&) {
+      return self->make_response_promise(); // never delivered
+    }};
+  });
+  auto cfg = make_config();
+  cfg.prometheus_registerer = reg;
+  cfg.transport = silent;
+  auto orphan = spawn_worker(sys, cfg);
+  BOOST_REQUIRE(orphan);
+  workers.push_back(*orphan);
+  auto started = ask<bool>(*orphan, start_atom_v);
+  BOOST_REQUIRE(run_until([&] { return started->done; }, 100000));
+  BOOST_TEST(is(started->err, errc::start_timeout));
+  caf::anon_send_exit(silent, caf::exit_reason::user_shutdown);
+  cfg.transport = transport;
+  auto w = start_worker(cfg);
+  BOOST_TEST(!logged("registering raft metrics"));
+  BOOST_TEST(families(*reg) == expected_families);
+  wait_for_leadership(w);
+  stop_worker(w);
+}
+
+BOOST_AUTO_TEST_CASE(worker_whose_metric_names_are_taken_still_runs) {
+  // As the original: failing to register metrics is a warning only.
+  auto reg = std::make_shared<prometheus::Registry>();
+  prometheus::BuildCounter().Name("raft_term").Help("taken").Register(*reg);
+  auto cfg = make_config();
+  cfg.prometheus_registerer = reg;
+  auto w = start_worker(cfg);
+  BOOST_TEST(logged("registering raft metrics"));
+  wait_for_leadership(w);
+  stop_worker(w);
+}
+
+BOOST_AUTO_TEST_CASE(worker_without_registry_runs) {
+  auto w = start_worker(make_config());
+  BOOST_TEST(!logged("registering raft metrics"));
+  wait_for_leadership(w);
+  stop_worker(w);
+}
+
+// Enable once node.cpp calls raft_metrics (the lead is wiring the calls):
+// a leader elected through the worker shows in the registry.
+BOOST_AUTO_TEST_CASE(node_reports_through_the_worker,
+                     *boost::unit_test::disabled()) {
+  auto reg = std::make_shared<prometheus::Registry>();
+  auto cfg = make_config();
+  cfg.prometheus_registerer = reg;
+  auto w = start_worker(cfg);
+  wait_for_leadership(w);
+  BOOST_TEST(series(*reg, "raft_state_leader").counter.value == 1.0);
+  BOOST_TEST(series(*reg, "raft_term").gauge.value >= 1.0);
+  BOOST_TEST(series(*reg, "raft_commit_index").gauge.value >= 2.0);
+  stop_worker(w);
+  // The next worker on the same registry keeps counting.
+  auto again = start_worker(cfg);
+  wait_for_leadership(again);
+  BOOST_TEST(series(*reg, "raft_state_leader").counter.value == 2.0);
+  stop_worker(again);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,250 @@
+#define BOOST_TEST_MODULE snapshots
+#include "cluster_fixture.hpp"
+
+// Snapshots, log compaction and InstallSnapshot (§7), the applied index
+// across restarts, and the user restore, deterministic under the test
+// coordinator with the invariant checker after every step.
+
+using namespace raft;
+using namespace raft::test;
+
+namespace {
+
+/// Snapshots by hand only (the periodic check never fires in these tests),
+/// keeping 3 trailing entries, sent in 10-byte chunks.
+void manual_snapshots(raft_config& s) {
+  s.snapshot_threshold = 1000000;
+  s.snapshot_interval = std::chrono::hours{24};
+  s.trailing_logs = 3;
+  s.snapshot_chunk_size = 10;
+}
+
+size_t leader_of(cluster& c) {
+  BOOST_REQUIRE(c.run_until([&] { return c.has_leader(); }));
+  return static_cast<size_t>(c.leader());
+}
+
+void apply_n(cluster& c, const std::string& prefix, int n) {
+  for (int k = 0; k < n; ++k) {
+    auto res = c.apply(prefix + std::to_string(k));
+    BOOST_REQUIRE_MESSAGE(!res.err, describe(res.err));
+  }
+}
+
+snapshot_meta take_snapshot(cluster& c, size_t i) {
+  auto res = c.ask<snapshot_meta>(i, snapshot_atom_v);
+  BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+  return std::get<0>(*res);
+}
+
+std::vector<std::string> texts(const std::vector<bytes>& xs) {
+  std::vector<std::string> result;
+  for (auto& x : xs)
+    result.push_back(text_of(x));
+  return result;
+}
+
+bool same_fsms(cluster& c) {
+  auto ref = c.nodes[0].fsm->logs();
+  for (auto& m : c.nodes)
+    if (m.up && m.fsm->logs() != ref)
+      return false;
+  return true;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(snapshot_compacts_the_log_keeping_trailing_entries) {
+  cluster c{3, 31, manual_snapshots};
+  auto l = leader_of(c);
+  apply_n(c, "a", 10);
+  auto meta = take_snapshot(c, l);
+  BOOST_TEST(meta.index == c.core(l)->commit_index());
+  BOOST_TEST(meta.term == c.core(l)->term());
+  BOOST_TEST(meta.configuration.voter_count() == 3u);
+  // §7: the log keeps `trailing_logs` entries before the snapshot, in
+  // memory and in the store.
+  BOOST_REQUIRE(c.run_until([&] {
+    auto first = c.nodes[l].store->first_index();
+    return first && *first == meta.index - 3 + 1;
+  }));
+  BOOST_TEST(c.core(l)->log().first_index() == meta.index - 3 + 1);
+  // Nothing new since: a second snapshot is refused as HashiCorp does.
+  BOOST_TEST(!c.ask<snapshot_meta>(l, snapshot_atom_v));
+  BOOST_TEST(is(c.last_error, errc::nothing_new_to_snapshot));
+  // The cluster keeps working after compaction.
+  apply_n(c, "b", 3);
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+  BOOST_TEST(c.nodes[l].fsm->logs().size() == 13u);
+}
+
+BOOST_AUTO_TEST_CASE(lagging_follower_is_caught_up_by_snapshot) {
+  cluster c{3, 32, manual_snapshots};
+  auto l = leader_of(c);
+  auto lagging = (l + 1) % 3;
+  auto other = (l + 2) % 3;
+  apply_n(c, "early", 2);
+  c.partition({{l, other}, {lagging}});
+  apply_n(c, "while-away", 20);
+  auto meta = take_snapshot(c, l);
+  // The entries the lagging follower needs next are gone from the log.
+  BOOST_REQUIRE(c.core(l)->log().first_index() > 4);
+  c.heal();
+  BOOST_REQUIRE(c.run_until([&] {
+    return c.nodes[lagging].probe->applied >= meta.index;
+  }));
+  BOOST_TEST(c.nodes[lagging].probe->snapshots_installed == 1u);
+  apply_n(c, "after", 2);
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+  BOOST_TEST(c.nodes[lagging].fsm->logs().size() == 24u);
+  // The follower's store holds the snapshot and the log after it only.
+  auto snaps = c.nodes[lagging].snaps->list();
+  BOOST_REQUIRE(snaps && !snaps->empty());
+  BOOST_TEST(snaps->front().index == meta.index);
+  auto first = c.nodes[lagging].store->first_index();
+  BOOST_REQUIRE(first);
+  BOOST_TEST(*first > meta.index);
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_install_survives_lost_duplicated_and_late_chunks) {
+  cluster c{3, 33, manual_snapshots};
+  auto l = leader_of(c);
+  auto lagging = (l + 1) % 3;
+  auto other = (l + 2) % 3;
+  c.partition({{l, other}, {lagging}});
+  apply_n(c, "x", 30);
+  auto meta = take_snapshot(c, l);
+  c.heal();
+  fault_settings f;
+  f.drop = 0.15;
+  f.duplicate = 0.15;
+  f.delay = 0.3;
+  f.max_delay = std::chrono::milliseconds{40};
+  c.faults(f);
+  BOOST_REQUIRE(c.run_until(
+    [&] { return c.nodes[lagging].probe->applied >= meta.index; }, 20000));
+  c.faults(fault_settings{});
+  apply_n(c, "y", 1);
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }, 5000));
+}
+
+BOOST_AUTO_TEST_CASE(new_server_joins_by_snapshot_after_compaction) {
+  cluster c{3, 34, manual_snapshots};
+  auto l = leader_of(c);
+  apply_n(c, "v", 15);
+  take_snapshot(c, l);
+  auto n = c.add_member("4");
+  auto res = c.ask<index_t>(l, change_atom_v,
+                            configuration_change{change_kind::add_voter, "4",
+                                                 "addr-4", 0});
+  BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+  BOOST_REQUIRE(c.run_until([&] {
+    return c.core(c.leader())->latest_configuration().is_voter("4");
+  }));
+  apply_n(c, "w", 1);
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+  BOOST_TEST(c.nodes[n].probe->snapshots_installed >= 1u);
+  BOOST_TEST(c.nodes[n].fsm->logs().size() == 16u);
+}
+
+BOOST_AUTO_TEST_CASE(restart_after_compaction_restores_snapshot_and_log) {
+  cluster c{3, 35, manual_snapshots};
+  auto l = leader_of(c);
+  apply_n(c, "s", 12);
+  take_snapshot(c, l);
+  apply_n(c, "t", 4);
+  auto before = c.nodes[l].fsm->logs();
+  // Restart the whole cluster: every FSM is rebuilt from a snapshot (the
+  // leader's) or the log, and nothing acknowledged is lost.
+  for (size_t i = 0; i < 3; ++i)
+    c.crash(i);
+  c.run_jobs();
+  for (size_t i = 0; i < 3; ++i)
+    c.start(i);
+  apply_n(c, "u", 1);
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+  auto after = c.nodes[0].fsm->logs();
+  BOOST_REQUIRE(after.size() == before.size() + 1);
+  BOOST_TEST(std::equal(before.begin(), before.end(), after.begin()));
+}
+
+BOOST_AUTO_TEST_CASE(restarted_node_reapplies_up_to_the_stored_commit_index) {
+  cluster c{3, 36, manual_snapshots};
+  auto l = leader_of(c);
+  apply_n(c, "c", 8);
+  // The commit index rides with the next batch: one more write stores the
+  // commit index that covers all eight.
+  apply_n(c, "d", 1);
+  BOOST_REQUIRE(c.run_until([&] {
+    auto ci = c.nodes[l].store->stored_commit_index();
+    return ci && *ci >= c.acknowledged.rbegin()->first - 1;
+  }));
+  auto stored = *c.nodes[l].store->stored_commit_index();
+  for (size_t i = 0; i < 3; ++i)
+    c.crash(i);
+  c.run_jobs();
+  // Alone, with no leader to tell it the commit index, the old leader
+  // applies what its store says was committed.
+  c.start(l);
+  c.run_jobs();
+  BOOST_TEST(c.nodes[l].probe->applied == stored);
+  BOOST_TEST(c.nodes[l].fsm->logs().size() >= 8u);
+  BOOST_TEST(c.core(l)->role() != role::leader);
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_newest_snapshot_falls_back_to_an_older_one) {
+  cluster c{1, 37, +[](raft_config& s) {
+    manual_snapshots(s);
+    s.trailing_logs = 100; // the log still covers the older snapshot
+  }};
+  leader_of(c);
+  apply_n(c, "p", 3);
+  auto older = take_snapshot(c, 0);
+  apply_n(c, "q", 3);
+  auto newer = take_snapshot(c, 0);
+  BOOST_REQUIRE(newer.index > older.index);
+  c.crash(0);
+  c.run_jobs();
+  BOOST_REQUIRE(c.nodes[0].snaps->tamper_for_testing(newer.id, [](bytes& b) { b[0] ^= 0xff; }));
+  c.start(0);
+  BOOST_REQUIRE(c.run_until([&] { return c.has_leader(); }));
+  BOOST_TEST(c.nodes[0].probe->applied >= newer.index);
+  BOOST_TEST(c.nodes[0].fsm->logs().size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(node_refuses_to_start_when_no_snapshot_opens) {
+  cluster c{1, 38, manual_snapshots};
+  leader_of(c);
+  apply_n(c, "r", 8);
+  auto meta = take_snapshot(c, 0);
+  c.crash(0);
+  c.run_jobs();
+  BOOST_REQUIRE(c.nodes[0].snaps->tamper_for_testing(meta.id, [](bytes& b) { b[0] ^= 0xff; }));
+  c.start(0);
+  c.run_jobs();
+  // The node quits with an error naming the snapshot instead of starting
+  // empty and voting.
+  auto res = c.ask<role>(0, state_atom_v);
+  BOOST_TEST(!res);
+  BOOST_TEST(c.nodes[0].probe->core == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(user_restore_takes_the_fsm_back_to_a_snapshot) {
+  // TestRestoreSnapshot of the original: apply command1, snapshot, apply
+  // command2, restore: the FSM holds [command1], on every server.
+  cluster c{3, 39, manual_snapshots};
+  auto l = leader_of(c);
+  apply_n(c, "command1-", 1);
+  auto meta = take_snapshot(c, l);
+  apply_n(c, "command2-", 1);
+  auto res = c.ask<index_t>(l, restore_atom_v, meta.id);
+  BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+  BOOST_TEST(texts(c.nodes[l].fsm->logs())
+             == std::vector<std::string>{"command1-0"});
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+  // The cluster goes on from the restored state.
+  apply_n(c, "command3-", 1);
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+  BOOST_TEST(texts(c.nodes[(l + 1) % 3].fsm->logs())
+             == (std::vector<std::string>{"command1-0", "command3-0"}));
+}
