@@ -1,5 +1,9 @@
 #include "actors/fsm_runner.hpp"
 
+#include <chrono>
+
+#include "actors/metrics.hpp"
+
 #include <stdexcept>
 
 #include "actors/messages.hpp"
@@ -19,12 +23,14 @@ struct fsm_runner_state {
 };
 
 caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
-                         std::shared_ptr<fsm::state_machine> fsm) {
+                         std::shared_ptr<fsm::state_machine> fsm,
+                         std::shared_ptr<raft_metrics> metrics) {
   return {
     [=](fsm_apply_atom, const std::vector<log_entry>& entries)
       -> std::vector<apply_result> {
       std::vector<apply_result> results;
       results.reserve(entries.size());
+      auto batch_start = std::chrono::steady_clock::now();
       for (auto& e : entries) {
         // Exactly once, in order: a gap or a repeat means the node broke
         // its contract, and applying anyway would fork this replica.
@@ -34,18 +40,31 @@ caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
                                  + std::to_string(self->state.applied));
         apply_result r;
         r.index = e.index;
-        if (e.type == entry_type::command)
-          r.response = fsm->apply(e);
+        if (e.type == entry_type::command) {
+          if (metrics) {
+            auto t0 = std::chrono::steady_clock::now();
+            r.response = fsm->apply(e);
+            metrics->fsm_apply(std::chrono::steady_clock::now() - t0);
+          } else {
+            r.response = fsm->apply(e);
+          }
+        }
         self->state.applied = e.index;
         results.push_back(std::move(r));
       }
+      if (metrics)
+        metrics->fsm_apply_batch(std::chrono::steady_clock::now() - batch_start,
+                                 entries.size());
       return results;
     },
     [=](snapshot_atom) -> caf::result<captured_state> {
       // Between two batches the state is exactly `applied`; the copy is
       // persisted elsewhere while later entries apply (HashiCorp's
       // FSMSnapshot contract).
+      auto t0 = std::chrono::steady_clock::now();
       auto snap = fsm->take_snapshot();
+      if (metrics)
+        metrics->fsm_snapshot(std::chrono::steady_clock::now() - t0);
       if (!snap)
         return std::move(snap.error());
       return captured_state{self->state.applied,
@@ -55,8 +74,11 @@ caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
         opened_snapshot& snap) -> caf::result<index_t> {
       if (!snap.reader)
         return make_error(errc::not_valid, "restore without a snapshot");
+      auto t0 = std::chrono::steady_clock::now();
       if (auto err = fsm->restore(*snap.reader))
         return err;
+      if (metrics)
+        metrics->fsm_restore(std::chrono::steady_clock::now() - t0);
       self->state.applied = index;
       return index;
     },
@@ -67,10 +89,12 @@ caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
 
 caf::actor spawn_fsm_runner(caf::actor_system& sys,
                             std::shared_ptr<fsm::state_machine> fsm,
-                            bool detached) {
+                            bool detached,
+                            std::shared_ptr<raft_metrics> metrics) {
   if (detached)
-    return sys.spawn<caf::detached>(fsm_runner, std::move(fsm));
-  return sys.spawn(fsm_runner, std::move(fsm));
+    return sys.spawn<caf::detached>(fsm_runner, std::move(fsm),
+                                    std::move(metrics));
+  return sys.spawn(fsm_runner, std::move(fsm), std::move(metrics));
 }
 
 } // namespace raft

@@ -8,6 +8,8 @@
 
 namespace raft {
 
+class raft_metrics;
+
 /// Spawns the FSM runner: the owner of the applied index. It answers
 /// `(fsm_apply_atom, entries)` with one `apply_result` per entry after
 /// handing every command, strictly in log order and once each, to the
@@ -15,6 +17,7 @@ namespace raft {
 /// tests it runs detached.
 caf::actor spawn_fsm_runner(caf::actor_system& sys,
                             std::shared_ptr<fsm::state_machine> fsm,
-                            bool detached);
+                            bool detached,
+                            std::shared_ptr<raft_metrics> metrics = nullptr);
 
 } // namespace raft

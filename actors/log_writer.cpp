@@ -1,5 +1,9 @@
 #include "actors/log_writer.hpp"
 
+#include <chrono>
+
+#include "actors/metrics.hpp"
+
 #include "actors/messages.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
@@ -87,7 +91,8 @@ caf::error persist(log_store& log, stable_store& stable,
 
 caf::behavior log_writer(caf::event_based_actor* self,
                          std::shared_ptr<log_store> log,
-                         std::shared_ptr<stable_store> stable) {
+                         std::shared_ptr<stable_store> stable,
+                         std::shared_ptr<raft_metrics> metrics) {
   return {
     [=](load_atom) -> caf::result<loaded_state> {
       auto st = load(*log, *stable);
@@ -97,8 +102,11 @@ caf::behavior log_writer(caf::event_based_actor* self,
     },
     [=](persist_atom, uint64_t seq,
         const persist_request& req) -> caf::result<uint64_t> {
+      auto t0 = std::chrono::steady_clock::now();
       if (auto err = persist(*log, *stable, req))
         return err;
+      if (metrics && !req.entries.empty())
+        metrics->rpc_store_logs(std::chrono::steady_clock::now() - t0);
       return seq;
     },
   };
@@ -109,11 +117,13 @@ caf::behavior log_writer(caf::event_based_actor* self,
 caf::actor spawn_log_writer(caf::actor_system& sys,
                             std::shared_ptr<log_store> log,
                             std::shared_ptr<stable_store> stable,
-                            bool detached) {
+                            bool detached,
+                            std::shared_ptr<raft_metrics> metrics) {
   if (detached)
     return sys.spawn<caf::detached>(log_writer, std::move(log),
-                                    std::move(stable));
-  return sys.spawn(log_writer, std::move(log), std::move(stable));
+                                    std::move(stable), std::move(metrics));
+  return sys.spawn(log_writer, std::move(log), std::move(stable),
+                   std::move(metrics));
 }
 
 } // namespace raft

@@ -9,6 +9,8 @@
 
 namespace raft {
 
+class raft_metrics;
+
 /// Spawns the log writer: the only writer of a node's log and stable store
 /// (DESIGN.md §4). It answers `(load_atom)` with the `loaded_state` and
 /// `(persist_atom, seq, persist_request)` with `seq` once the request is
@@ -17,6 +19,7 @@ namespace raft {
 caf::actor spawn_log_writer(caf::actor_system& sys,
                             std::shared_ptr<log_store> log,
                             std::shared_ptr<stable_store> stable,
-                            bool detached);
+                            bool detached,
+                            std::shared_ptr<raft_metrics> metrics = nullptr);
 
 } // namespace raft

@@ -5,6 +5,7 @@
 // rpc.hpp (the protocol core uses them without CAF); everything actor-only
 // lives here.
 
+#include <any>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -221,6 +222,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, net_fail_atom, "netfail")
   CAF_ADD_ATOM(caf_raft, raft, net_init_atom, "netinit")
   CAF_ADD_ATOM(caf_raft, raft, net_stats_atom, "netstats")
+  CAF_ADD_ATOM(caf_raft, raft, net_accept_atom, "netaccept")
 
   CAF_ADD_TYPE_ID(caf_raft, (fsm::kv_result))
 
@@ -310,5 +312,18 @@ void register_types(caf::actor_system_config& cfg);
 } // namespace raft
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::shared_log_store)
+
+namespace raft {
+
+/// A plain resource handed to a running dependency engine (a clock, an
+/// agent, a transport...): what `dependency_context::get` returns. Local
+/// only (a std::any cannot cross the network).
+struct engine_resource {
+  std::any value;
+};
+
+} // namespace raft
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::engine_resource)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::opened_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::captured_state)

@@ -10,6 +10,7 @@
 
 #include "actors/fsm_runner.hpp"
 #include "actors/log_writer.hpp"
+#include "actors/metrics.hpp"
 #include "actors/snapshot_manager.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -73,6 +74,13 @@ struct node_state {
   std::map<std::string, caf::actor_clock::time_point> snapshot_retry_at;
 
   // Observability.
+  /// Null without a registry; every report is guarded by it.
+  raft_metrics* metrics = nullptr;
+  /// Leader: when each not yet committed apply or barrier was proposed.
+  std::deque<std::pair<index_t, std::chrono::steady_clock::time_point>>
+    proposed_at;
+  uint64_t lease_step_downs = 0;
+  std::chrono::steady_clock::time_point snapshot_started;
   std::vector<caf::actor> observers;
   caf::actor_clock::time_point last_contact;
   bool ever_contacted = false;
@@ -133,6 +141,8 @@ void on_applied(node_ptr self, std::vector<apply_result>& results) {
   }
   if (st.opts.probe)
     st.opts.probe->applied = st.applied;
+  if (st.metrics)
+    st.metrics->set_applied_index(st.applied);
 }
 
 void dispatch_committed(node_ptr self) {
@@ -181,6 +191,18 @@ void notify_state(node_ptr self) {
     if (st.snapshots)
       caf::anon_send(st.snapshots, cancel_atom_v);
   }
+  if (st.metrics) {
+    if (core.role() != st.last_role)
+      st.metrics->state_changed(core.role());
+    st.metrics->set_term(core.term());
+    size_t peers = 0;
+    for (auto& s : core.latest_configuration().servers)
+      if (s.id != core.id() && s.suffrage == suffrage::voter)
+        ++peers;
+    st.metrics->set_peers(peers);
+  }
+  if (core.role() != role::leader)
+    st.proposed_at.clear();
   st.last_role = core.role();
   st.last_term = core.term();
   st.last_leader = core.leader_id();
@@ -199,6 +221,33 @@ void on_persisted(node_ptr self, uint64_t seq, index_t index, term_t term) {
     st.held.pop_front();
   }
   schedule_flush(self);
+}
+
+/// Commit times of the leader's proposals and the index gauges.
+void report_progress(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  auto& m = *st.metrics;
+  auto commit = core.commit_index();
+  if (!st.proposed_at.empty() && st.proposed_at.front().first <= commit) {
+    auto now = std::chrono::steady_clock::now();
+    size_t n = 0;
+    std::chrono::steady_clock::time_point newest;
+    while (!st.proposed_at.empty() && st.proposed_at.front().first <= commit) {
+      newest = st.proposed_at.front().second;
+      st.proposed_at.pop_front();
+      ++n;
+    }
+    m.commit_time(now - newest, n);
+  }
+  m.set_commit_index(commit);
+  m.set_last_index(core.last_index());
+  if (core.lease_step_downs() != st.lease_step_downs) {
+    st.lease_step_downs = core.lease_step_downs();
+    m.leader_lease_timeout();
+  }
+  if (core.role() != role::leader && st.ever_contacted)
+    m.set_last_contact(self->clock().now() - st.last_contact);
 }
 
 void start_installs(node_ptr self) {
@@ -308,6 +357,8 @@ void flush(node_ptr self) {
   }
   dispatch_committed(self);
   start_installs(self);
+  if (st.metrics)
+    report_progress(self);
   if (rd.state_changed)
     notify_state(self);
 }
@@ -338,6 +389,7 @@ void take_snapshot(node_ptr self) {
   if (st.snapshotting || st.installing || st.restoring)
     return; // Waiters are answered when the running one ends.
   st.snapshotting = true;
+  st.snapshot_started = std::chrono::steady_clock::now();
   self->request(st.fsm, caf::infinite, snapshot_atom_v)
     .then(
       [self](captured_state& cs) {
@@ -376,6 +428,9 @@ void take_snapshot(node_ptr self) {
               st.core->compact(meta.index);
               if (st.opts.probe)
                 ++st.opts.probe->snapshots_taken;
+              if (st.metrics)
+                st.metrics->take_snapshot(std::chrono::steady_clock::now()
+                                          - st.snapshot_started);
               st.log->info("{}: snapshot {} taken at index {}", st.core->id(),
                            meta.id, meta.index);
               schedule_flush(self);
@@ -392,17 +447,21 @@ void install_stored(node_ptr self, snapshot_meta meta,
                     std::function<void(caf::error)> done) {
   auto& st = self->state;
   st.installing = true;
+  auto t0 = std::chrono::steady_clock::now();
   self->request(st.snapshots, caf::infinite, open_atom_v, meta.id)
     .then(
-      [self, meta, done](opened_snapshot& snap) {
+      [self, meta, done, t0](opened_snapshot& snap) {
         auto& st = self->state;
         self
           ->request(st.fsm, caf::infinite, restore_atom_v, meta.index,
                     std::move(snap))
           .then(
-            [self, meta, done](index_t) {
+            [self, meta, done, t0](index_t) {
               auto& st = self->state;
               st.installing = false;
+              if (st.metrics)
+                st.metrics->install_snapshot(std::chrono::steady_clock::now()
+                                             - t0);
               // Nothing after the old commit index was dispatched while
               // installing, so the FSM now stands exactly at meta.index.
               st.core->install_snapshot(meta.index, meta.term,
@@ -742,9 +801,11 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
     st.log = std::make_shared<spdlog::logger>(
       "raft", std::make_shared<spdlog::sinks::null_sink_mt>());
   auto& sys = self->system();
+  st.metrics = st.opts.metrics.get();
   st.writer = spawn_log_writer(sys, st.opts.log, st.opts.stable,
-                               st.opts.detach_blocking);
-  st.fsm = spawn_fsm_runner(sys, st.opts.fsm, st.opts.detach_blocking);
+                               st.opts.detach_blocking, st.opts.metrics);
+  st.fsm = spawn_fsm_runner(sys, st.opts.fsm, st.opts.detach_blocking,
+                            st.opts.metrics);
   self->link_to(st.writer);
   self->link_to(st.fsm);
   if (st.opts.snapshots) {
@@ -755,6 +816,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
     so.settings = st.opts.settings;
     so.logger = st.log;
     so.detached = st.opts.detach_blocking;
+    so.metrics = st.opts.metrics;
     st.snapshots = spawn_snapshot_manager(sys, std::move(so));
     self->link_to(st.snapshots);
   }
@@ -795,6 +857,10 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
         return make_error(errc::leadership_transfer_in_progress);
       auto rp = self->make_response_promise<index_t, caf::message>();
       st.applies.emplace(idx, rp);
+      if (st.metrics) {
+        st.metrics->apply();
+        st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());
+      }
       schedule_flush(self);
       return rp;
     },
@@ -810,6 +876,10 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
         return make_error(errc::leadership_transfer_in_progress);
       auto rp = self->make_response_promise<index_t>();
       st.barriers.emplace(idx, rp);
+      if (st.metrics) {
+        st.metrics->barrier();
+        st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());
+      }
       schedule_flush(self);
       return rp;
     },
@@ -852,6 +922,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
         return not_leader_error(*st.core);
       auto rp = self->make_response_promise<index_t>();
       st.reads.emplace(id, node_state::read_request{rp, true});
+      if (st.metrics)
+        st.metrics->verify_leader();
       schedule_flush(self);
       return rp;
     },
@@ -862,6 +934,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
         return not_leader_error(*st.core);
       auto rp = self->make_response_promise<index_t>();
       st.reads.emplace(id, node_state::read_request{rp, false});
+      if (st.metrics)
+        st.metrics->verify_leader();
       schedule_flush(self);
       return rp;
     },
@@ -987,7 +1061,12 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       return user_restore(self, id);
     },
     [=](timer_atom, uint8_t kind, uint64_t generation) {
-      self->state.core->on_timer(static_cast<timer_kind>(kind), generation);
+      auto& st = self->state;
+      auto before = st.core->role();
+      st.core->on_timer(static_cast<timer_kind>(kind), generation);
+      if (st.metrics && before == role::follower
+          && st.core->role() == role::candidate)
+        st.metrics->heartbeat_timeout();
       schedule_flush(self);
     },
     [=](flush_atom) { flush(self); },

@@ -1,11 +1,14 @@
 #include "actors/snapshot_manager.hpp"
 
+#include <chrono>
+
 #include <map>
 #include <random>
 
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/metrics.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/response_promise.hpp"
@@ -404,10 +407,13 @@ caf::behavior snapshot_manager(manager_ptr self,
     },
     [=](persist_atom, const snapshot_meta& proto,
         const captured_state& cs) -> caf::result<snapshot_meta> {
+      auto t0 = std::chrono::steady_clock::now();
       auto res = persist(self->state, proto, *cs.state);
       cs.state->release();
       if (!res)
         return std::move(res.error());
+      if (auto& m = self->state.opts.metrics)
+        m->snapshot_persist(std::chrono::steady_clock::now() - t0, res->size);
       return std::move(*res);
     },
     [=](restore_atom, const std::string& id, index_t index, term_t term,

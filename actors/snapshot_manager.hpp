@@ -15,6 +15,8 @@ class logger;
 
 namespace raft {
 
+class raft_metrics;
+
 /// What `spawn_snapshot_manager` needs.
 struct snapshot_manager_options {
   std::shared_ptr<snapshot_store> store;
@@ -26,6 +28,8 @@ struct snapshot_manager_options {
   caf::actor node;
   raft_config settings;
   std::shared_ptr<spdlog::logger> logger;
+  /// Where snapshot timings go; null for none.
+  std::shared_ptr<raft_metrics> metrics;
   /// Store I/O blocks: run on an own thread outside tests.
   bool detached = true;
 };

@@ -617,10 +617,8 @@ BOOST_AUTO_TEST_CASE(worker_without_registry_runs) {
   stop_worker(w);
 }
 
-// Enable once node.cpp calls raft_metrics (the lead is wiring the calls):
-// a leader elected through the worker shows in the registry.
-BOOST_AUTO_TEST_CASE(node_reports_through_the_worker,
-                     *boost::unit_test::disabled()) {
+// A leader elected through the worker shows in the registry.
+BOOST_AUTO_TEST_CASE(node_reports_through_the_worker) {
   auto reg = std::make_shared<prometheus::Registry>();
   auto cfg = make_config();
   cfg.prometheus_registerer = reg;
