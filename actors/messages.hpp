@@ -225,6 +225,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, net_accept_atom, "netaccept")
 
   CAF_ADD_TYPE_ID(caf_raft, (fsm::kv_result))
+  // The key-value service of raftd (kv_service.cpp).
+  CAF_ADD_ATOM(caf_raft, raft, kv_put_atom, "kvput")
+  CAF_ADD_ATOM(caf_raft, raft, kv_get_atom, "kvget")
+  CAF_ADD_ATOM(caf_raft, raft, kv_cas_atom, "kvcas")
+  CAF_ADD_ATOM(caf_raft, raft, kv_del_atom, "kvdel")
+  CAF_ADD_ATOM(caf_raft, raft, kv_fwd_atom, "kvfwd")
 
 CAF_END_TYPE_ID_BLOCK(caf_raft)
 

@@ -221,6 +221,14 @@ kv_result kv_fsm::apply_command(const kv_command& cmd, raft::index_t index) {
 caf::message kv_fsm::apply(const raft::log_entry& e) {
   if (e.type != raft::entry_type::command)
     return caf::message{};
+  {
+    // A restarted node may hand a shared state machine the entries it
+    // already holds again (it re-applies its log from the last snapshot):
+    // applying them twice would change what a cas saw or undo later puts.
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (e.index != 0 && e.index <= applied_)
+      return caf::message{};
+  }
   auto cmd = decode(e.data);
   if (!cmd) {
     // The entry is committed everywhere: count it as applied so replicas

@@ -16,7 +16,10 @@ namespace fsm {
 ///
 /// `apply` answers a `kv_result`, or a `bad_message` error for an entry that
 /// does not decode (the entry still counts as applied, so every replica
-/// stays identical). Each key remembers the log index of its last change as
+/// stays identical). An entry at or below the applied index is skipped
+/// (answered with an empty message): a restarted node replays its log into
+/// the state machine it shares with its predecessor, and replaying must not
+/// change the state. Each key remembers the log index of its last change as
 /// its revision. `get`, `size` and `applied_index` are safe from any thread;
 /// done after a ReadIndex, they are linearizable reads.
 ///
