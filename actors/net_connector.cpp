@@ -1,0 +1,108 @@
+#include "actors/net_connector.hpp"
+
+#include "actors/messages.hpp"
+#include "actors/log_limiter.hpp"
+#include "actors/net_protocol.hpp"
+#include "actors/net_sessions.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/node_id.hpp"
+#include "caf/send.hpp"
+#include "config/errc.hpp"
+#include "config/tls_identity.hpp"
+
+namespace raft {
+
+namespace {
+
+void fail(caf::event_based_actor* self, const net_connect_job& job,
+          std::string why) {
+  caf::anon_send(job.transport, net_fail_atom_v, job.peer_id, job.generation,
+                 std::move(why));
+  self->quit();
+}
+
+void authenticate(caf::event_based_actor* self,
+                  std::shared_ptr<net_connect_job> job, caf::actor gw,
+                  std::string client_nonce, std::string cert_pem,
+                  std::string server_nonce, std::string server_sig) {
+  std::string proof;
+  if (job->identity) {
+    auto statement = net_server_proof(client_nonce, server_nonce,
+                                      job->peer_id, job->local_id);
+    if (auto err = job->identity->verify(cert_pem, job->peer_id, statement,
+                                         server_sig))
+      return fail(self, *job,
+                  "peer at " + job->host + ":" + std::to_string(job->port)
+                    + " failed to prove it is server " + job->peer_id + ": "
+                    + describe(err));
+    auto sig = job->identity->sign(net_client_proof(
+      client_nonce, server_nonce, job->peer_id, job->local_id));
+    if (!sig)
+      return fail(self, *job, describe(sig.error()));
+    proof = std::move(*sig);
+  }
+  std::string my_cert = job->identity ? job->identity->certificate_pem()
+                                      : std::string{};
+  // The server proved its id: it may now send us RPCs as that id.
+  auto token_for_server = job->sessions->issue(job->peer_id);
+  self
+    ->request(gw, job->timeout, net_auth_atom_v, server_nonce,
+              std::move(my_cert), std::move(proof),
+              std::move(token_for_server))
+    .then(
+      [self, job, gw](std::string& token) {
+        caf::anon_send(job->transport, net_ready_atom_v, job->peer_id,
+                       job->generation, gw, std::move(token));
+        self->quit();
+      },
+      [self, job](caf::error& err) {
+        fail(self, *job, "server " + job->peer_id + " refused us: "
+                           + describe(err));
+      });
+}
+
+caf::behavior connector(caf::event_based_actor* self, net_connect_job init) {
+  auto job = std::make_shared<net_connect_job>(std::move(init));
+  self->set_default_handler(caf::drop);
+  self
+    ->request(job->middleman, job->timeout, caf::connect_atom_v, job->host,
+              job->port)
+    .then(
+      [self, job](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                  const std::set<std::string>&) {
+        if (!ptr)
+          return fail(self, *job, "nothing published at " + job->host + ":"
+                                    + std::to_string(job->port));
+        auto gw = caf::actor_cast<caf::actor>(std::move(ptr));
+        auto nonce = tls_identity::random_bytes(net_nonce_size);
+        self
+          ->request(gw, job->timeout, net_hello_atom_v, job->local_id,
+                    job->peer_id, nonce, job->gateway)
+          .then(
+            [self, job, gw, nonce](std::string& cert, std::string& snonce,
+                                   std::string& sig) {
+              authenticate(self, job, gw, nonce, std::move(cert),
+                           std::move(snonce), std::move(sig));
+            },
+            [self, job](caf::error& err) {
+              fail(self, *job, "hello to server " + job->peer_id
+                                 + " failed: " + describe(err));
+            });
+      },
+      [self, job](caf::error& err) {
+        fail(self, *job,
+             "cannot connect to server " + job->peer_id + " at " + job->host
+               + ":" + std::to_string(job->port) + ": " + describe(err));
+      });
+  // Stays alive for its pending requests; nothing else is accepted.
+  return {[](net_fail_atom) {}};
+}
+
+} // namespace
+
+void spawn_net_connector(caf::actor_system& sys, net_connect_job job) {
+  sys.spawn(connector, std::move(job));
+}
+
+} // namespace raft

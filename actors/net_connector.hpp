@@ -1,0 +1,46 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "caf/actor.hpp"
+#include "caf/fwd.hpp"
+#include "caf/io/middleman_actor.hpp"
+
+namespace raft {
+
+class net_sessions;
+class tls_identity;
+
+/// What one connection attempt needs.
+struct net_connect_job {
+  /// Told `(net_ready_atom, peer_id, generation, gateway, token)` on
+  /// success, `(net_fail_atom, peer_id, generation, reason)` otherwise.
+  caf::actor transport;
+  std::string local_id;
+  std::string peer_id;
+  uint64_t generation = 0;
+  std::string host;
+  uint16_t port = 0;
+  /// The TLS (or, insecure, the plain) middleman actor.
+  caf::io::middleman_actor middleman;
+  /// Null in insecure mode.
+  std::shared_ptr<tls_identity> identity;
+  /// Our own gateway and its session table: the peer gets a token for it,
+  /// and sends its RPCs to us over the same connection.
+  caf::actor gateway;
+  std::shared_ptr<net_sessions> sessions;
+  /// Bounds each step (TCP+TLS connect, hello, auth).
+  std::chrono::milliseconds timeout{5000};
+};
+
+/// Spawns a short-lived actor that connects to a peer's gateway without
+/// blocking anyone (through the middleman actor's asynchronous connect),
+/// runs the handshake of net_gateway.hpp as the client, checks that the
+/// server proves the expected id (only then does it issue the server a
+/// token), reports to the transport and quits.
+void spawn_net_connector(caf::actor_system& sys, net_connect_job job);
+
+} // namespace raft

@@ -1,0 +1,231 @@
+#include "actors/net_gateway.hpp"
+
+#include <chrono>
+#include <deque>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/messages.hpp"
+#include "actors/log_limiter.hpp"
+#include "actors/net_protocol.hpp"
+#include "actors/net_sessions.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "config/errc.hpp"
+#include "config/tls_identity.hpp"
+
+namespace raft {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+/// A challenge lives this long; a handshake slower than that starts over.
+constexpr auto challenge_ttl = std::chrono::seconds{10};
+/// Outstanding challenges kept at most (a peer looping on hellos cannot
+/// grow the map).
+constexpr size_t max_challenges = 256;
+
+struct challenge {
+  std::string client_id;
+  std::string client_nonce;
+  caf::actor client_gateway;
+  steady::time_point expires;
+};
+
+struct gateway_state {
+  static inline const char* name = "raft.net_gateway";
+  std::string local_id;
+  std::shared_ptr<tls_identity> identity;
+  size_t max_message_size = 0;
+  std::shared_ptr<spdlog::logger> log;
+  caf::actor transport;
+  std::map<std::string, challenge> challenges;
+  std::shared_ptr<net_sessions> sessions;
+  log_limiter limiter;
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  uint64_t handshakes = 0;
+  uint64_t handshake_failures = 0;
+
+  template <class... Ts>
+  void warn(const char* fmt, const Ts&... xs) {
+    uint64_t suppressed = 0;
+    if (!limiter.allow(suppressed))
+      return;
+    if (suppressed > 0)
+      log->warn("raft transport: {} similar lines suppressed", suppressed);
+    log->warn(fmt, xs...);
+  }
+
+  void expire_challenges() {
+    auto now = steady::now();
+    for (auto i = challenges.begin(); i != challenges.end();)
+      if (i->second.expires <= now)
+        i = challenges.erase(i);
+      else
+        ++i;
+    while (challenges.size() >= max_challenges) {
+      // Forget the one closest to expiry.
+      auto oldest = challenges.begin();
+      for (auto i = challenges.begin(); i != challenges.end(); ++i)
+        if (i->second.expires < oldest->second.expires)
+          oldest = i;
+      challenges.erase(oldest);
+    }
+  }
+};
+
+using gateway_ptr = caf::stateful_actor<gateway_state>*;
+
+caf::behavior gateway(gateway_ptr self, caf::actor transport,
+                      std::string local_id,
+                      std::shared_ptr<tls_identity> identity,
+                      std::shared_ptr<net_sessions> sessions,
+                      size_t max_message_size,
+                      std::shared_ptr<spdlog::logger> log) {
+  auto& st = self->state;
+  st.sessions = std::move(sessions);
+  st.transport = std::move(transport);
+  st.local_id = std::move(local_id);
+  st.identity = std::move(identity);
+  st.max_message_size = max_message_size;
+  st.log = std::move(log);
+  // Requests of any other kind get an error, never a crash.
+  self->set_default_handler(caf::drop);
+  return {
+    [=](net_hello_atom, const std::string& client_id,
+        const std::string& server_id, const std::string& client_nonce,
+        const caf::actor& client_gateway)
+      -> caf::result<std::string, std::string, std::string> {
+      auto& st = self->state;
+      if (client_id.empty() || client_id.size() > net_max_id_size
+          || client_nonce.size() != net_nonce_size || !client_gateway) {
+        ++st.handshake_failures;
+        st.warn("raft transport: malformed hello dropped");
+        return make_error(errc::bad_message, "malformed hello");
+      }
+      if (server_id != st.local_id) {
+        ++st.handshake_failures;
+        st.warn("raft transport: hello from {} for server {}, but this is "
+                "{}",
+                client_id, server_id, st.local_id);
+        return make_error(errc::unknown_peer, "this is server " + st.local_id
+                                                + ", not " + server_id);
+      }
+      st.expire_challenges();
+      auto server_nonce = tls_identity::random_bytes(net_nonce_size);
+      st.challenges[server_nonce] = challenge{
+        client_id, client_nonce, client_gateway,
+        steady::now() + challenge_ttl};
+      if (!st.identity)
+        return {std::string{}, server_nonce, std::string{}};
+      auto sig = st.identity->sign(net_server_proof(client_nonce, server_nonce,
+                                                    st.local_id, client_id));
+      if (!sig)
+        return sig.error();
+      return {st.identity->certificate_pem(), server_nonce, std::move(*sig)};
+    },
+    [=](net_auth_atom, const std::string& server_nonce,
+        const std::string& cert_pem,
+        const std::string& signature,
+        const std::string& token_for_us) -> caf::result<std::string> {
+      auto& st = self->state;
+      st.expire_challenges();
+      auto i = st.challenges.find(server_nonce);
+      if (i == st.challenges.end()) {
+        ++st.handshake_failures;
+        st.warn("raft transport: authentication with an unknown or expired "
+                "challenge dropped");
+        return make_error(errc::bad_message, "unknown or expired challenge");
+      }
+      // A challenge answers once, whatever the outcome.
+      auto ch = std::move(i->second);
+      st.challenges.erase(i);
+      if (st.identity) {
+        auto proof = net_client_proof(ch.client_nonce, server_nonce,
+                                      st.local_id, ch.client_id);
+        if (auto err = st.identity->verify(cert_pem, ch.client_id, proof,
+                                           signature)) {
+          ++st.handshake_failures;
+          st.warn("raft transport: peer claiming to be server {} refused: {}",
+                  ch.client_id, describe(err));
+          return err;
+        }
+      }
+      if (token_for_us.empty() || token_for_us.size() > 64) {
+        ++st.handshake_failures;
+        return make_error(errc::bad_message, "malformed session token");
+      }
+      ++st.handshakes;
+      st.log->info("raft transport: server {} authenticated{}", ch.client_id,
+                   st.identity ? "" : " (insecure: id taken on trust)");
+      // The connection the peer dialed carries our RPCs to it as well (one
+      // BASP connection per pair of servers).
+      self->send(st.transport, net_accept_atom_v, ch.client_id,
+                 ch.client_gateway, token_for_us);
+      return st.sessions->issue(ch.client_id);
+    },
+    [=](net_rpc_atom, const std::string& token, const std::string& from,
+        const std::string& to, const caf::message& msg) {
+      auto& st = self->state;
+      auto owner = st.sessions->lookup(token);
+      if (!owner) {
+        ++st.rejected;
+        st.warn("raft transport: RPC claiming to be from {} without a valid "
+                "session dropped",
+                from.substr(0, net_max_id_size));
+        return;
+      }
+      if (*owner != from) {
+        ++st.rejected;
+        st.warn("raft transport: RPC from authenticated server {} claiming "
+                "to be from {} dropped",
+                *owner, from.substr(0, net_max_id_size));
+        return;
+      }
+      if (to != st.local_id) {
+        ++st.rejected;
+        st.warn("raft transport: RPC from {} for server {} dropped (this is "
+                "{})",
+                from, to.substr(0, net_max_id_size), st.local_id);
+        return;
+      }
+      if (auto err = net_check_rpc(from, msg, st.max_message_size)) {
+        ++st.rejected;
+        st.warn("raft transport: RPC from {} dropped: {}", from,
+                describe(err));
+        return;
+      }
+      ++st.accepted;
+      self->send(st.transport, net_in_atom_v, from, to, msg);
+    },
+    [=](net_stats_atom) {
+      auto& st = self->state;
+      stats_map m;
+      m["gateway_accepted"] = std::to_string(st.accepted);
+      m["gateway_rejected"] = std::to_string(st.rejected);
+      m["gateway_handshakes"] = std::to_string(st.handshakes);
+      m["gateway_handshake_failures"] = std::to_string(st.handshake_failures);
+      return m;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_net_gateway(caf::actor_system& sys, caf::actor transport,
+                             std::string local_id,
+                             std::shared_ptr<tls_identity> identity,
+                             std::shared_ptr<net_sessions> sessions,
+                             size_t max_message_size,
+                             std::shared_ptr<spdlog::logger> log) {
+  return sys.spawn(gateway, std::move(transport), std::move(local_id),
+                   std::move(identity), std::move(sessions), max_message_size,
+                   std::move(log));
+}
+
+} // namespace raft

@@ -1,0 +1,37 @@
+#include "actors/net_sessions.hpp"
+
+#include "config/tls_identity.hpp"
+
+namespace raft {
+
+namespace {
+
+/// Live tokens per server id; a peer that reconnects gets a new one and the
+/// oldest is forgotten.
+constexpr size_t max_tokens_per_peer = 4;
+
+} // namespace
+
+std::string net_sessions::issue(const std::string& id) {
+  auto token = tls_identity::random_bytes(16);
+  std::lock_guard<std::mutex> guard{mtx_};
+  tokens_[token] = id;
+  auto& list = tokens_of_[id];
+  list.push_back(token);
+  while (list.size() > max_tokens_per_peer) {
+    tokens_.erase(list.front());
+    list.pop_front();
+  }
+  return token;
+}
+
+std::optional<std::string>
+net_sessions::lookup(const std::string& token) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = tokens_.find(token);
+  if (i == tokens_.end())
+    return std::nullopt;
+  return i->second;
+}
+
+} // namespace raft

@@ -1,0 +1,418 @@
+#include "actors/net_transport.hpp"
+
+#include <map>
+#include <random>
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/messages.hpp"
+#include "actors/net_connector.hpp"
+#include "actors/net_gateway.hpp"
+#include "actors/log_limiter.hpp"
+#include "actors/net_protocol.hpp"
+#include "actors/net_sessions.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/openssl/manager.hpp"
+#include "caf/openssl/publish.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "config/errc.hpp"
+#include "config/tls_identity.hpp"
+
+namespace raft {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+struct peer_state {
+  enum status_t { idle, connecting, ready };
+  status_t status = idle;
+  /// The peer's gateway (a proxy) while `ready`.
+  caf::actor gateway;
+  std::string token;
+  uint32_t failures = 0;
+  steady::time_point next_try;
+  /// Tags connection attempts, so a late answer of an abandoned one is
+  /// ignored.
+  uint64_t generation = 0;
+  /// When a larger id first needed this (smaller) peer while nobody was
+  /// connected, and how long it waits for the peer to dial before it
+  /// dials itself.
+  steady::time_point waiting_since;
+  std::chrono::milliseconds reverse_delay{0};
+};
+
+struct transport_state {
+  static inline const char* name = "raft.net_transport";
+  net_transport_options opts;
+  std::shared_ptr<tls_identity> identity;
+  std::shared_ptr<spdlog::logger> log;
+  caf::actor gateway;
+  std::shared_ptr<net_sessions> sessions;
+  caf::io::middleman_actor middleman;
+  std::string local_address;
+  std::map<std::string, caf::actor> routes;
+  std::map<std::string, peer_state> peers;
+  std::minstd_rand rng{std::random_device{}()};
+  log_limiter limiter;
+  uint64_t sent = 0;
+  uint64_t delivered = 0;
+  uint64_t dropped_unreachable = 0;
+  uint64_t dropped_too_large = 0;
+  uint64_t connects = 0;
+  uint64_t connect_failures = 0;
+  uint64_t disconnects = 0;
+  uint64_t accepts = 0;
+
+  template <class... Ts>
+  void warn(const char* fmt, const Ts&... xs) {
+    uint64_t suppressed = 0;
+    if (!limiter.allow(suppressed))
+      return;
+    if (suppressed > 0)
+      log->warn("raft transport: {} similar lines suppressed", suppressed);
+    log->warn(fmt, xs...);
+  }
+
+  std::chrono::milliseconds backoff(uint32_t failures) {
+    auto d = opts.min_backoff;
+    for (uint32_t i = 1; i < failures && d < opts.max_backoff; ++i)
+      d *= 2;
+    d = std::min(d, opts.max_backoff);
+    // Jitter in [d/2, d], so peers that lost each other do not retry in
+    // lock step.
+    auto half = d.count() / 2;
+    std::uniform_int_distribution<int64_t> dist{half, d.count()};
+    return std::chrono::milliseconds{dist(rng)};
+  }
+};
+
+using transport_ptr = caf::stateful_actor<transport_state>*;
+
+void maybe_connect(transport_ptr self, const std::string& id,
+                   peer_state& peer) {
+  auto& st = self->state;
+  if (peer.status != peer_state::idle || steady::now() < peer.next_try)
+    return;
+  auto fail_now = [&](const std::string& why) {
+    ++st.connect_failures;
+    ++peer.failures;
+    peer.next_try = steady::now() + st.backoff(peer.failures);
+    st.warn("raft transport: cannot reach server {}: {}", id, why);
+  };
+  auto addr = st.opts.addresses(id);
+  if (!addr)
+    return fail_now(describe(addr.error()));
+  auto hp = split_host_port(*addr);
+  if (!hp)
+    return fail_now(describe(hp.error()));
+  peer.status = peer_state::connecting;
+  net_connect_job job;
+  job.transport = caf::actor_cast<caf::actor>(self);
+  job.local_id = st.opts.local_id;
+  job.peer_id = id;
+  job.generation = ++peer.generation;
+  job.host = hp->first;
+  job.port = hp->second;
+  job.middleman = st.middleman;
+  job.identity = st.identity;
+  job.gateway = st.gateway;
+  job.sessions = st.sessions;
+  job.timeout = st.opts.handshake_timeout;
+  spawn_net_connector(self->system(), std::move(job));
+}
+
+void lose_peer(transport_ptr self, const std::string& id, peer_state& peer,
+               const char* why) {
+  auto& st = self->state;
+  ++st.disconnects;
+  st.log->warn("raft transport: lost connection to server {} ({}); "
+               "reconnecting",
+               id, why);
+  if (peer.gateway)
+    self->demonitor(peer.gateway);
+  peer.status = peer_state::idle;
+  peer.waiting_since = {};
+  peer.gateway = nullptr;
+  peer.token.clear();
+  ++peer.generation;
+  peer.failures = 1;
+  peer.next_try = steady::now() + st.backoff(1);
+}
+
+caf::behavior transport(transport_ptr self, net_transport_options opts,
+                        std::shared_ptr<tls_identity> identity,
+                        std::shared_ptr<net_sessions> sessions,
+                        caf::io::middleman_actor mm,
+                        std::shared_ptr<spdlog::logger> log) {
+  auto& st = self->state;
+  st.sessions = std::move(sessions);
+  st.opts = std::move(opts);
+  st.identity = std::move(identity);
+  st.middleman = std::move(mm);
+  st.log = std::move(log);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (auto& [id, peer] : st.peers)
+      if (peer.gateway && peer.gateway.address() == dm.source) {
+        lose_peer(self, id, peer, to_string(dm.reason).c_str());
+        return;
+      }
+  });
+  return {
+    [=](net_init_atom, caf::actor& gw, std::string& address) {
+      // Sent once by spawn_net_transport, before anyone else knows us.
+      auto& st = self->state;
+      if (st.gateway)
+        return;
+      st.gateway = std::move(gw);
+      st.local_address = std::move(address);
+      self->link_to(st.gateway);
+    },
+    [=](connect_atom, const std::string& id, const caf::actor& dest) {
+      auto& st = self->state;
+      if (id != st.opts.local_id)
+        st.log->warn("raft transport of {} registers a node named {}",
+                     st.opts.local_id, id);
+      st.routes[id] = dest;
+      return st.local_address;
+    },
+    [=](disconnect_atom, const std::string& id) {
+      self->state.routes.erase(id);
+    },
+    [=](rpc_atom, const std::string& from, const std::string& to,
+        caf::message& msg) {
+      auto& st = self->state;
+      if (auto i = st.routes.find(to); i != st.routes.end()) {
+        // A server talking to itself (or two nodes sharing a transport).
+        caf::anon_send(i->second, std::move(msg));
+        return;
+      }
+      auto size = net_payload_size(msg);
+      if (size > st.opts.max_message_size) {
+        ++st.dropped_too_large;
+        st.warn("raft transport: RPC of about {} bytes to {} not sent: over "
+                "the maximum message size {}",
+                size, to, st.opts.max_message_size);
+        return;
+      }
+      auto& peer = st.peers[to];
+      if (peer.status != peer_state::ready) {
+        ++st.dropped_unreachable;
+        // One BASP connection per pair of servers (CAF 0.17 tears down
+        // both when two nodes dial each other): the smaller id dials, the
+        // other waits to be dialed, which happens at the latest when the
+        // smaller one next sends an RPC (its election timeout).
+        if (st.opts.local_id < to) {
+          maybe_connect(self, to, peer);
+        } else if (peer.status == peer_state::idle) {
+          // A peer that never sends (a non-voter, a follower whose timer
+          // has not fired) would never dial: after a randomized grace
+          // period we dial it ourselves. Should both dial at once, the
+          // connections flap and the back-off's jitter separates them.
+          auto now = steady::now();
+          if (peer.waiting_since == steady::time_point{}) {
+            peer.waiting_since = now;
+            auto d = st.opts.reverse_dial_delay;
+            std::uniform_int_distribution<int64_t> dist{d.count(),
+                                                        2 * d.count()};
+            peer.reverse_delay = std::chrono::milliseconds{dist(st.rng)};
+          } else if (now - peer.waiting_since >= peer.reverse_delay) {
+            maybe_connect(self, to, peer);
+          }
+        }
+        return;
+      }
+      ++st.sent;
+      // Anonymous: the transport's own handle never leaves the process, so
+      // peers cannot send it local commands. The token says who we are.
+      caf::anon_send(peer.gateway, net_rpc_atom_v, peer.token, from, to,
+                     std::move(msg));
+    },
+    [=](net_in_atom, const std::string& from, const std::string& to,
+        caf::message& msg) {
+      auto& st = self->state;
+      // Only our own gateway may hand us incoming RPCs.
+      if (self->current_sender() != st.gateway.address())
+        return;
+      auto i = st.routes.find(to);
+      if (i == st.routes.end())
+        return;
+      ++st.delivered;
+      caf::anon_send(i->second, std::move(msg));
+    },
+    [=](net_ready_atom, const std::string& id, uint64_t gen,
+        const caf::actor& gw, std::string& token) {
+      auto& st = self->state;
+      auto& peer = st.peers[id];
+      if (peer.generation != gen || peer.status != peer_state::connecting)
+        return;
+      peer.status = peer_state::ready;
+      peer.waiting_since = {};
+      peer.gateway = gw;
+      peer.token = std::move(token);
+      if (peer.failures > 0)
+        st.log->info("raft transport: reconnected to server {}", id);
+      else
+        st.log->info("raft transport: connected to server {}", id);
+      peer.failures = 0;
+      ++st.connects;
+      self->monitor(gw);
+    },
+    [=](net_accept_atom, const std::string& id, caf::actor& gw,
+        std::string& token) {
+      auto& st = self->state;
+      // Only our own gateway reports peers that dialed us.
+      if (self->current_sender() != st.gateway.address() || !gw)
+        return;
+      auto& peer = st.peers[id];
+      if (peer.gateway && peer.gateway != gw)
+        self->demonitor(peer.gateway);
+      // Abandons any attempt of ours in flight.
+      ++peer.generation;
+      peer.status = peer_state::ready;
+      peer.waiting_since = {};
+      peer.gateway = std::move(gw);
+      peer.token = std::move(token);
+      peer.failures = 0;
+      ++st.accepts;
+      st.log->info("raft transport: server {} connected to us", id);
+      self->monitor(peer.gateway);
+    },
+    [=](net_fail_atom, const std::string& id, uint64_t gen,
+        const std::string& why) {
+      auto& st = self->state;
+      auto& peer = st.peers[id];
+      if (peer.generation != gen || peer.status != peer_state::connecting)
+        return;
+      ++st.connect_failures;
+      ++peer.failures;
+      peer.status = peer_state::idle;
+      auto delay = st.backoff(peer.failures);
+      peer.next_try = steady::now() + delay;
+      st.warn("raft transport: {} (attempt {}, next in {} ms)", why,
+              peer.failures, delay.count());
+    },
+    [=](net_stats_atom) -> caf::result<stats_map> {
+      auto& st = self->state;
+      stats_map m;
+      m["sent"] = std::to_string(st.sent);
+      m["delivered"] = std::to_string(st.delivered);
+      m["dropped_unreachable"] = std::to_string(st.dropped_unreachable);
+      m["dropped_too_large"] = std::to_string(st.dropped_too_large);
+      m["connects"] = std::to_string(st.connects);
+      m["connect_failures"] = std::to_string(st.connect_failures);
+      m["disconnects"] = std::to_string(st.disconnects);
+      m["accepts"] = std::to_string(st.accepts);
+      size_t ready = 0;
+      for (auto& kvp : st.peers)
+        if (kvp.second.status == peer_state::ready)
+          ++ready;
+      m["peers_connected"] = std::to_string(ready);
+      m["local_address"] = st.local_address;
+      auto rp = self->make_response_promise<stats_map>();
+      self->request(st.gateway, std::chrono::seconds{5}, net_stats_atom_v)
+        .then(
+          [rp, m](stats_map& g) mutable {
+            m.insert(g.begin(), g.end());
+            rp.deliver(std::move(m));
+          },
+          [rp, m](caf::error&) mutable { rp.deliver(std::move(m)); });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<caf::actor> spawn_net_transport(caf::actor_system& sys,
+                                              net_transport_options opts) {
+  auto log = opts.logger;
+  if (!log)
+    log = std::make_shared<spdlog::logger>(
+      "raft", std::make_shared<spdlog::sinks::null_sink_mt>());
+  if (opts.local_id.empty() || opts.local_id.size() > net_max_id_size)
+    return make_error(errc::not_valid, "transport needs a server id of 1 to "
+                                         + std::to_string(net_max_id_size)
+                                         + " bytes");
+  if (!opts.addresses)
+    return make_error(errc::not_valid, "transport needs an address provider");
+  if (opts.min_backoff.count() <= 0 || opts.max_backoff < opts.min_backoff
+      || opts.reverse_dial_delay.count() <= 0)
+    return make_error(errc::not_valid, "transport back-off bounds not valid");
+  if (!sys.has_middleman())
+    return make_error(errc::not_valid, "actor system lacks the middleman: "
+                                       "configure it with configure_network");
+  std::shared_ptr<tls_identity> identity;
+  if (opts.tls.insecure) {
+    log->warn("raft transport of {} runs INSECURE: plain TCP, no "
+              "authentication, peers' ids taken on trust; anyone who can "
+              "reach {}:{} can disrupt or take over the cluster",
+              opts.local_id, opts.listen_host, opts.listen_port);
+  } else {
+    auto id = tls_identity::load(opts.tls, opts.local_id);
+    if (!id)
+      return id.error();
+    identity = std::move(*id);
+    if (!sys.has_openssl_manager())
+      return make_error(errc::not_valid,
+                        "actor system lacks the openssl module: configure it "
+                        "with configure_network");
+    auto& cfg = sys.config();
+    if (cfg.openssl_certificate != opts.tls.certificate
+        || cfg.openssl_key != opts.tls.key
+        || cfg.openssl_cafile != opts.tls.cafile)
+      return make_error(errc::not_valid,
+                        "the actor system's openssl settings differ from the "
+                        "transport's TLS settings: configure it with "
+                        "configure_network");
+  }
+  auto mm = identity ? sys.openssl_manager().actor_handle()
+                     : sys.middleman().actor_handle();
+  auto local_id = opts.local_id;
+  auto listen_host = opts.listen_host;
+  auto listen_port = opts.listen_port;
+  auto advertise = opts.advertise;
+  auto max_size = opts.max_message_size;
+  auto sessions = std::make_shared<net_sessions>();
+  auto self = sys.spawn(transport, std::move(opts), identity, sessions, mm,
+                        log);
+  auto gw = spawn_net_gateway(sys, self, local_id, identity, sessions,
+                              max_size, log);
+  const char* host = listen_host.empty() ? nullptr : listen_host.c_str();
+  caf::expected<uint16_t> port{uint16_t{0}};
+  if (identity)
+    port = caf::openssl::publish(gw, listen_port, host, true);
+  else
+    port = sys.middleman().publish(gw, listen_port, host, true);
+  if (!port) {
+    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(self, caf::exit_reason::user_shutdown);
+    return make_error(errc::not_valid,
+                      "transport cannot listen on "
+                        + (listen_host.empty() ? std::string{"*"}
+                                               : listen_host)
+                        + ":" + std::to_string(listen_port) + ": "
+                        + sys.render(port.error()));
+  }
+  auto address = advertise;
+  if (address.empty())
+    address = (listen_host.empty() ? std::string{"127.0.0.1"} : listen_host)
+              + ":" + std::to_string(*port);
+  log->info("raft transport of {} listening on {} ({})", local_id, address,
+            identity ? "mutual TLS" : "INSECURE plain TCP");
+  caf::anon_send(self, net_init_atom_v, gw, address);
+  // Stop listening when the transport goes.
+  auto bound = *port;
+  self->attach_functor([mm, bound] {
+    caf::anon_send(mm, caf::close_atom_v, bound);
+  });
+  return self;
+}
+
+} // namespace raft

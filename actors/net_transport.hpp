@@ -1,0 +1,73 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "actors/address_provider.hpp"
+#include "caf/actor.hpp"
+#include "caf/expected.hpp"
+#include "caf/fwd.hpp"
+#include "config/tls_settings.hpp"
+
+namespace spdlog {
+class logger;
+} // namespace spdlog
+
+namespace raft {
+
+/// What `spawn_net_transport` needs.
+struct net_transport_options {
+  /// This server's id; its certificate must name it.
+  std::string local_id;
+  /// Interface to listen on ("" = all) and port (0 = any free port).
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 0;
+  /// The address peers should use, answered to the node as its local
+  /// address; defaults to listen_host:port.
+  std::string advertise;
+  /// Maps peer ids to "host:port"; required.
+  address_provider addresses;
+  /// TLS files, or `insecure`. Must be the ones the actor system was
+  /// configured with (`configure_network`).
+  tls_settings tls;
+  std::shared_ptr<spdlog::logger> logger;
+  /// Reconnection back-off: the delay after the first failure, doubled
+  /// (with jitter) after each one, capped at `max_backoff`.
+  std::chrono::milliseconds min_backoff{50};
+  std::chrono::milliseconds max_backoff{5000};
+  /// Two servers share one connection, dialed by the smaller id. The
+  /// larger one dials only if the peer has not dialed within this delay
+  /// (randomized up to twice as long) of its first RPC to it.
+  std::chrono::milliseconds reverse_dial_delay{1000};
+  /// Bounds each step of connecting to a peer.
+  std::chrono::milliseconds handshake_timeout{5000};
+  /// Incoming RPCs larger than this (payload bytes) are dropped; outgoing
+  /// ones are not sent. Keep it above raft_config::max_entry_size times
+  /// max_append_entries, or large batches never replicate.
+  size_t max_message_size = 64 * 1024 * 1024;
+};
+
+/// Spawns the network transport: the same protocol as the in-memory one
+/// (`(connect_atom, id, node)` registers a local node and answers its
+/// address; `(disconnect_atom, id)`; `(rpc_atom, from, to, message)`), over
+/// CAF's openssl middleman with mutual TLS and an application-level
+/// identity handshake (see net_gateway.hpp and net-security notes). It also
+/// answers `(net_stats_atom)` with counters.
+///
+/// RPCs to a peer that is not connected are dropped (Raft retries) and
+/// trigger a connection attempt (see `reverse_dial_delay`), with
+/// exponential back-off after failures;
+/// a lost connection (closed, or silent past the middleman's connection
+/// timeout) is noticed through the peer's proxy going down.
+///
+/// Fails, without starting, if the TLS material is missing or does not
+/// name `local_id` (the error names which), if the actor system lacks the
+/// openssl module or its TLS settings, or if the port cannot be bound. In
+/// insecure mode it logs a warning at every start.
+caf::expected<caf::actor> spawn_net_transport(caf::actor_system& sys,
+                                              net_transport_options opts);
+
+} // namespace raft
