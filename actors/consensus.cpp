@@ -293,6 +293,10 @@ void consensus::handle(const append_response& resp) {
 void consensus::handle(const timeout_now& req) {
   if (role_ == role::shutdown || req.term < term_)
     return;
+  // Only a leader of our configuration may start a transfer; anyone else
+  // (a removed server, say) would only disrupt the cluster.
+  if (!is_voter(req.leader))
+    return;
   if (req.term > term_)
     become_follower(req.term, req.leader);
   out_.leader_contact = true;

@@ -621,7 +621,8 @@ caf::expected<raft_log> build_log(loaded_state& ls, const snapshot_meta& snap,
 }
 
 void start_core(node_ptr self, loaded_state ls,
-                const std::string& local_address, const snapshot_meta& snap) {
+                const std::string& local_address, const snapshot_meta& snap,
+                index_t fsm_applied) {
   auto& st = self->state;
   if (st.started)
     return;
@@ -643,9 +644,10 @@ void start_core(node_ptr self, loaded_state ls,
   st.last_term = st.core->term();
   st.last_role = role::follower;
   // The FSM holds the snapshot; the log up to the stored commit index is
-  // applied again from there (§7; HashiCorp's restore on start).
-  st.dispatched = snap.index;
-  st.applied = snap.index;
+  // applied again from there (§7; HashiCorp's restore on start). A state
+  // machine that outlived the previous node already holds more.
+  st.dispatched = std::max(snap.index, fsm_applied);
+  st.applied = st.dispatched;
   st.last_snapshot_index = snap.index;
   st.last_snapshot_term = snap.term;
   if (st.opts.probe) {
@@ -666,7 +668,8 @@ void start_core(node_ptr self, loaded_state ls,
   schedule_flush(self);
 }
 
-void connect_transport(node_ptr self, loaded_state ls, snapshot_meta snap) {
+void connect_transport(node_ptr self, loaded_state ls, snapshot_meta snap,
+                       index_t fsm_applied) {
   auto& st = self->state;
   auto id = st.opts.settings.local_id;
   // Like HashiCorp's NewRaft asking the transport for its local address:
@@ -676,9 +679,9 @@ void connect_transport(node_ptr self, loaded_state ls, snapshot_meta snap) {
     ->request(st.opts.transport, caf::infinite, connect_atom_v, id,
               caf::actor_cast<caf::actor>(self))
     .then(
-      [self, ls{std::move(ls)},
-       snap{std::move(snap)}](std::string& local_address) mutable {
-        start_core(self, std::move(ls), local_address, snap);
+      [self, ls{std::move(ls)}, snap{std::move(snap)},
+       fsm_applied](std::string& local_address) mutable {
+        start_core(self, std::move(ls), local_address, snap, fsm_applied);
       },
       [self](caf::error& err) {
         self->state.log->error("raft node cannot reach its transport: {}",
@@ -691,20 +694,27 @@ void connect_transport(node_ptr self, loaded_state ls, snapshot_meta snap) {
 /// node takes part: a node never votes with an empty state it did not have.
 void restore_on_start(node_ptr self, loaded_state ls) {
   auto& st = self->state;
+  // Nothing runs on the FSM yet, so asking it directly is safe.
+  auto fsm_applied = st.opts.fsm->applied_index();
   if (!st.snapshots)
-    return connect_transport(self, std::move(ls), snapshot_meta{});
+    return connect_transport(self, std::move(ls), snapshot_meta{},
+                             fsm_applied);
   self->request(st.snapshots, caf::infinite, open_atom_v)
     .then(
-      [self, ls{std::move(ls)}](opened_snapshot& snap) mutable {
+      [self, ls{std::move(ls)}, fsm_applied](opened_snapshot& snap) mutable {
         auto& st = self->state;
         if (!snap.reader)
-          return connect_transport(self, std::move(ls), snapshot_meta{});
+          return connect_transport(self, std::move(ls), snapshot_meta{},
+                                   fsm_applied);
         auto meta = snap.meta;
-        if (st.opts.settings.no_snapshot_restore_on_start) {
+        if (st.opts.settings.no_snapshot_restore_on_start
+            || fsm_applied >= meta.index) {
           // The application restores its own state (HashiCorp's
-          // NoSnapshotRestoreOnStart); the log still starts after it.
+          // NoSnapshotRestoreOnStart), or the FSM already holds more than
+          // the snapshot; the log still starts after it.
           snap.reader->close();
-          return connect_transport(self, std::move(ls), std::move(meta));
+          return connect_transport(self, std::move(ls), std::move(meta),
+                                   fsm_applied);
         }
         self
           ->request(st.fsm, caf::infinite, restore_atom_v, meta.index,
@@ -714,7 +724,7 @@ void restore_on_start(node_ptr self, loaded_state ls) {
               self->state.log->info("{}: restored snapshot {} (index {})",
                                     self->state.opts.settings.local_id,
                                     meta.id, meta.index);
-              connect_transport(self, std::move(ls), std::move(meta));
+              connect_transport(self, std::move(ls), std::move(meta), 0);
             },
             [self](caf::error& err) {
               self->state.log->error("raft node cannot restore its "

@@ -74,6 +74,11 @@ void finish_stop(supervisor_ptr self) {
   st.ph = phase::stopped;
   // Raft has stopped (the node is down, its writer with it); now the store
   // closes, as the original's deferred Close after Shutdown.
+  // Closed, not only released: whoever still holds the handle `log_store`
+  // gave out (Juju's backstop) must not keep the files locked against the
+  // next worker.
+  if (st.store)
+    st.store->close();
   st.store.reset();
   st.snapshots.reset();
   for (auto& rp : st.wait_waiters) {
@@ -375,7 +380,10 @@ caf::expected<worker_actor> spawn_worker(caf::actor_system& sys,
                       "system the worker runs in");
   auto detach = caf::get_or(sys.config(), "scheduler.policy", caf::atom("stealing"))
                 != caf::atom("testing");
-  return sys.spawn(supervisor, cfg, std::move(*settings), detach);
+  // Hidden: a stopped worker lingers to answer worker_stopped, as the
+  // original's Worker does after Kill, but must not keep the host's actor
+  // system from shutting down.
+  return sys.spawn<caf::hidden>(supervisor, cfg, std::move(*settings), detach);
 }
 
 caf::expected<worker_actor> new_worker(caf::actor_system& sys,

@@ -1,5 +1,10 @@
 #include "config/tls_settings.hpp"
 
+#include <dlfcn.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <fstream>
 
 #include "caf/actor_system_config.hpp"
@@ -60,3 +65,65 @@ caf::error configure_network(caf::actor_system_config& cfg,
 }
 
 } // namespace raft
+
+// -- OpenSSL error queue ----------------------------------------------------
+
+// Works around a defect of CAF 0.17.6's openssl module. These definitions
+// live beside configure_network, so every program that sets up the network
+// links them (a static library member is linked only when referenced).
+//
+// OpenSSL keeps one error queue per thread and SSL_get_error reports
+// SSL_ERROR_SSL whenever that queue is not empty. CAF's sessions never call
+// ERR_clear_error, so the error left by one failed session (a client that
+// connects and closes without TLS, a peer killed mid-stream) makes the next
+// read of every *other* session on the same multiplexer thread look fatal:
+// CAF closes them too, the raft links drop on all servers in a cascade, and
+// the cluster holds an election. Found with raftctl: every exit of a client
+// restarted all raft connections.
+//
+// The executable defines the four I/O entry points libcaf_openssl calls; the
+// dynamic linker binds libcaf_openssl's references to these definitions
+// (the executable comes first in symbol lookup), which clear the queue and
+// call OpenSSL's own function, so SSL_get_error afterwards describes that
+// call alone, as OpenSSL's documentation requires.
+
+namespace raft::detail {
+
+template <class Fn>
+Fn next_ssl_fn(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+}
+
+} // namespace raft::detail
+
+extern "C" {
+
+int SSL_read(SSL* ssl, void* buf, int num) {
+  using fn = int (*)(SSL*, void*, int);
+  static auto real = raft::detail::next_ssl_fn<fn>("SSL_read");
+  ERR_clear_error();
+  return real(ssl, buf, num);
+}
+
+int SSL_write(SSL* ssl, const void* buf, int num) {
+  using fn = int (*)(SSL*, const void*, int);
+  static auto real = raft::detail::next_ssl_fn<fn>("SSL_write");
+  ERR_clear_error();
+  return real(ssl, buf, num);
+}
+
+int SSL_accept(SSL* ssl) {
+  using fn = int (*)(SSL*);
+  static auto real = raft::detail::next_ssl_fn<fn>("SSL_accept");
+  ERR_clear_error();
+  return real(ssl);
+}
+
+int SSL_connect(SSL* ssl) {
+  using fn = int (*)(SSL*);
+  static auto real = raft::detail::next_ssl_fn<fn>("SSL_connect");
+  ERR_clear_error();
+  return real(ssl);
+}
+
+} // extern "C"

@@ -62,7 +62,7 @@ public:
   size_t size() const;
 
   /// The index of the last entry applied (or restored from a snapshot).
-  raft::index_t applied_index() const;
+  raft::index_t applied_index() const override;
 
   /// A copy of the whole map (tests, tools).
   map_type items() const;

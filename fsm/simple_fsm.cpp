@@ -8,6 +8,7 @@ namespace fsm {
 caf::message simple_fsm::apply(const raft::log_entry& entry) {
   std::lock_guard<std::mutex> guard{mtx_};
   logs_.push_back(entry.data);
+  applied_ = entry.index;
   return caf::make_message(static_cast<int64_t>(logs_.size()));
 }
 
@@ -28,7 +29,15 @@ caf::error simple_fsm::restore(raft::snapshot_reader& in) {
     return std::move(decoded.error());
   std::lock_guard<std::mutex> guard{mtx_};
   logs_ = std::move(*decoded);
+  // The snapshot does not say up to which index it reaches (the original's
+  // format); the node knows.
+  applied_ = 0;
   return caf::none;
+}
+
+raft::index_t simple_fsm::applied_index() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return applied_;
 }
 
 std::vector<raft::bytes> simple_fsm::logs() const {

@@ -18,12 +18,16 @@ public:
 
   caf::error restore(raft::snapshot_reader& in) override;
 
+  /// The index of the last command applied (0 after a restore).
+  raft::index_t applied_index() const override;
+
   /// A copy of everything applied so far.
   std::vector<raft::bytes> logs() const;
 
 private:
   mutable std::mutex mtx_;
   std::vector<raft::bytes> logs_;
+  raft::index_t applied_ = 0;
 };
 
 } // namespace fsm

@@ -6,4 +6,8 @@ snapshot::~snapshot() = default;
 
 state_machine::~state_machine() = default;
 
+raft::index_t state_machine::applied_index() const {
+  return 0;
+}
+
 } // namespace fsm

@@ -46,6 +46,12 @@ public:
   /// Replaces all state with the snapshot read from `in`, and closes `in`
   /// whether or not it succeeds.
   virtual caf::error restore(raft::snapshot_reader& in) = 0;
+
+  /// The index of the last entry this instance applied, or 0 if it does not
+  /// know. A state machine that outlives a worker (Juju's manifold keeps one
+  /// across restarts) reports it, so that the restarted node neither
+  /// restores an older snapshot over it nor applies the same entries twice.
+  virtual raft::index_t applied_index() const;
 };
 
 } // namespace fsm

@@ -1,0 +1,851 @@
+// raftctl: the operator's CLI for raftd clusters.
+//
+// Online commands talk to a raftd's client service over mutual TLS (with a
+// client certificate made by scripts/make-certs.sh, e.g. for "admin");
+// leader-only commands sent to a follower follow the leader by themselves.
+// Offline commands (inspect, recover) work on a stopped server's data dir.
+//
+// Exit codes: 0 ok, 1 error, 2 usage.
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/kv_service.hpp"
+#include "actors/messages.hpp"
+#include "bootstrap/inspect.hpp"
+#include "bootstrap/recover.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/openssl/remote_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "config/errc.hpp"
+#include "config/node_config.hpp"
+#include "config/tls_settings.hpp"
+#include "actors/address_provider.hpp"
+
+
+using namespace raft;
+using json = nlohmann::json;
+
+namespace {
+
+const char* usage_text = R"(usage: raftctl [options] <command> [args]
+
+options:
+  --addr HOST:PORT     client address of a raftd (default: $RAFTCTL_ADDR)
+  --tls-dir DIR        folder with ca.pem and <name>.pem/.key (make-certs.sh)
+  --name NAME          certificate name inside --tls-dir (default: admin)
+  --cert F --key F --ca F   the TLS files one by one
+  --insecure           plain TCP (only against raftd --insecure)
+  --timeout SECONDS    per request (default: 15)
+  --no-follow          do not retry at the leader when a server cannot
+                       forward a request to it
+  --json               machine-readable output
+
+online commands:
+  status [--cluster]                 one node, or every server as a table
+  put KEY (VALUE | --file F)
+  get KEY [--stale]                  linearizable unless --stale
+  cas KEY (--expect OLD | --absent) NEW
+  delete KEY
+  config                             the cluster's configuration
+  add-voter ID RAFT_ADDR [CLIENT_ADDR]
+  add-nonvoter ID RAFT_ADDR [CLIENT_ADDR]
+  demote ID
+  remove ID
+  transfer-leadership [ID]
+  snapshot
+
+offline commands (raftd stopped):
+  inspect DATA_DIR
+  recover DATA_DIR --config ID=RAFT_ADDR,...   force the membership (backstop)
+)";
+
+/// A usage error: exit code 2.
+struct usage_error {
+  std::string what;
+};
+
+/// A failure: exit code 1.
+struct failure {
+  std::string what;
+};
+
+struct options {
+  bool json = false;
+  std::string addr;
+  std::string tls_dir;
+  std::string name = "admin";
+  std::string cert, key, ca;
+  bool insecure = false;
+  bool follow = true;
+  int timeout_s = 15;
+  std::string command;
+  std::vector<std::string> args;
+};
+
+options parse_args(int argc, char** argv) {
+  options o;
+  if (auto env = std::getenv("RAFTCTL_ADDR"))
+    o.addr = env;
+  int i = 1;
+  auto value = [&](const std::string& flag) -> std::string {
+    if (i + 1 >= argc)
+      throw usage_error{flag + " needs a value"};
+    return argv[++i];
+  };
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (!o.command.empty()) {
+      o.args.push_back(a);
+      continue;
+    }
+    if (a == "--json")
+      o.json = true;
+    else if (a == "--addr")
+      o.addr = value(a);
+    else if (a == "--tls-dir")
+      o.tls_dir = value(a);
+    else if (a == "--name")
+      o.name = value(a);
+    else if (a == "--cert")
+      o.cert = value(a);
+    else if (a == "--key")
+      o.key = value(a);
+    else if (a == "--ca")
+      o.ca = value(a);
+    else if (a == "--insecure")
+      o.insecure = true;
+    else if (a == "--no-follow")
+      o.follow = false;
+    else if (a == "--timeout") {
+      auto v = value(a);
+      try {
+        o.timeout_s = std::stoi(v);
+      } catch (...) {
+        throw usage_error{"--timeout needs a number of seconds, not '" + v
+                          + "'"};
+      }
+      if (o.timeout_s <= 0)
+        throw usage_error{"--timeout must be positive"};
+    } else if (a == "-h" || a == "--help") {
+      std::cout << usage_text;
+      std::exit(0);
+    } else if (a.size() > 1 && a[0] == '-')
+      throw usage_error{"unknown option " + a};
+    else
+      o.command = a;
+  }
+  if (o.command.empty())
+    throw usage_error{"no command given"};
+  return o;
+}
+
+/// Takes `flag` out of `args`; true if it was there.
+bool take_flag(std::vector<std::string>& args, const std::string& flag) {
+  auto i = std::find(args.begin(), args.end(), flag);
+  if (i == args.end())
+    return false;
+  args.erase(i);
+  return true;
+}
+
+/// Takes `flag VALUE` out of `args`.
+std::optional<std::string> take_option(std::vector<std::string>& args,
+                                       const std::string& flag) {
+  auto i = std::find(args.begin(), args.end(), flag);
+  if (i == args.end())
+    return std::nullopt;
+  if (i + 1 == args.end())
+    throw usage_error{flag + " needs a value"};
+  auto v = *(i + 1);
+  args.erase(i, i + 2);
+  return v;
+}
+
+void expect_args(const options& o, const std::vector<std::string>& args,
+                 size_t min, size_t max, const std::string& form) {
+  if (args.size() < min || args.size() > max)
+    throw usage_error{"usage: raftctl " + o.command + " " + form};
+  for (auto& a : args)
+    if (a.size() > 2 && a[0] == '-' && a[1] == '-')
+      throw usage_error{"unknown option " + a + " for " + o.command
+                        + "; usage: raftctl " + o.command + " " + form};
+}
+
+// -- output ------------------------------------------------------------------
+
+/// Prints rows as columns aligned to their widest cell.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (auto& r : rows)
+    for (size_t c = 0; c < r.size(); ++c) {
+      if (width.size() <= c)
+        width.push_back(0);
+      width[c] = std::max(width[c], r[c].size());
+    }
+  for (auto& r : rows) {
+    std::string line;
+    for (size_t c = 0; c < r.size(); ++c) {
+      line += r[c];
+      if (c + 1 < r.size())
+        line += std::string(width[c] - r[c].size() + 2, ' ');
+    }
+    std::cout << line << '\n';
+  }
+}
+
+std::string config_servers(const configuration& conf) {
+  std::string s;
+  for (auto& x : conf.servers)
+    s += (s.empty() ? "" : ", ") + x.id + " (" + to_string(x.suffrage) + ", "
+         + x.address + ")";
+  return s;
+}
+
+json config_json(const configuration& conf) {
+  auto arr = json::array();
+  for (auto& x : conf.servers)
+    arr.push_back({{"id", x.id},
+                   {"suffrage", to_string(x.suffrage)},
+                   {"address", x.address}});
+  return arr;
+}
+
+// -- the session with one or more raftd ----------------------------------------
+
+struct ctl_config : caf::actor_system_config {
+  ctl_config() {
+    set("logger.verbosity", caf::atom("quiet"));
+    set("logger.console-verbosity", caf::atom("quiet"));
+    set("logger.file-verbosity", caf::atom("quiet"));
+    register_types(*this);
+  }
+};
+
+/// True if a plain TCP connection to host:port succeeds (tells "nothing
+/// listens there" apart from "TLS refused").
+bool tcp_reachable(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res)
+      != 0)
+    return false;
+  bool ok = false;
+  for (auto p = res; p != nullptr && !ok; p = p->ai_next) {
+    int fd = socket(p->ai_family, p->ai_socktype, p->ai_protocol);
+    if (fd < 0)
+      continue;
+    ok = connect(fd, p->ai_addr, p->ai_addrlen) == 0;
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return ok;
+}
+
+class session {
+public:
+  session(const options& o) : opts_(o) {
+    tls_settings tls;
+    tls.insecure = o.insecure;
+    if (!o.insecure) {
+      auto pick = [&](const std::string& given, const std::string& file) {
+        return !given.empty() || o.tls_dir.empty() ? given
+                                                   : o.tls_dir + "/" + file;
+      };
+      tls.certificate = pick(o.cert, o.name + ".pem");
+      tls.key = pick(o.key, o.name + ".key");
+      tls.cafile = pick(o.ca, "ca.pem");
+      if (tls.certificate.empty() || tls.key.empty() || tls.cafile.empty())
+        throw usage_error{"no TLS material: give --tls-dir DIR (with ca.pem, "
+                          + o.name + ".pem, " + o.name
+                          + ".key from scripts/make-certs.sh DIR " + o.name
+                          + ") or --cert/--key/--ca, or --insecure"};
+    }
+    if (auto err = configure_network(cfg_, tls))
+      throw failure{describe(err)};
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    self_ = std::make_unique<caf::scoped_actor>(*sys_);
+  }
+
+  ~session() {
+    self_.reset();
+    handles_.clear();
+  }
+
+  caf::timespan timeout() const {
+    return std::chrono::seconds{opts_.timeout_s};
+  }
+
+  /// The service at `addr`, connecting once.
+  caf::expected<caf::actor> connect(const std::string& addr) {
+    auto i = handles_.find(addr);
+    if (i != handles_.end())
+      return i->second;
+    auto hp = split_host_port(addr);
+    if (!hp)
+      return make_error(errc::not_valid, "bad address '" + addr
+                                           + "': use host:port");
+    auto h = caf::openssl::remote_actor<caf::actor>(*sys_, hp->first,
+                                                    hp->second);
+    if (!h) {
+      if (!tcp_reachable(hp->first, hp->second))
+        return make_error(errc::unknown_peer,
+                          "not reachable: is raftd running at " + addr
+                            + "? (check its client-listen setting)");
+      return make_error(errc::unknown_peer,
+                        "TLS refused by " + addr
+                          + ": check that the CA is the cluster's and the "
+                            "client certificate is signed by it ("
+                          + sys_->render(h.error()) + ")");
+    }
+    handles_.emplace(addr, *h);
+    return *h;
+  }
+
+  /// Sends `xs` to the service at `addr`; `on_ok` takes the answer.
+  template <class F, class... Ts>
+  caf::error ask(const std::string& addr, F on_ok, const Ts&... xs) {
+    auto h = connect(addr);
+    if (!h)
+      return std::move(h.error());
+    caf::error result;
+    (*self_)
+      ->request(*h, timeout(), xs...)
+      .receive(on_ok, [&](caf::error& err) { result = std::move(err); });
+    if (result == caf::sec::request_timeout)
+      return make_error(errc::timeout,
+                        "no answer from " + addr + " within "
+                          + std::to_string(opts_.timeout_s)
+                          + " s: the outcome is unknown; check and retry");
+    return result;
+  }
+
+  /// As `ask`, but follows a not-leader answer to the leader (a few hops).
+  template <class F, class... Ts>
+  caf::error ask_leader(F on_ok, const Ts&... xs) {
+    auto addr = opts_.addr;
+    for (int hop = 0; hop < 4; ++hop) {
+      auto err = ask(addr, on_ok, xs...);
+      if (!is(err, errc::not_leader) || !opts_.follow)
+        return err;
+      leader_info li;
+      auto err2 = ask(addr, [&](leader_info& x) { li = std::move(x); },
+                      leader_atom_v);
+      if (err2 || li.id.empty())
+        return make_error(errc::not_leader,
+                          "no leader yet (an election is under way): retry "
+                          "in a few seconds");
+      if (li.address.empty())
+        return make_error(errc::not_leader,
+                          "the leader is " + li.id
+                            + " but its client address is unknown here; "
+                              "run the command against it with --addr");
+      if (li.address == addr)
+        return err;
+      if (auto h = connect(li.address); !h)
+        return make_error(errc::not_leader,
+                          "the last known leader " + li.id + " at "
+                            + li.address
+                            + " is not reachable; a new one should be "
+                              "elected soon: retry in a few seconds");
+      addr = li.address;
+    }
+    return make_error(errc::not_leader,
+                      "leadership keeps moving: retry in a few seconds");
+  }
+
+  const options& opts() const {
+    return opts_;
+  }
+
+private:
+  options opts_;
+  ctl_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  std::unique_ptr<caf::scoped_actor> self_;
+  std::map<std::string, caf::actor> handles_;
+};
+
+void check(const caf::error& err) {
+  if (err)
+    throw failure{describe(err)};
+}
+
+// -- online commands -------------------------------------------------------------
+
+const std::vector<std::string> status_order
+  = {"id",           "state",          "term",          "leader_id",
+     "leader_client", "commit_index",  "applied_index", "last_log_index",
+     "last_log_term", "last_contact",  "first_log_index",
+     "last_snapshot_index", "last_snapshot_term", "latest_configuration",
+     "latest_configuration_index", "num_peers", "client_address", "error"};
+
+int cmd_status(session& s, std::vector<std::string> args) {
+  auto& o = s.opts();
+  bool cluster = take_flag(args, "--cluster");
+  expect_args(o, args, 0, 0, "[--cluster]");
+  if (!cluster) {
+    stats_map m;
+    check(s.ask(o.addr, [&](stats_map& x) { m = std::move(x); }, stats_atom_v));
+    if (o.json) {
+      std::cout << json(m).dump(2) << '\n';
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (auto& k : status_order)
+      if (auto i = m.find(k); i != m.end())
+        rows.push_back({k, i->second});
+    for (auto& [k, v] : m)
+      if (std::find(status_order.begin(), status_order.end(), k)
+          == status_order.end())
+        rows.push_back({k, v});
+    print_table(rows);
+    return 0;
+  }
+  configuration conf;
+  index_t idx = 0;
+  stats_map clients;
+  check(s.ask(
+    o.addr,
+    [&](configuration& c, index_t i, stats_map& cl) {
+      conf = std::move(c);
+      idx = i;
+      clients = std::move(cl);
+    },
+    get_config_atom_v));
+  std::vector<std::vector<std::string>> rows{
+    {"ID", "SUFFRAGE", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST INDEX",
+     "LAST CONTACT", "LEADER", "CLIENT ADDRESS"}};
+  auto arr = json::array();
+  int unreachable = 0;
+  for (auto& srv : conf.servers) {
+    auto client = clients.count(srv.id) ? clients[srv.id] : std::string{};
+    stats_map m;
+    caf::error err;
+    if (client.empty())
+      err = make_error(errc::unknown_peer, "client address unknown");
+    else
+      err = s.ask(client, [&](stats_map& x) { m = std::move(x); },
+                  stats_atom_v);
+    auto get = [&](const char* k) {
+      auto i = m.find(k);
+      return i == m.end() ? std::string{"-"} : i->second;
+    };
+    if (err) {
+      ++unreachable;
+      rows.push_back({srv.id, to_string(srv.suffrage), "unreachable", "-", "-",
+                      "-", "-", "-", "-", client.empty() ? "?" : client});
+      arr.push_back({{"id", srv.id},
+                     {"suffrage", to_string(srv.suffrage)},
+                     {"reachable", false},
+                     {"error", describe(err)},
+                     {"client_address", client}});
+      continue;
+    }
+    rows.push_back({srv.id, to_string(srv.suffrage), get("state"), get("term"),
+                    get("commit_index"), get("applied_index"),
+                    get("last_log_index"), get("last_contact"),
+                    get("leader_id"), client});
+    json j = m;
+    j["suffrage"] = to_string(srv.suffrage);
+    j["reachable"] = true;
+    arr.push_back(j);
+  }
+  if (o.json) {
+    std::cout << json{{"configuration_index", idx}, {"servers", arr}}.dump(2)
+              << '\n';
+  } else {
+    print_table(rows);
+    if (unreachable > 0)
+      std::cout << unreachable << " of " << conf.servers.size()
+                << " servers unreachable (is raftd running there?)\n";
+  }
+  return 0;
+}
+
+void print_result(const options& o, const std::string& op,
+                  const std::string& key, const fsm::kv_result& r) {
+  if (o.json) {
+    std::cout << json{{"op", op},       {"key", key},
+                      {"ok", r.ok},     {"found", r.found},
+                      {"value", r.value}, {"revision", r.revision},
+                      {"index", r.index}}
+                   .dump()
+              << '\n';
+    return;
+  }
+  if (op == "get") {
+    std::cout << r.value << '\n';
+  } else if (op == "put") {
+    std::cout << "OK (index " << r.index << ")\n";
+  } else if (op == "delete") {
+    std::cout << (r.ok ? "deleted" : "no such key") << " (index " << r.index
+              << ")\n";
+  } else if (op == "cas") {
+    if (r.ok)
+      std::cout << "swapped (index " << r.index << ")\n";
+    else if (r.found)
+      std::cerr << "raftctl: not swapped: '" << key << "' holds '" << r.value
+                << "' (revision " << r.revision << ")\n";
+    else
+      std::cerr << "raftctl: not swapped: '" << key << "' does not exist\n";
+  }
+}
+
+int cmd_kv(session& s, std::vector<std::string> args) {
+  auto& o = s.opts();
+  fsm::kv_result r;
+  auto keep = [&](fsm::kv_result& x) { r = std::move(x); };
+  if (o.command == "put") {
+    if (auto file = take_option(args, "--file")) {
+      // Values too large for a command line.
+      std::ifstream in{*file, std::ios::binary};
+      if (!in)
+        throw failure{"cannot read " + *file};
+      std::ostringstream buf;
+      buf << in.rdbuf();
+      args.push_back(buf.str());
+    }
+    expect_args(o, args, 2, 2, "KEY (VALUE | --file F)");
+    check(s.ask_leader(keep, kv_put_atom_v, args[0], args[1]));
+    print_result(o, "put", args[0], r);
+    return 0;
+  }
+  if (o.command == "get") {
+    bool stale = take_flag(args, "--stale");
+    expect_args(o, args, 1, 1, "KEY [--stale]");
+    if (stale)
+      check(s.ask(o.addr, keep, kv_get_atom_v, args[0], true));
+    else
+      check(s.ask_leader(keep, kv_get_atom_v, args[0], false));
+    if (!r.found) {
+      if (o.json)
+        print_result(o, "get", args[0], r);
+      else
+        std::cerr << "raftctl: key '" << args[0] << "' not found\n";
+      return 1;
+    }
+    print_result(o, "get", args[0], r);
+    return 0;
+  }
+  if (o.command == "delete") {
+    expect_args(o, args, 1, 1, "KEY");
+    check(s.ask_leader(keep, kv_del_atom_v, args[0]));
+    print_result(o, "delete", args[0], r);
+    return 0;
+  }
+  // cas
+  auto form = std::string{"KEY (--expect OLD | --absent) NEW"};
+  auto expected = take_option(args, "--expect");
+  bool absent = take_flag(args, "--absent");
+  if (expected.has_value() == absent)
+    throw usage_error{"usage: raftctl cas " + form};
+  expect_args(o, args, 2, 2, form);
+  check(s.ask_leader(keep, kv_cas_atom_v, args[0], !absent,
+                     expected.value_or(""), args[1]));
+  print_result(o, "cas", args[0], r);
+  return r.ok ? 0 : 1;
+}
+
+int cmd_config(session& s, std::vector<std::string> args) {
+  auto& o = s.opts();
+  expect_args(o, args, 0, 0, "");
+  configuration conf;
+  index_t idx = 0;
+  stats_map clients;
+  check(s.ask(
+    o.addr,
+    [&](configuration& c, index_t i, stats_map& cl) {
+      conf = std::move(c);
+      idx = i;
+      clients = std::move(cl);
+    },
+    get_config_atom_v));
+  if (o.json) {
+    auto j = config_json(conf);
+    for (auto& x : j)
+      x["client_address"] = clients.count(x["id"]) ? clients[x["id"]] : "";
+    std::cout << json{{"index", idx}, {"servers", j}}.dump(2) << '\n';
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows{
+    {"ID", "SUFFRAGE", "RAFT ADDRESS", "CLIENT ADDRESS"}};
+  for (auto& x : conf.servers)
+    rows.push_back({x.id, to_string(x.suffrage), x.address,
+                    clients.count(x.id) ? clients[x.id] : "?"});
+  print_table(rows);
+  std::cout << "(configuration at index " << idx << ")\n";
+  return 0;
+}
+
+int cmd_change(session& s, std::vector<std::string> args) {
+  auto& o = s.opts();
+  configuration_change ch;
+  std::string client;
+  if (o.command == "add-voter" || o.command == "add-nonvoter") {
+    expect_args(o, args, 2, 3, "ID RAFT_ADDR [CLIENT_ADDR]");
+    ch.kind = o.command == "add-voter" ? change_kind::add_voter
+                                       : change_kind::add_nonvoter;
+    ch.id = args[0];
+    ch.address = args[1];
+    if (!valid_server_id(ch.id))
+      throw usage_error{"'" + ch.id + "' is not a server id"};
+    if (auto hp = split_host_port(ch.address); !hp)
+      throw usage_error{"RAFT_ADDR: " + describe(hp.error())};
+    if (args.size() == 3) {
+      client = args[2];
+      if (auto hp = split_host_port(client); !hp)
+        throw usage_error{"CLIENT_ADDR: " + describe(hp.error())};
+    }
+  } else {
+    expect_args(o, args, 1, 1, "ID");
+    ch.kind = o.command == "demote" ? change_kind::demote_voter
+                                    : change_kind::remove_server;
+    ch.id = args[0];
+  }
+  index_t idx = 0;
+  auto keep = [&](index_t i) { idx = i; };
+  if (client.empty())
+    check(s.ask_leader(keep, change_atom_v, ch));
+  else
+    check(s.ask_leader(keep, change_atom_v, ch, client));
+  if (o.json)
+    std::cout << json{{"op", o.command}, {"id", ch.id}, {"index", idx}}.dump()
+              << '\n';
+  else
+    std::cout << o.command << " " << ch.id << ": committed at index " << idx
+              << '\n';
+  return 0;
+}
+
+int cmd_transfer(session& s, std::vector<std::string> args) {
+  auto& o = s.opts();
+  expect_args(o, args, 0, 1, "[ID]");
+  std::string target = args.empty() ? std::string{} : args[0];
+  bool ok = false;
+  check(s.ask_leader([&](bool x) { ok = x; }, transfer_atom_v, target));
+  leader_info li;
+  // Where leadership went (best effort: the old leader may not know yet).
+  s.ask(o.addr, [&](leader_info& x) { li = std::move(x); }, leader_atom_v);
+  if (o.json)
+    std::cout << json{{"transferred", ok}, {"leader", li.id}}.dump() << '\n';
+  else
+    std::cout << (ok ? "leadership transferred" : "leadership not transferred")
+              << (li.id.empty() ? std::string{} : "; leader: " + li.id)
+              << '\n';
+  return ok ? 0 : 1;
+}
+
+int cmd_snapshot(session& s, std::vector<std::string> args) {
+  auto& o = s.opts();
+  expect_args(o, args, 0, 0, "");
+  snapshot_meta m;
+  check(s.ask(o.addr, [&](snapshot_meta& x) { m = std::move(x); },
+              snapshot_atom_v));
+  if (o.json)
+    std::cout << json{{"id", m.id},     {"index", m.index}, {"term", m.term},
+                      {"size", m.size}, {"crc", m.crc}}
+                   .dump()
+              << '\n';
+  else
+    std::cout << "snapshot " << m.id << ": index " << m.index << ", term "
+              << m.term << ", " << m.size << " bytes\n";
+  return 0;
+}
+
+// -- offline commands -------------------------------------------------------------
+
+/// raftd keeps its state in <data-dir>/raft; accept either folder.
+std::string store_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path{dir} / "raft") && !fs::exists(fs::path{dir} / "logs"))
+    return (fs::path{dir} / "raft").string();
+  return dir;
+}
+
+std::string offline_error(const caf::error& err, const std::string& dir) {
+  if (is(err, errc::not_found))
+    return describe(err) + " (is " + dir + " a raftd --data-dir?)";
+  return describe(err);
+}
+
+int cmd_inspect(const options& o, std::vector<std::string> args) {
+  expect_args(o, args, 1, 1, "DATA_DIR");
+  auto dir = store_dir(args[0]);
+  auto info = inspect_data_dir(dir);
+  if (!info)
+    throw failure{offline_error(info.error(), args[0])};
+  if (o.json) {
+    json j{{"dir", info->dir},
+           {"first_index", info->first_index},
+           {"last_index", info->last_index},
+           {"last_term", info->last_term},
+           {"current_term", info->current_term},
+           {"voted_for", info->voted_for},
+           {"last_vote_term", info->last_vote_term},
+           {"commit_index", info->commit_index},
+           {"problems", info->problems}};
+    auto cs = json::array();
+    for (auto& c : info->configurations)
+      cs.push_back({{"index", c.index},
+                    {"term", c.term},
+                    {"servers", config_json(c.servers)}});
+    j["configurations"] = cs;
+    auto ss = json::array();
+    for (auto& sn : info->snapshots)
+      ss.push_back({{"id", sn.id},
+                    {"term", sn.term},
+                    {"index", sn.index},
+                    {"size", sn.size},
+                    {"crc_ok", sn.crc_ok},
+                    {"error", sn.error},
+                    {"configuration_index", sn.configuration_index},
+                    {"servers", config_json(sn.servers)}});
+    j["snapshots"] = ss;
+    std::cout << j.dump(2) << '\n';
+    return info->problems.empty() ? 0 : 1;
+  }
+  print_table({{"data dir", info->dir},
+               {"log", info->last_index == 0
+                         ? std::string{"empty"}
+                         : std::to_string(info->first_index) + " .. "
+                             + std::to_string(info->last_index)
+                             + " (last term "
+                             + std::to_string(info->last_term) + ")"},
+               {"current term", std::to_string(info->current_term)},
+               {"voted for", info->voted_for.empty()
+                               ? std::string{"-"}
+                               : info->voted_for + " (term "
+                                   + std::to_string(info->last_vote_term)
+                                   + ")"},
+               {"commit index", std::to_string(info->commit_index)}});
+  std::cout << "\nconfiguration entries:\n";
+  std::vector<std::vector<std::string>> rows{{"  INDEX", "TERM", "SERVERS"}};
+  for (auto& c : info->configurations)
+    rows.push_back({"  " + std::to_string(c.index), std::to_string(c.term),
+                    config_servers(c.servers)});
+  print_table(rows);
+  std::cout << "\nsnapshots:\n";
+  rows = {{"  ID", "TERM", "INDEX", "SIZE", "CRC", "CONFIGURATION"}};
+  for (auto& sn : info->snapshots)
+    rows.push_back({"  " + sn.id, std::to_string(sn.term),
+                    std::to_string(sn.index), std::to_string(sn.size),
+                    sn.crc_ok ? "ok" : "BAD: " + sn.error,
+                    config_servers(sn.servers)});
+  if (info->snapshots.empty())
+    rows.push_back({"  (none)"});
+  print_table(rows);
+  if (!info->problems.empty()) {
+    std::cout << "\nproblems:\n";
+    for (auto& p : info->problems)
+      std::cout << "  " << p << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_recover(const options& o, std::vector<std::string> args) {
+  auto form = std::string{"DATA_DIR --config ID=RAFT_ADDR,..."};
+  auto spec = take_option(args, "--config");
+  if (!spec)
+    throw usage_error{"usage: raftctl recover " + form};
+  expect_args(o, args, 1, 1, form);
+  auto map = parse_address_map(*spec, "--config");
+  if (!map)
+    throw usage_error{describe(map.error())};
+  if (map->empty())
+    throw usage_error{"--config names no server; usage: raftctl recover "
+                      + form};
+  configuration conf;
+  for (auto& [id, addr] : *map)
+    conf.servers.push_back(server{suffrage::voter, id, addr});
+  auto res = recover(store_dir(args[0]), conf);
+  if (!res)
+    throw failure{offline_error(res.error(), args[0])};
+  if (o.json) {
+    std::cout << json{{"appended", res->appended},
+                      {"index", res->index},
+                      {"term", res->term},
+                      {"previous", config_json(res->previous)},
+                      {"previous_index", res->previous_index}}
+                   .dump(2)
+              << '\n';
+    return 0;
+  }
+  if (res->appended)
+    std::cout << "recovered: configuration " << config_servers(conf)
+              << " written at index " << res->index << ", term " << res->term
+              << "\n(was: " << config_servers(res->previous)
+              << ")\nstart raftd on this data dir; the survivors elect a "
+                 "leader among themselves\n";
+  else
+    std::cout << "nothing to do: the latest configuration (index "
+              << res->index << ") already is " << config_servers(conf)
+              << '\n';
+  return 0;
+}
+
+int dispatch(const options& o) {
+  auto& c = o.command;
+  if (c == "inspect")
+    return cmd_inspect(o, o.args);
+  if (c == "recover")
+    return cmd_recover(o, o.args);
+  static const std::vector<std::string> online
+    = {"status", "put",    "get",          "cas",    "delete",
+       "config", "add-voter", "add-nonvoter", "demote", "remove",
+       "transfer-leadership", "snapshot"};
+  if (std::find(online.begin(), online.end(), c) == online.end())
+    throw usage_error{"unknown command '" + c + "'"};
+  if (o.addr.empty())
+    throw usage_error{"no server: give --addr HOST:PORT (a raftd's "
+                      "client-listen) or set RAFTCTL_ADDR"};
+  session s{o};
+  if (c == "status")
+    return cmd_status(s, o.args);
+  if (c == "put" || c == "get" || c == "cas" || c == "delete")
+    return cmd_kv(s, o.args);
+  if (c == "config")
+    return cmd_config(s, o.args);
+  if (c == "transfer-leadership")
+    return cmd_transfer(s, o.args);
+  if (c == "snapshot")
+    return cmd_snapshot(s, o.args);
+  return cmd_change(s, o.args);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto o = parse_args(argc, argv);
+    return dispatch(o);
+  } catch (usage_error& e) {
+    std::cerr << "raftctl: " << e.what << "\n(raftctl --help for usage)\n";
+    return 2;
+  } catch (failure& e) {
+    std::cerr << "raftctl: " << e.what << '\n';
+    return 1;
+  } catch (std::exception& e) {
+    std::cerr << "raftctl: " << e.what() << '\n';
+    return 1;
+  }
+}

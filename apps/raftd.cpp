@@ -1,0 +1,302 @@
+// raftd: one node of a caf-raft cluster serving a replicated key-value
+// store. Runs the raft worker under the dependency engine (a worker that
+// ends, e.g. with the no-leader timeout, is restarted with back-off), the
+// network transport with mutual TLS, the key-value/admin service raftctl
+// talks to (published over TLS with the same CA) and, optionally, a
+// Prometheus endpoint. SIGTERM or SIGINT stop it cleanly (exit 0).
+//
+// Exit codes: 0 clean stop, 1 runtime failure, 2 bad settings.
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <pthread.h>
+#include <signal.h>
+
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/engine.hpp"
+#include "actors/kv_service.hpp"
+#include "actors/manifold.hpp"
+#include "actors/messages.hpp"
+#include "actors/net_transport.hpp"
+#include "actors/supervisor.hpp"
+#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/openssl/publish.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+#include "config/errc.hpp"
+#include "config/node_config.hpp"
+#include "fsm/kv_fsm.hpp"
+#include "storage/sqlite_store.hpp"
+
+
+using namespace raft;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// The transport's view of where servers are: the settings, plus servers
+/// learned from the cluster's configuration while running.
+struct address_book {
+  std::mutex mtx;
+  std::map<std::string, std::string> map;
+
+  void set(const std::string& id, const std::string& addr) {
+    std::lock_guard<std::mutex> guard{mtx};
+    map[id] = addr;
+  }
+
+  caf::expected<std::string> get(const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = map.find(id);
+    if (i == map.end())
+      return make_error(errc::unknown_peer,
+                        "no raft address known for server " + id);
+    return i->second;
+  }
+};
+
+spdlog::level::level_enum level_of(const std::string& x) {
+  return spdlog::level::from_str(x);
+}
+
+/// Opens the store once before the worker does: a data dir held by another
+/// raftd fails here with a clear message instead of in a restart loop, and
+/// a founding server writes the initial configuration.
+caf::error prepare_store(const node_config& cfg, spdlog::logger& log) {
+  auto dir = cfg.data_dir + "/raft";
+  auto store = new_log_store(dir);
+  if (!store) {
+    if (is(store.error(), errc::locked))
+      return make_error(errc::locked,
+                        "data dir " + cfg.data_dir
+                          + " is in use by another raftd: stop it first or "
+                            "use another --data-dir");
+    return std::move(store.error());
+  }
+  auto existing = has_existing_state(**store, **store);
+  if (!existing)
+    return std::move(existing.error());
+  if (*existing) {
+    if (cfg.bootstrap)
+      log.info("data dir holds a cluster's state: bootstrap not needed, "
+               "starting from it");
+    return caf::none;
+  }
+  if (!cfg.bootstrap) {
+    log.info("empty data dir and no --bootstrap: waiting to be added to a "
+             "cluster (raftctl add-voter {} {})",
+             cfg.id, cfg.raft_addresses.at(cfg.id));
+    return caf::none;
+  }
+  configuration conf;
+  for (auto& [id, addr] : cfg.raft_addresses)
+    conf.servers.push_back(server{suffrage::voter, id, addr});
+  if (auto err = bootstrap_cluster(**store, **store, conf))
+    return err;
+  std::string names;
+  for (auto& s : conf.servers)
+    names += (names.empty() ? "" : ", ") + s.id;
+  log.info("bootstrapped a new cluster with voters {}", names);
+  return caf::none;
+}
+
+int run(node_config& cfg) {
+  auto log = spdlog::stderr_color_mt("raftd");
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [" + cfg.id + "] %v");
+  log->set_level(level_of(cfg.log_level));
+  if (cfg.insecure)
+    log->warn("running INSECURE: plain TCP, no authentication of servers or "
+              "clients; use only on a trusted loopback");
+  liveness_settings live;
+  if (auto err = configure_network(cfg, cfg.tls, live)) {
+    log->error("{}", describe(err));
+    return 2;
+  }
+  if (auto err = prepare_store(cfg, *log)) {
+    log->error("{}", describe(err));
+    return 1;
+  }
+  // Every thread CAF starts inherits this mask, so the signals reach only
+  // sigwait below.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  int rc = 0;
+  {
+    caf::actor_system sys{cfg};
+    auto book = std::make_shared<address_book>();
+    for (auto& [id, addr] : cfg.raft_addresses)
+      book->set(id, addr);
+    // -- transport ------------------------------------------------------------
+    net_transport_options topts;
+    topts.local_id = cfg.id;
+    topts.listen_host = cfg.listen_host;
+    topts.listen_port = cfg.listen_port;
+    topts.advertise = cfg.raft_addresses.at(cfg.id);
+    topts.addresses = [book](const std::string& id) { return book->get(id); };
+    topts.tls = cfg.tls;
+    topts.logger = log;
+    auto transport = spawn_net_transport(sys, topts);
+    if (!transport) {
+      log->error("cannot start the raft transport on {}: {}", cfg.listen,
+                 describe(transport.error()));
+      return 1;
+    }
+    // -- metrics --------------------------------------------------------------
+    auto registry = std::make_shared<prometheus::Registry>();
+    std::unique_ptr<prometheus::Exposer> exposer;
+    if (!cfg.metrics_host_port.empty()) {
+      try {
+        exposer = std::make_unique<prometheus::Exposer>(cfg.metrics_host_port,
+                                                        1);
+        exposer->RegisterCollectable(registry);
+        log->info("metrics at http://{}/metrics", cfg.metrics_host_port);
+      } catch (std::exception& e) {
+        log->error("setting 'metrics': cannot listen on {}: {}; pick a free "
+                   "port or leave it empty",
+                   cfg.metrics_host_port, e.what());
+        caf::anon_send_exit(*transport, caf::exit_reason::kill);
+        return 1;
+      }
+    }
+    // -- worker under the engine ---------------------------------------------
+    auto slot = std::make_shared<kv_fsm_slot>();
+    manifold_config mc;
+    mc.clock_name = "clock";
+    mc.agent_name = "agent";
+    mc.transport_name = "transport";
+    mc.fsm = std::make_shared<fsm::kv_fsm>();
+    mc.logger = log;
+    mc.prometheus_registerer = registry;
+    mc.new_worker = spawn_worker;
+    mc.election_timeout = std::chrono::milliseconds{cfg.election_timeout_ms};
+    mc.heartbeat_timeout = std::chrono::milliseconds{cfg.heartbeat_timeout_ms};
+    mc.leader_lease_timeout
+      = std::chrono::milliseconds{cfg.leader_lease_timeout_ms};
+    mc.no_leader_timeout = std::chrono::milliseconds{cfg.no_leader_timeout_ms};
+    mc.no_leader_check_interval
+      = std::chrono::milliseconds{cfg.no_leader_check_interval_ms};
+    auto base = manifold(mc);
+    dependency_manifold raft_manifold = base;
+    // A fresh FSM for each start: a restarted worker replays the log (or a
+    // snapshot) into it, and entries are applied once per state.
+    raft_manifold.start = [mc, slot](dependency_context& ctx) {
+      auto m = mc;
+      auto f = std::make_shared<fsm::kv_fsm>();
+      m.fsm = f;
+      auto result = manifold(m).start(ctx);
+      if (result)
+        slot->set(f);
+      return result;
+    };
+    engine_config ec;
+    ec.resources["clock"] = &sys.clock();
+    ec.resources["agent"] = agent_info{"server-" + cfg.id, cfg.data_dir};
+    ec.resources["transport"] = *transport;
+    ec.manifolds["raft"] = raft_manifold;
+    ec.logger = log;
+    auto engine = spawn_engine(sys, ec);
+    if (!engine) {
+      log->error("cannot start the dependency engine: {}",
+                 describe(engine.error()));
+      caf::anon_send_exit(*transport, caf::exit_reason::kill);
+      return 1;
+    }
+    // -- client service -------------------------------------------------------
+    kv_service_options kopts;
+    kopts.local_id = cfg.id;
+    kopts.engine = *engine;
+    kopts.fsm = slot;
+    kopts.client_addresses = cfg.client_addresses;
+    kopts.learn_address = [book, id = cfg.id](const std::string& peer,
+                                              const std::string& addr) {
+      if (peer != id)
+        book->set(peer, addr);
+    };
+    kopts.max_value_size = cfg.max_value_size;
+    kopts.logger = log;
+    auto kv = spawn_kv_service(sys, kopts);
+    auto port = caf::openssl::publish(kv, cfg.client_port,
+                                      cfg.client_host.c_str(), true);
+    if (!port) {
+      log->error("setting 'client-listen': cannot listen on {}: {}; pick a "
+                 "free port",
+                 cfg.client_listen, sys.render(port.error()));
+      rc = 1;
+    } else {
+      log->info("raft on {}, clients on {}:{}, data in {}",
+                cfg.raft_addresses.at(cfg.id), cfg.client_host, *port,
+                cfg.data_dir);
+      int sig = 0;
+      sigwait(&sigs, &sig);
+      log->info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    // -- clean stop -----------------------------------------------------------
+    {
+      caf::scoped_actor self{sys};
+      self->request(*engine, 30s, shutdown_atom_v)
+        .receive([&](bool) { log->info("raft worker stopped"); },
+                 [&](caf::error& err) {
+                   log->warn("engine shutdown: {}", describe(err));
+                 });
+    }
+    caf::anon_send_exit(kv, caf::exit_reason::kill);
+    caf::anon_send_exit(*transport, caf::exit_reason::kill);
+    caf::anon_send_exit(*engine, caf::exit_reason::kill);
+  }
+  log->info("stopped");
+  return rc;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  node_config cfg;
+  register_types(cfg);
+  // CAF's own log stays quiet; raftd logs through spdlog.
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  if (auto err = cfg.parse(argc, argv)) {
+    if (err == caf::sec::cannot_open_file) {
+      std::cerr << "raftd: setting 'config-file': cannot read "
+                << cfg.config_file_path << "; check the path" << std::endl;
+      return 2;
+    }
+    std::cerr << "raftd: " << caf::to_string(err)
+              << "\nrun raftd --help for the settings" << std::endl;
+    return 2;
+  }
+  if (cfg.cli_helptext_printed)
+    return 0;
+  // CAF stops at the first argument that is not an option; everything from
+  // there on would be ignored silently.
+  if (!cfg.remainder.empty()) {
+    std::cerr << "raftd: unexpected argument '" << cfg.remainder.front()
+              << "': settings are --name=value\nrun raftd --help for the "
+                 "settings"
+              << std::endl;
+    return 2;
+  }
+  if (auto err = cfg.validate()) {
+    std::cerr << "raftd: " << describe(err) << std::endl;
+    return 2;
+  }
+  try {
+    return run(cfg);
+  } catch (std::exception& e) {
+    std::cerr << "raftd: " << e.what() << std::endl;
+    return 1;
+  }
+}
