@@ -88,9 +88,12 @@ void consensus::handle(const vote_request& req) {
   if (!req.leadership_transfer && !leader_id_.empty()
       && leader_id_ != req.candidate)
     return reply();
-  // Only voters may become leader; a removed or demoted server that keeps
-  // campaigning gets no votes.
-  if (!is_voter(req.candidate))
+  // Only voters may become leader: a server that a committed configuration
+  // removed or demoted gets no votes however long it campaigns. One that
+  // only an uncommitted configuration drops still counts (§6, and see the
+  // election timer): refusing it could leave no server able to win.
+  if (!is_voter(req.candidate)
+      && !committed_configuration().is_voter(req.candidate))
     return reply();
   auto up_to_date = rules::candidate_up_to_date(
     req.last_log_index, req.last_log_term, log_.last_index(), log_.last_term());
@@ -455,8 +458,12 @@ void consensus::on_timer(timer_kind kind, uint64_t generation) {
         leader_id_.clear();
         out_.state_changed = true;
       }
-      if (!is_voter(cfg_.local_id)) {
-        // Non-voters never campaign; keep waiting for a leader.
+      if (!is_voter(cfg_.local_id)
+          && !committed_configuration().is_voter(cfg_.local_id)) {
+        // Non-voters never campaign; keep waiting for a leader. A voter
+        // that an uncommitted configuration removes still may (§6: it
+        // leads until that configuration commits): it may hold the only
+        // log that can win, and staying silent would stall the cluster.
         role_ = role::follower;
         arm(timer_kind::election, cfg_.heartbeat_timeout, true);
         return;
@@ -772,7 +779,9 @@ void consensus::become_pre_candidate() {
   votes_[cfg_.local_id] = true;
   out_.state_changed = true;
   arm(timer_kind::election, cfg_.election_timeout, true);
-  if (rules::quorum_size(voters().size()) <= 1) {
+  // Alone in the configuration: no one else to ask. (Not so for a server
+  // the latest configuration removes: its own vote does not count.)
+  if (is_voter(cfg_.local_id) && rules::quorum_size(voters().size()) <= 1) {
     become_candidate(false);
     return;
   }
@@ -796,7 +805,7 @@ void consensus::become_candidate(bool transfer) {
   votes_[cfg_.local_id] = true;
   out_.state_changed = true;
   arm(timer_kind::election, cfg_.election_timeout, true);
-  if (rules::quorum_size(voters().size()) <= 1) {
+  if (is_voter(cfg_.local_id) && rules::quorum_size(voters().size()) <= 1) {
     become_leader();
     return;
   }

@@ -502,6 +502,14 @@ void on_snapshot_chunk(node_ptr self, const install_snapshot_request& req) {
     schedule_flush(self);
     return;
   }
+  if (req.last_index <= st.core->commit_index()) {
+    // Everything the snapshot covers is here already (installed, and the
+    // success answer lost, or caught up by the log meanwhile): say so,
+    // or the leader would keep resending.
+    st.core->ack_snapshot_chunk(req, req.size, true);
+    schedule_flush(self);
+    return;
+  }
   schedule_flush(self);
   self->request(st.snapshots, caf::infinite, req)
     .then(

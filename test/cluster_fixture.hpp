@@ -22,6 +22,9 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "actors/inmem_transport.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
@@ -138,6 +141,11 @@ public:
     opts.transport = transport;
     opts.detach_blocking = false;
     opts.probe = m.probe;
+    if (std::getenv("RAFT_LOG") != nullptr) {
+      // Debugging aid: RAFT_LOG=1 sends every node's log to stderr.
+      static auto log = spdlog::stderr_color_mt("raft-sim");
+      opts.logger = log;
+    }
     m.handle = spawn_node(sys, opts);
     m.up = true;
     m.last_commit = 0;
@@ -155,6 +163,40 @@ public:
     start(nodes.size() - 1);
     run_jobs();
     return nodes.size() - 1;
+  }
+
+  /// Crashes node `i` and gives it empty storage, as a server whose disk
+  /// was replaced: it comes back (after `start`) as a new server with the
+  /// same id, which the leader must add again.
+  void wipe(size_t i) {
+    crash(i);
+    run_jobs();
+    auto& m = nodes[i];
+    m.store = std::make_shared<inmem_store>();
+    m.snaps = std::make_shared<inmem_snapshot_store>(2);
+    m.last_term = 0;
+    m.last_commit = 0;
+    m.checked_upto = 0;
+  }
+
+  /// Asks node `i` for a membership change from a fresh client actor; the
+  /// outcome fills in as the simulation runs.
+  std::shared_ptr<outcome> change_async(size_t i, configuration_change ch) {
+    auto res = std::make_shared<outcome>();
+    auto node = nodes[i].handle;
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(node, caf::infinite, change_atom_v, ch)
+        .then(
+          [=](index_t idx) {
+            res->done = true;
+            res->index = idx;
+          },
+          [=](caf::error& err) {
+            res->done = true;
+            res->err = std::move(err);
+          });
+    });
+    return res;
   }
 
   /// Kills node `i` at once: whatever its writer had not stored is lost.
@@ -396,7 +438,30 @@ public:
   }
 
   [[noreturn]] void fail(const std::string& what) {
-    throw invariant_violation(what + " (" + where() + ")");
+    throw invariant_violation(what + " (" + where() + ")\n" + dump());
+  }
+
+  /// One line per server: what a reader of a failure needs first.
+  std::string dump() const {
+    std::ostringstream os;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      auto c = core(i);
+      os << "  " << nodes[i].id << ": ";
+      if (!c) {
+        os << "down\n";
+        continue;
+      }
+      os << c->role() << " term " << c->term() << " voted '" << c->voted_for()
+         << "' leader '" << c->leader_id() << "' log [" << c->log().first_index()
+         << ", " << c->last_index() << "] last term " << c->last_term()
+         << " commit " << c->commit_index() << " applied "
+         << nodes[i].probe->applied << " config@"
+         << c->latest_configuration_index() << " {";
+      for (auto& s : c->latest_configuration().servers)
+        os << " " << s.id << (s.suffrage == suffrage::voter ? "" : "(nv)");
+      os << " }\n";
+    }
+    return os.str();
   }
 
 private:

@@ -106,6 +106,39 @@ BOOST_AUTO_TEST_CASE(removed_leader_steps_down_and_cannot_disrupt) {
   BOOST_REQUIRE(!c.apply("after removal").err);
 }
 
+BOOST_AUTO_TEST_CASE(leader_removed_by_an_uncommitted_entry_still_leads) {
+  // Found by the seeded scenarios (seed 2238): a leader appends its own
+  // removal, loses leadership before the entry commits, and holds the only
+  // log that can win. If it refused to campaign because its latest
+  // configuration drops it, the other voter could never win either (its
+  // log is behind), and the cluster would stall for good. §6: the old
+  // leader manages the cluster until the new configuration commits.
+  cluster c{2, 27};
+  auto l = leader_of(c);
+  BOOST_REQUIRE(!c.apply("x").err);
+  auto other = 1 - l;
+  auto removed_id = c.nodes[l].id;
+  c.partition({{l}, {other}});
+  auto res = c.change_async(l, change(change_kind::remove_server, removed_id));
+  // Cut off from its only peer, the leader's lease runs out.
+  BOOST_REQUIRE(c.run_until([&] {
+    return c.core(l)->role() != role::leader;
+  }));
+  BOOST_TEST(!c.core(l)->latest_configuration().is_voter(removed_id));
+  BOOST_TEST(c.core(l)->last_index() > c.core(other)->last_index());
+  c.heal();
+  // The removed server wins once more (counting only the other's vote),
+  // commits its removal and steps down; the other then leads alone.
+  BOOST_REQUIRE(c.run_until([&] {
+    auto x = c.leader();
+    return x == static_cast<int>(other)
+           && c.core(other)->latest_configuration().voter_count() == 1u
+           && c.core(other)->latest_configuration_index()
+                <= c.core(other)->commit_index();
+  }));
+  BOOST_REQUIRE(!c.apply("after").err);
+}
+
 BOOST_AUTO_TEST_CASE(demoted_voter_stops_counting) {
   cluster c{3, 24};
   auto l = leader_of(c);
