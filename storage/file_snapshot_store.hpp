@@ -4,9 +4,9 @@
 #include <memory>
 #include <string>
 
-#include <boost/crc.hpp>
 
 #include "caf/expected.hpp"
+#include "storage/crc.hpp"
 #include "storage/snapshot_store.hpp"
 
 namespace spdlog {
@@ -15,10 +15,6 @@ class logger;
 
 namespace raft {
 
-/// CRC-64 with the ECMA-182 polynomial, reflected, as Go's hash/crc64 with
-/// its ECMA table (CRC-64/XZ): "123456789" hashes to 0x995DC9BBDF1939FA.
-using crc64_ecma
-  = boost::crc_optimal<64, 0x42F0E1EBA9EA3693ull, ~0ull, ~0ull, true, true>;
 
 /// The name of the folder under the store's base directory that holds the
 /// snapshots.

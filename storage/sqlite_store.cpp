@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/crc.hpp>
 #include <sqlite3.h>
 
 #include "config/errc.hpp"
+#include "storage/crc.hpp"
 
 namespace raft {
 
@@ -99,7 +99,7 @@ uint32_t entry_checksum(index_t index, term_t term, uint8_t type,
   put_be64(header + 8, term);
   header[16] = type;
   put_be64(header + 17, static_cast<uint64_t>(appended_at_ms));
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  crc32c crc;
   crc.process_bytes(header, sizeof(header));
   if (size > 0)
     crc.process_bytes(data, size);
@@ -209,6 +209,13 @@ caf::error sqlite_store::init(int lock_fd) {
   if (auto err = exec(mode_ == sync_mode::full ? "PRAGMA synchronous=FULL"
                                                : "PRAGMA synchronous=NORMAL",
                       "set synchronous"))
+    return err;
+  // Compaction deletes many rows at once and the WAL grows to hold every
+  // page it touched; without a limit the file keeps that size while the
+  // store is open (measured: 172 MB of WAL after compacting a million
+  // entries). After each checkpoint SQLite truncates it back to this.
+  if (auto err = exec("PRAGMA journal_size_limit=16777216",
+                      "set journal_size_limit"))
     return err;
   // The schema version decides whether we understand the file at all.
   int64_t version = 0;
