@@ -43,13 +43,6 @@ std::string why(const caf::expected<T>& x) {
   return x ? std::string{} : describe(x.error());
 }
 
-template <class T>
-struct answer {
-  bool done = false;
-  T value{};
-  caf::error err;
-};
-
 /// A worker the test ends at will: `(caf::error)` fails it, `(ok_atom)`
 /// ends it cleanly, a user_shutdown exit stops it (answering wait with
 /// true, as a killed raft worker does).
@@ -146,32 +139,6 @@ struct engine_fixture : sim {
     engines.push_back(*e);
     run_jobs();
     return *e;
-  }
-
-  template <class T, class... More, class Handle, class... Ts>
-  std::shared_ptr<answer<T>> ask(Handle dest, Ts... xs) {
-    auto res = std::make_shared<answer<T>>();
-    sys.spawn([=](caf::event_based_actor* self) {
-      self->request(dest, caf::infinite, xs...)
-        .then(
-          [=](T& x, More&...) {
-            res->value = std::move(x);
-            res->done = true;
-          },
-          [=](caf::error& e) {
-            res->err = std::move(e);
-            res->done = true;
-          });
-    });
-    return res;
-  }
-
-  template <class T, class... More, class Handle, class... Ts>
-  answer<T> ask_now(Handle dest, Ts... xs) {
-    auto res = ask<T, More...>(dest, xs...);
-    run_until([&] { return res->done; }, 200);
-    BOOST_REQUIRE(res->done);
-    return *res;
   }
 
   stats_map report(const engine_actor& e) {

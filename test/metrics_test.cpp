@@ -428,13 +428,6 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
-template <class T>
-struct answer {
-  bool done = false;
-  T value{};
-  caf::error err;
-};
-
 /// The worker tests' deterministic fixture, cut down to what these need.
 struct worker_fixture : sim {
   std::string dir;
@@ -483,32 +476,6 @@ struct worker_fixture : sim {
     cfg.leader_lease_timeout = 100ms;
     cfg.no_leader_timeout = 4s;
     return cfg;
-  }
-
-  template <class T, class Handle, class... Ts>
-  std::shared_ptr<answer<T>> ask(Handle dest, Ts... xs) {
-    auto res = std::make_shared<answer<T>>();
-    sys.spawn([=](caf::event_based_actor* self) {
-      self->request(dest, caf::infinite, xs...)
-        .then(
-          [=](T& x) {
-            res->value = std::move(x);
-            res->done = true;
-          },
-          [=](caf::error& e) {
-            res->err = std::move(e);
-            res->done = true;
-          });
-    });
-    return res;
-  }
-
-  template <class T, class Handle, class... Ts>
-  answer<T> ask_now(Handle dest, Ts... xs) {
-    auto res = ask<T>(dest, xs...);
-    run_until([&] { return res->done; }, 200);
-    BOOST_REQUIRE(res->done);
-    return *res;
   }
 
   worker_actor start_worker(const config& cfg) {

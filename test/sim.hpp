@@ -7,13 +7,17 @@
 // step (the cluster fixture's invariant checker overrides it).
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
 
+#include <boost/test/unit_test.hpp>
+
 #include "actors/messages.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
 #include "caf/scheduler/test_coordinator.hpp"
 
 namespace raft::test {
@@ -27,6 +31,14 @@ struct test_system_config : caf::actor_system_config {
     set("logger.console-verbosity", caf::atom("quiet"));
     register_types(*this);
   }
+};
+
+/// A request's answer, filled in as the simulation runs.
+template <class T>
+struct answer {
+  bool done = false;
+  T value{};
+  caf::error err;
 };
 
 class sim {
@@ -90,6 +102,35 @@ public:
         return pred();
     }
     return pred();
+  }
+
+  /// Sends `xs...` to `dest` from a fresh actor; `T` is the first value of
+  /// the answer, `More` the others (ignored).
+  template <class T, class... More, class Handle, class... Ts>
+  std::shared_ptr<answer<T>> ask(Handle dest, Ts... xs) {
+    auto res = std::make_shared<answer<T>>();
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, xs...)
+        .then(
+          [=](T& x, More&...) {
+            res->value = std::move(x);
+            res->done = true;
+          },
+          [=](caf::error& e) {
+            res->err = std::move(e);
+            res->done = true;
+          });
+    });
+    return res;
+  }
+
+  /// `ask`, then runs until the answer is in (at most 200 timers).
+  template <class T, class... More, class Handle, class... Ts>
+  answer<T> ask_now(Handle dest, Ts... xs) {
+    auto res = ask<T, More...>(dest, xs...);
+    run_until([&] { return res->done; }, 200);
+    BOOST_REQUIRE(res->done);
+    return *res;
   }
 
   /// The simulated time since the system started.

@@ -33,14 +33,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A request's answer, filled in as the simulation runs.
-template <class T>
-struct answer {
-  bool done = false;
-  T value{};
-  caf::error err;
-};
-
 struct worker_fixture : sim {
   std::string dir;
   std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>(
@@ -93,34 +85,6 @@ struct worker_fixture : sim {
     cfg.transport = nullptr;
     auto err = bootstrap(cfg);
     BOOST_REQUIRE_MESSAGE(!err, describe(err));
-  }
-
-  /// Sends a request from a fresh actor; `T` is the first result type and
-  /// `More` the others (ignored).
-  template <class T, class... More, class Handle, class... Ts>
-  std::shared_ptr<answer<T>> ask(Handle dest, Ts... xs) {
-    auto res = std::make_shared<answer<T>>();
-    sys.spawn([=](caf::event_based_actor* self) {
-      self->request(dest, caf::infinite, xs...)
-        .then(
-          [=](T& x, More&...) {
-            res->value = std::move(x);
-            res->done = true;
-          },
-          [=](caf::error& e) {
-            res->err = std::move(e);
-            res->done = true;
-          });
-    });
-    return res;
-  }
-
-  template <class T, class... More, class Handle, class... Ts>
-  answer<T> ask_now(Handle dest, Ts... xs) {
-    auto res = ask<T, More...>(dest, xs...);
-    run_until([&] { return res->done; }, 200);
-    BOOST_REQUIRE(res->done);
-    return *res;
   }
 
   caf::expected<worker_actor> spawn(const config& cfg) {
