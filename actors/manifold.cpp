@@ -118,6 +118,9 @@ caf::expected<config> raft_manifold_worker_config(const manifold_config& cfg,
   result.election_timeout = cfg.election_timeout;
   result.heartbeat_timeout = cfg.heartbeat_timeout;
   result.leader_lease_timeout = cfg.leader_lease_timeout;
+  result.snapshot_threshold = cfg.snapshot_threshold;
+  result.snapshot_interval = cfg.snapshot_interval;
+  result.trailing_logs = cfg.trailing_logs;
   return result;
 }
 

@@ -114,6 +114,9 @@ public:
   std::chrono::milliseconds election_timeout{0};
   std::chrono::milliseconds heartbeat_timeout{0};
   std::chrono::milliseconds leader_lease_timeout{0};
+  uint64_t snapshot_threshold = 0;
+  std::chrono::milliseconds snapshot_interval{0};
+  uint64_t trailing_logs = 0;
 
   /// Checks in the original's order; the first failure wins: "empty
   /// ClockName", "empty AgentName", "empty TransportName", "nil FSM", "nil

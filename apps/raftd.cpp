@@ -185,6 +185,9 @@ int run(node_config& cfg) {
     mc.leader_lease_timeout
       = std::chrono::milliseconds{cfg.leader_lease_timeout_ms};
     mc.no_leader_timeout = std::chrono::milliseconds{cfg.no_leader_timeout_ms};
+    mc.snapshot_threshold = cfg.snapshot_threshold;
+    mc.snapshot_interval = std::chrono::milliseconds{cfg.snapshot_interval_ms};
+    mc.trailing_logs = cfg.trailing_logs;
     mc.no_leader_check_interval
       = std::chrono::milliseconds{cfg.no_leader_check_interval_ms};
     auto base = manifold(mc);

@@ -63,6 +63,12 @@ public:
   std::chrono::milliseconds heartbeat_timeout{0};
   /// Overrides raft's leader lease timeout where non-zero.
   std::chrono::milliseconds leader_lease_timeout{0};
+  /// Override HashiCorp's snapshot settings where non-zero: new entries
+  /// applied before a snapshot, how often that is checked, and entries kept
+  /// in the log after one.
+  uint64_t snapshot_threshold = 0;
+  std::chrono::milliseconds snapshot_interval{0};
+  uint64_t trailing_logs = 0;
   /// Snapshots kept on disk; zero means 2, negative is invalid.
   int snapshot_retention = 0;
   /// Where the raft metrics are registered; none when null.

@@ -114,6 +114,12 @@ node_config::node_config() {
          "raft heartbeat timeout")
     .add(leader_lease_timeout_ms, "leader-lease-timeout-ms",
          "raft leader lease timeout")
+    .add(snapshot_threshold, "snapshot-threshold",
+         "entries applied before a snapshot is taken (0: 8192)")
+    .add(snapshot_interval_ms, "snapshot-interval-ms",
+         "how often to check whether a snapshot is due (0: 120000)")
+    .add(trailing_logs, "trailing-logs",
+         "entries kept in the log after a snapshot (0: 10240)")
     .add(no_leader_timeout_ms, "no-leader-timeout-ms",
          "restart the worker after this long without a leader")
     .add(no_leader_check_interval_ms, "no-leader-check-interval-ms",

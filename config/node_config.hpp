@@ -58,6 +58,11 @@ public:
   size_t election_timeout_ms = 0;
   size_t heartbeat_timeout_ms = 0;
   size_t leader_lease_timeout_ms = 0;
+  /// Snapshot settings (0 keeps HashiCorp's: 8192 entries, checked every
+  /// 120 s, 10240 entries kept after a snapshot).
+  size_t snapshot_threshold = 0;
+  size_t snapshot_interval_ms = 0;
+  size_t trailing_logs = 0;
   /// How long without leader contact before the worker restarts (0: 60 s).
   size_t no_leader_timeout_ms = 0;
   /// How often that is checked (0: 10 s).

@@ -67,6 +67,12 @@ caf::expected<raft_config> new_raft_config(const config& cfg) {
     result.election_timeout = cfg.election_timeout;
   if (cfg.leader_lease_timeout.count() != 0)
     result.leader_lease_timeout = cfg.leader_lease_timeout;
+  if (cfg.snapshot_threshold != 0)
+    result.snapshot_threshold = cfg.snapshot_threshold;
+  if (cfg.snapshot_interval.count() != 0)
+    result.snapshot_interval = cfg.snapshot_interval;
+  if (cfg.trailing_logs != 0)
+    result.trailing_logs = cfg.trailing_logs;
   if (auto err = result.validate())
     return make_error(errc::not_valid,
                       "validating raft config: " + describe(err));
