@@ -223,3 +223,67 @@ BOOST_AUTO_TEST_CASE(applies_refused_during_transfer_and_failure_is_clean) {
   BOOST_REQUIRE(c.run_until([&] { return after->done; }));
   BOOST_TEST(!after->err);
 }
+
+BOOST_AUTO_TEST_CASE(transfer_and_leader_removal_under_load) {
+  cluster c{3, 29};
+  auto l = leader_of(c);
+  std::vector<std::shared_ptr<outcome>> outs;
+  auto load = [&](size_t at, const std::string& tag, int n) {
+    for (int k = 0; k < n; ++k)
+      outs.push_back(c.apply_async(at, tag + std::to_string(k)));
+  };
+  // Applies in flight while leadership moves: each either commits or is
+  // refused (transfer in progress, not leader, leadership lost); none is
+  // lost once acknowledged (the checker runs after every step).
+  load(l, "before-transfer-", 30);
+  auto target = (l + 1) % 3;
+  auto moved = c.ask<bool>(l, transfer_atom_v, c.nodes[target].id);
+  BOOST_REQUIRE_MESSAGE(moved, describe(c.last_error));
+  BOOST_REQUIRE(c.run_until([&] { return c.leader() == int(target); }));
+  load(target, "after-transfer-", 30);
+  // Now the new leader removes itself under load.
+  auto removed = c.nodes[target].id;
+  auto res = c.change_async(target, change(change_kind::remove_server,
+                                           removed));
+  load(target, "during-removal-", 30);
+  BOOST_REQUIRE(c.run_until([&] {
+    auto x = c.leader();
+    return res->done && x >= 0 && static_cast<size_t>(x) != target;
+  }));
+  BOOST_REQUIRE_MESSAGE(!res->err, describe(res->err));
+  BOOST_REQUIRE(!c.apply("final").err);
+  BOOST_REQUIRE(c.run_until([&] {
+    for (auto& o : outs)
+      if (!o->done)
+        return false;
+    return true;
+  }));
+  size_t acked = 0;
+  for (auto& o : outs) {
+    if (!o->err) {
+      ++acked;
+      continue;
+    }
+    // Refusals say why, with the codes a client retries on.
+    BOOST_TEST((is(o->err, errc::leadership_transfer_in_progress)
+                || is(o->err, errc::not_leader)
+                || is(o->err, errc::leadership_lost)),
+               describe(o->err));
+  }
+  BOOST_TEST_MESSAGE(acked << " of " << outs.size() << " applies acknowledged");
+  BOOST_TEST(acked > 0u);
+  // Both remaining servers hold every acknowledged apply.
+  auto l2 = static_cast<size_t>(c.leader());
+  BOOST_REQUIRE(c.run_until([&] {
+    for (size_t i = 0; i < 3; ++i)
+      if (i != target
+          && c.nodes[i].fsm->logs() != c.nodes[l2].fsm->logs())
+        return false;
+    return true;
+  }));
+  auto logs = c.nodes[l2].fsm->logs();
+  for (auto& [idx, data] : c.acknowledged)
+    BOOST_TEST((std::find(logs.begin(), logs.end(), data) != logs.end()),
+               "acknowledged " << text_of(data) << " missing");
+  c.check_fsms();
+}
