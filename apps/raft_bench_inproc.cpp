@@ -42,6 +42,11 @@
 #include "actors/inmem_transport.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
+#include "apps/bench/cli.hpp"
+#include "apps/bench/counting_fsm.hpp"
+#include "apps/bench/counting_store.hpp"
+#include "apps/bench/load.hpp"
+#include "apps/bench/watchdog.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -53,8 +58,8 @@
 #include "storage/sqlite_store.hpp"
 
 using namespace raft;
+using namespace raft::bench;
 using namespace std::chrono_literals;
-using steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -93,35 +98,7 @@ struct options {
   std::exit(2);
 }
 
-int to_int(const std::string& flag, const std::string& str, int min) {
-  char* end = nullptr;
-  auto x = std::strtol(str.c_str(), &end, 10);
-  if (str.empty() || *end != '\0' || x < min || x > 1000000)
-    usage(flag + ": not a valid number: " + str);
-  return static_cast<int>(x);
-}
-
-double to_double(const std::string& flag, const std::string& str) {
-  char* end = nullptr;
-  auto x = std::strtod(str.c_str(), &end);
-  if (str.empty() || *end != '\0' || !(x >= 0))
-    usage(flag + ": not a valid number: " + str);
-  return x;
-}
-
-std::vector<int> int_list(const std::string& flag, const std::string& str) {
-  std::vector<int> out;
-  std::stringstream in{str};
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty())
-      out.push_back(to_int(flag, item, 1));
-  if (out.empty())
-    usage(flag + ": empty list");
-  return out;
-}
-
-options parse(int argc, char** argv) {
+options parse_flags(int argc, char** argv) {
   options o;
   if (auto t = std::getenv("TMPDIR"); t != nullptr && *t != '\0')
     o.dir = t;
@@ -186,312 +163,12 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-// -- counting FSM ---------------------------------------------------------------
-
-/// Wakes the driver when an FSM count moves, but only while it is waiting
-/// for convergence (so the hot path pays one atomic load per apply). All
-/// accesses to `watching` and the counts are sequentially consistent: the
-/// FSM writes its count then reads `watching`, the driver writes `watching`
-/// then reads the counts, so at least one of them sees the other's write
-/// and no wake-up is lost.
-struct apply_signal {
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::atomic<bool> watching{false};
-
-  void notify() {
-    if (watching.load()) {
-      std::lock_guard<std::mutex> guard{mtx};
-      cv.notify_all();
-    }
+options parse(int argc, char** argv) {
+  try {
+    return parse_flags(argc, argv);
+  } catch (const std::invalid_argument& e) {
+    usage(e.what());
   }
-};
-
-/// A no-op state machine that only counts the commands applied to it.
-class counting_fsm : public fsm::state_machine {
-public:
-  explicit counting_fsm(std::shared_ptr<apply_signal> sig)
-    : sig_(std::move(sig)) {
-  }
-
-  caf::message apply(const log_entry&) override {
-    count_.fetch_add(1);
-    sig_->notify();
-    return caf::message{};
-  }
-
-  caf::expected<std::unique_ptr<fsm::snapshot>> take_snapshot() override {
-    return make_error(errc::unsupported, "counting_fsm takes no snapshots");
-  }
-
-  caf::error restore(snapshot_reader& in) override {
-    in.close();
-    return make_error(errc::unsupported, "counting_fsm restores no snapshots");
-  }
-
-  uint64_t count() const {
-    return count_.load();
-  }
-
-private:
-  std::atomic<uint64_t> count_{0};
-  std::shared_ptr<apply_signal> sig_;
-};
-
-// -- counting store ----------------------------------------------------------------
-
-/// Signals when a store is released (its SQLite database closed), so the
-/// driver can remove a cluster's folder only after every node let go of it.
-struct close_signal {
-  std::mutex mtx;
-  std::condition_variable cv;
-  int open = 0;
-};
-
-/// Forwards to the SQLite store and counts store_logs calls and entries
-/// (HashiCorp's StoreLogs counts in the peer: one call is one transaction,
-/// so entries/calls is the group-commit size).
-class counting_store : public log_store, public stable_store {
-public:
-  counting_store(std::shared_ptr<sqlite_store> inner,
-                 std::shared_ptr<close_signal> sig)
-    : inner_(std::move(inner)), sig_(std::move(sig)) {
-    std::lock_guard<std::mutex> guard{sig_->mtx};
-    ++sig_->open;
-  }
-
-  ~counting_store() override {
-    inner_.reset(); // closes the database
-    std::lock_guard<std::mutex> guard{sig_->mtx};
-    --sig_->open;
-    sig_->cv.notify_all();
-  }
-
-  std::atomic<uint64_t> calls{0};
-  std::atomic<uint64_t> entries{0};
-
-  // -- log_store
-
-  caf::expected<index_t> first_index() override {
-    return inner_->first_index();
-  }
-
-  caf::expected<index_t> last_index() override {
-    return inner_->last_index();
-  }
-
-  caf::error get_log(index_t index, log_entry& out) override {
-    return inner_->get_log(index, out);
-  }
-
-  caf::error get_range(index_t first, index_t last, size_t max_bytes,
-                       std::vector<log_entry>& out) override {
-    return inner_->get_range(first, last, max_bytes, out);
-  }
-
-  caf::error store_log(const log_entry& entry) override {
-    calls.fetch_add(1, std::memory_order_relaxed);
-    entries.fetch_add(1, std::memory_order_relaxed);
-    return inner_->store_log(entry);
-  }
-
-  caf::error store_logs(const std::vector<log_entry>& xs) override {
-    calls.fetch_add(1, std::memory_order_relaxed);
-    entries.fetch_add(xs.size(), std::memory_order_relaxed);
-    return inner_->store_logs(xs);
-  }
-
-  caf::error delete_range(index_t min, index_t max) override {
-    return inner_->delete_range(min, max);
-  }
-
-  // -- stable_store
-
-  caf::error set(const std::string& key, const bytes& value) override {
-    return inner_->set(key, value);
-  }
-
-  caf::expected<bytes> get(const std::string& key) override {
-    return inner_->get(key);
-  }
-
-  caf::error set_uint64(const std::string& key, uint64_t value) override {
-    return inner_->set_uint64(key, value);
-  }
-
-  caf::expected<uint64_t> get_uint64(const std::string& key) override {
-    return inner_->get_uint64(key);
-  }
-
-private:
-  std::shared_ptr<sqlite_store> inner_;
-  std::shared_ptr<close_signal> sig_;
-};
-
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto tv = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return tv(ru.ru_utime) + tv(ru.ru_stime);
-}
-
-// -- clients --------------------------------------------------------------------
-
-struct client_result {
-  std::vector<int64_t> lat_ns;
-  uint64_t errors = 0;
-};
-
-struct client_ctx {
-  node_actor node;
-  std::shared_ptr<const bytes> payload;
-  steady::time_point deadline;
-  caf::duration timeout; // infinite if 0
-  std::shared_ptr<client_result> out;
-  /// Told `(int32_t)` once this client's last request was answered.
-  caf::actor driver;
-};
-
-/// Issues the next apply unless the window is over; on the answer records
-/// the latency and issues the next (one request in flight per client). Once
-/// the window is over it tells the driver, and then waits to be stopped.
-void issue(caf::event_based_actor* self, std::shared_ptr<client_ctx> c) {
-  auto t0 = steady::now();
-  if (t0 >= c->deadline) {
-    self->send(c->driver, int32_t{0});
-    return;
-  }
-  self->request(c->node, c->timeout, apply_atom_v, *c->payload)
-    .then(
-      [self, c, t0](index_t, caf::message&) {
-        c->out->lat_ns.push_back(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now()
-                                                               - t0)
-            .count());
-        issue(self, c);
-      },
-      [self, c](caf::error&) {
-        ++c->out->errors;
-        issue(self, c);
-      });
-}
-
-// Clients stay alive until every client is done: in CAF 0.17.6 a request
-// timeout is not removed from the actor clock when the response arrives,
-// only when it falls due or when its actor ends. A client that ends at once
-// would make the clock thread erase its thousands of pending timeouts while
-// the other clients still wait for their last answers, stalling them for
-// 100+ ms (seen as max_ms at conc=256).
-caf::behavior client(caf::event_based_actor* self,
-                     std::shared_ptr<client_ctx> c) {
-  issue(self, std::move(c));
-  return {
-    [](int32_t) {
-      // nop; the driver ends the client with an exit message
-    },
-  };
-}
-
-struct load_result {
-  std::vector<int64_t> lat_ns; // sorted
-  uint64_t errors = 0;
-  double secs = 0;
-  /// User+system CPU of the whole process during the window, in seconds.
-  double cpu = 0;
-  /// False if some client did not finish within the bound.
-  bool complete = true;
-  /// The clients, still alive; see stop_clients.
-  std::vector<caf::actor> clients;
-};
-
-/// Runs `conc` clients against `leader` for `secs` seconds and merges their
-/// latencies. Waits (bounded) until every client finished; the caller stops
-/// them with stop_clients.
-load_result run_load(caf::scoped_actor& self, const node_actor& leader,
-                     int conc, int size, double secs, double apply_timeout) {
-  caf::duration timeout = caf::infinite;
-  if (apply_timeout > 0)
-    timeout = caf::duration{std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::duration<double>(apply_timeout))};
-  auto payload = std::make_shared<bytes>(static_cast<size_t>(size));
-  for (size_t i = 0; i < payload->size(); ++i)
-    (*payload)[i] = static_cast<uint8_t>('a' + i % 26);
-  std::vector<std::shared_ptr<client_result>> results;
-  std::vector<caf::actor> clients;
-  auto driver = caf::actor_cast<caf::actor>(self);
-  load_result res;
-  auto cpu0 = cpu_seconds();
-  auto start = steady::now();
-  auto deadline = start
-                  + std::chrono::duration_cast<steady::duration>(
-                    std::chrono::duration<double>(secs));
-  for (int i = 0; i < conc; ++i) {
-    auto out = std::make_shared<client_result>();
-    out->lat_ns.reserve(4096);
-    results.push_back(out);
-    auto ctx = std::make_shared<client_ctx>(
-      client_ctx{leader, payload, deadline, timeout, out, driver});
-    clients.push_back(self->spawn<caf::monitored>(client, ctx));
-  }
-  // A request fails after `apply_timeout`, so every client finishes by then;
-  // the bound leaves room for a slow disk.
-  auto limit = deadline + 30s
-               + std::chrono::duration_cast<steady::duration>(
-                 std::chrono::duration<double>(apply_timeout));
-  int running = conc;
-  while (running > 0) {
-    auto now = steady::now();
-    if (now >= limit) {
-      res.complete = false;
-      break;
-    }
-    self->receive(
-      [&](int32_t) { --running; },
-      caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(limit
-                                                                       - now)
-                 + 1ms)
-        >> [] {});
-  }
-  res.secs = std::chrono::duration<double>(steady::now() - start).count();
-  res.cpu = cpu_seconds() - cpu0;
-  if (res.complete) {
-    // Safe to read: each client wrote its result before telling us.
-    size_t total = 0;
-    for (auto& r : results)
-      total += r->lat_ns.size();
-    res.lat_ns.reserve(total);
-    for (auto& r : results) {
-      res.lat_ns.insert(res.lat_ns.end(), r->lat_ns.begin(), r->lat_ns.end());
-      res.errors += r->errors;
-    }
-    std::sort(res.lat_ns.begin(), res.lat_ns.end());
-  }
-  res.clients = std::move(clients);
-  return res;
-}
-
-/// Ends the clients of a load and waits (bounded) until they are gone, so
-/// that their clean-up (see `client`) does not overlap the next phase.
-bool stop_clients(caf::scoped_actor& self, std::vector<caf::actor>& clients) {
-  for (auto& c : clients)
-    caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
-  auto alive = clients.size();
-  auto limit = steady::now() + 30s;
-  while (alive > 0 && steady::now() < limit)
-    self->receive([&](caf::down_msg&) { --alive; }, [](int32_t) {},
-                  caf::after(std::chrono::milliseconds{500}) >> [] {});
-  clients.clear();
-  return alive == 0;
-}
-
-/// The peer's percentile: element int(q * (n - 1)) of the sorted list, in ms.
-double quantile_ms(const std::vector<int64_t>& sorted, double q) {
-  if (sorted.empty())
-    return 0;
-  auto i = static_cast<size_t>(q * static_cast<double>(sorted.size() - 1));
-  return static_cast<double>(sorted[i]) / 1e6;
 }
 
 // -- one cluster ------------------------------------------------------------------
@@ -740,44 +417,11 @@ void run_cluster(bench_env& env, int n, int conc, int rep) {
   teardown();
 }
 
-/// Aborts the process if the whole sweep runs longer than `secs`.
-class watchdog {
-public:
-  explicit watchdog(double secs)
-    : thread_([this, secs] {
-        std::unique_lock<std::mutex> guard{mtx_};
-        auto limit = std::chrono::duration_cast<steady::duration>(
-          std::chrono::duration<double>(secs));
-        if (!cv_.wait_for(guard, limit, [this] { return done_; })) {
-          std::fprintf(stderr,
-                       "raft-bench-inproc: watchdog: exceeded -timeout %.0f s\n",
-                       secs);
-          std::_Exit(3);
-        }
-      }) {
-  }
-
-  ~watchdog() {
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-private:
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
 } // namespace
 
 int main(int argc, char** argv) {
   auto opts = parse(argc, argv);
-  watchdog dog{opts.timeout};
+  watchdog dog{"raft-bench-inproc", opts.timeout};
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.set("logger.verbosity", caf::atom("quiet"));

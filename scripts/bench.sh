@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Runs the Go peer (../shared/peers/hashicorp-bench: hashicorp/raft +
+# raft-boltdb) and raft-bench (caf-raft, one process per node, network
+# transport, SQLite synchronous=FULL) back to back with the same flags, then
+# prints median [min-max] per configuration (../shared/peers/limits/
+# summarize.py), a table of ours/peer ratios of the medians, and the issue's
+# targets as met / not met.
+#
+#   scripts/bench.sh                          # full sweep, 5 interleaved rounds
+#   REPEAT=3 scripts/bench.sh                 # three rounds
+#   scripts/bench.sh -nodes 3 -conc 64 -secs 2 -repeat 1   # a smoke run
+#   TRANSPORTS=tls scripts/bench.sh ...       # ours over TLS only (default: "tls tcp")
+#   PEER=0 scripts/bench.sh ...               # ours only
+#
+# Arguments go to both programs unchanged (-nodes -conc -size -secs -warmup
+# -dir -keep -nosync -v -timeout; -nodes 5 works for both). Without
+# arguments the sweep is -nodes 1,3 -conc 1,8,64,256 -size 128 -secs 5
+# -warmup 1. The REPEAT rounds are interleaved (peer, ours over TLS, ours
+# over TCP, then again), so that a change in the load of this shared machine
+# hits both sides alike; each round is a fresh cluster per node count and
+# its lines say run=<round>. An explicit -repeat N is passed through instead
+# (each program then runs its N clusters in one go).
+# Environment: REPEAT (5 without arguments, else 1), TRANSPORTS ("tls tcp"),
+# PEER (1), PEERS (<repo>/../shared/peers), BUILD_DIR (<repo>/build),
+# OUT (raw lines; default a fresh /tmp file, kept and named).
+set -euo pipefail
+top="$(cd "$(dirname "$0")/.." && pwd)"
+peers="${PEERS:-$top/../shared/peers}"
+TRANSPORTS="${TRANSPORTS:-tls tcp}"
+PEER="${PEER:-1}"
+BUILD_DIR="${BUILD_DIR:-$top/build}"
+
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S "$top" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+log="$(mktemp)"
+ninja -C "$BUILD_DIR" raft-bench >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
+rm -f "$log"
+
+rounds="${REPEAT:-1}"
+if [ "$#" -eq 0 ]; then
+  set -- -nodes 1,3 -conc 1,8,64,256 -size 128 -secs 5 -warmup 1
+  rounds="${REPEAT:-5}"
+fi
+case " $* " in
+  *" -repeat"*|*" --repeat"*) rounds=1 ;;
+esac
+out="${OUT:-$(mktemp /tmp/caf-raft-bench.XXXXXX)}"
+: >"$out"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+fs="$(findmnt -no SOURCE,FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null || echo '?')"
+{
+  echo "# caf-raft raft-bench $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$top" diff --quiet 2>/dev/null || echo '+dirty'); CAF $(dpkg-query -W -f='${Version}' libcaf-dev 2>/dev/null || echo '?'); SQLite $(dpkg-query -W -f='${Version}' libsqlite3-dev 2>/dev/null || echo '?')"
+  echo "# host: $(nproc) cpus ($cpu), kernel $(uname -r); data dir fs: $fs; load before: $(cut -d' ' -f1-3 /proc/loadavg); started $(date -u +%FT%TZ)"
+  echo "# args: $*"
+} | tee -a "$out"
+
+status=0
+for round in $(seq 1 "$rounds"); do
+  renumber() { sed -E "s/ run=1( |\$)/ run=$round\1/"; }
+  if [ "$PEER" = 1 ]; then
+    # The peer's run.sh reads BUILD_DIR too (for its Go build): not ours.
+    env -u BUILD_DIR "$peers/hashicorp-bench/run.sh" "$@" | renumber | tee -a "$out" || status=1
+  fi
+  for t in $TRANSPORTS; do
+    extra=()
+    [ "$t" = tcp ] && extra=(-insecure)
+    "$BUILD_DIR/raft-bench" "$@" "${extra[@]}" | renumber | tee -a "$out" || status=1
+  done
+done
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg); finished $(date -u +%FT%TZ)" | tee -a "$out"
+
+echo "# summary (median [min-max] per configuration; raw lines in $out)"
+# summarize.py treats unknown keys as part of the configuration: drop ours
+# (rss_*), which the ratio table below reports.
+sed -E 's/ rss_(rest|load)_mb=[0-9.]+//g' "$out" | python3 "$peers/limits/summarize.py"
+python3 - "$out" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#") or "=" not in line:
+        continue
+    kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
+    peer = kv.get("peer")
+    if peer == "hashicorp-raft":
+        who = "peer"
+    elif peer == "caf-raft":
+        who = "ours-" + kv.get("transport", "?").split("-", 1)[0]
+    else:
+        continue
+    sync = kv.get("store", "").rsplit("/", 1)[-1].split("-", 1)[0]
+    key = (int(kv["nodes"]), int(kv["conc"]), int(kv["size"]), sync)
+    rows.setdefault(key, {}).setdefault(who, []).append(kv)
+
+def med(xs, m):
+    vals = [float(x[m]) for x in xs if m in x]
+    return statistics.median(vals) if vals else None
+
+fmt = lambda x: "-" if x is None else (f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}")
+metrics = ["ops_per_s", "p50_ms", "p99_ms", "cpu_us_per_op", "leader_avg_batch", "follower_avg_batch"]
+variants = sorted({w for by in rows.values() for w in by if w != "peer"})
+for v in variants:
+    print(f"# {v} vs peer: median ours/median peer=ratio (ops_per_s, batches: >1 is better for us; latency, CPU: <1 is better for us); RSS of ours in MiB (largest node process)")
+    print("nodes conc size sync   n " + " ".join(f"{m:>24}" for m in metrics) + "  rss_rest/load")
+    for key in sorted(rows):
+        by = rows[key]
+        if v not in by:
+            continue
+        cells = []
+        for m in metrics:
+            o = med(by[v], m)
+            p = med(by.get("peer", []), m)
+            r = f"{o / p:.2f}" if (o is not None and p) else "-"
+            cells.append(f"{fmt(o)}/{fmt(p)}={r}")
+        n, c, s, sync = key
+        rss = f"{fmt(med(by[v], 'rss_rest_mb'))}/{fmt(med(by[v], 'rss_load_mb'))}"
+        cnt = f"{len(by[v])}/{len(by.get('peer', []))}"
+        print(f"{n:>5} {c:>4} {s:>4} {sync:<5} {cnt:>3} " + " ".join(f"{x:>24}" for x in cells) + f"  {rss}")
+
+# The issue's targets: 3 nodes (and 1 node for the last), 128 B, fsync on.
+targets = [
+    ((3, 1), "ops_per_s", ">=", 2.0, "3 nodes conc 1: commits/s >= 2x peer"),
+    ((3, 64), "ops_per_s", ">=", 8.0, "3 nodes conc 64: commits/s >= 8x peer"),
+    ((3, 64), "p99_ms", "<=", 0.25, "3 nodes conc 64: p99 <= 1/4 of peer"),
+    ((3, 256), "ops_per_s", ">=", 3.0, "3 nodes conc 256: commits/s >= 3x peer"),
+    ((3, 256), "cpu_abs", "<=", 40.0, "3 nodes conc 256: CPU per commit <= 40 us (all nodes)"),
+    ((1, 1), "ops_per_s", ">=", 2.0, "1 node conc 1: commits/s >= 2x peer"),
+]
+for v in variants:
+    print(f"# targets ({v}, 128 B, fsync, medians)")
+    for (n, c), m, op, want, text in targets:
+        by = rows.get((n, c, 128, "fsync"), {})
+        if v not in by or (m != "cpu_abs" and "peer" not in by):
+            print(f"  {text}: not measured")
+            continue
+        if m == "cpu_abs":
+            got = med(by[v], "cpu_us_per_op")
+            shown = f"{got:.1f} us"
+        else:
+            o, p = med(by[v], m), med(by["peer"], m)
+            got = o / p if p else float("nan")
+            shown = f"{got:.2f}x ({fmt(o)} vs {fmt(p)})"
+        ok = got >= want if op == ">=" else got <= want
+        print(f"  {text}: {shown} -> {'MET' if ok else 'NOT MET'}")
+PY
+exit "$status"
