@@ -120,6 +120,16 @@ void transmit(node_ptr self, outgoing& m) {
              std::move(msg));
 }
 
+/// A request to the log writer or FSM runner failed. While shutting down
+/// that is expected (they are stopped with requests in flight); otherwise
+/// the node cannot go on without its storage or state machine.
+void on_child_error(node_ptr self, caf::error& err) {
+  if (self->state.core->role() == role::shutdown)
+    return;
+  self->state.log->error("{}: {}", self->state.core->id(), describe(err));
+  self->quit(err);
+}
+
 void on_applied(node_ptr self, std::vector<apply_result>& results) {
   auto& st = self->state;
   for (auto& r : results) {
@@ -157,9 +167,9 @@ void dispatch_committed(node_ptr self) {
   core.log().slice(st.dispatched + 1, commit, SIZE_MAX, SIZE_MAX, entries);
   st.dispatched = commit;
   self->request(st.fsm, caf::infinite, fsm_apply_atom_v, std::move(entries))
-    .then([self](std::vector<apply_result>& results) {
-      on_applied(self, results);
-    });
+    .then(
+      [self](std::vector<apply_result>& results) { on_applied(self, results); },
+      [self](caf::error& err) { on_child_error(self, err); });
 }
 
 void fail_uncommitted(node_ptr self, errc code) {
@@ -304,9 +314,11 @@ void flush(node_ptr self) {
     self
       ->request(st.writer, caf::infinite, persist_atom_v, seq,
                 std::move(rd.persist))
-      .then([self, idx, term](uint64_t done) {
-        on_persisted(self, done, idx, term);
-      });
+      .then(
+        [self, idx, term](uint64_t done) {
+          on_persisted(self, done, idx, term);
+        },
+        [self](caf::error& err) { on_child_error(self, err); });
   }
   // The leader's AppendEntries go out while its own write is in flight.
   for (auto& m : rd.send_now)
@@ -481,6 +493,10 @@ void install_stored(node_ptr self, snapshot_meta meta,
               schedule_flush(self);
             },
             [self](caf::error& err) {
+              // A shutdown stops the FSM runner mid-restore; the shutdown
+              // answers for itself.
+              if (self->state.core->role() == role::shutdown)
+                return;
               // The FSM is half replaced: only a restart from durable state
               // can make it trustworthy again.
               self->state.log->error("{}: restoring the FSM failed: {}",
