@@ -18,6 +18,18 @@ public:
   /// lines swallowed since the last one that passed.
   bool allow(uint64_t& suppressed);
 
+  /// Logs a warning through `log` if `allow` lets it, first saying how many
+  /// similar lines were suppressed.
+  template <class Logger, class... Ts>
+  void warn(Logger& log, const char* fmt, const Ts&... xs) {
+    uint64_t suppressed = 0;
+    if (!allow(suppressed))
+      return;
+    if (suppressed > 0)
+      log.warn("raft transport: {} similar lines suppressed", suppressed);
+    log.warn(fmt, xs...);
+  }
+
 private:
   size_t burst_;
   std::chrono::milliseconds period_;

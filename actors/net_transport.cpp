@@ -71,12 +71,7 @@ struct transport_state {
 
   template <class... Ts>
   void warn(const char* fmt, const Ts&... xs) {
-    uint64_t suppressed = 0;
-    if (!limiter.allow(suppressed))
-      return;
-    if (suppressed > 0)
-      log->warn("raft transport: {} similar lines suppressed", suppressed);
-    log->warn(fmt, xs...);
+    limiter.warn(*log, fmt, xs...);
   }
 
   std::chrono::milliseconds backoff(uint32_t failures) {

@@ -78,6 +78,19 @@ void arm_check(manager_ptr self) {
                      check_atom_v);
 }
 
+/// The stored snapshot `id`, just closed through a sink.
+caf::expected<snapshot_meta> find_meta(manager_state& st,
+                                       const std::string& id) {
+  auto metas = st.opts.store->list();
+  if (!metas)
+    return std::move(metas.error());
+  for (auto& m : *metas)
+    if (m.id == id)
+      return m;
+  return make_error(errc::storage_failure,
+                    "snapshot " + id + " is not listed after it was written");
+}
+
 caf::expected<opened_snapshot> open_one(manager_state& st,
                                         const std::string& id) {
   auto res = st.opts.store->open(id);
@@ -297,16 +310,13 @@ chunk_ack on_chunk(manager_ptr self, const install_snapshot_request& req) {
   if (auto err = in->sink->close())
     return fail(describe(err));
   in.reset();
-  auto metas = st.opts.store->list();
-  if (metas)
-    for (auto& m : *metas)
-      if (m.id == sink_id) {
-        st.completed_id = req.snapshot_id;
-        return chunk_ack{req.size, true, m};
-      }
-  st.log->error("{}: snapshot {} vanished after it was stored",
-                st.opts.settings.local_id, sink_id);
-  return chunk_ack{0, false, {}};
+  auto meta = find_meta(st, sink_id);
+  if (!meta) {
+    st.log->error("{}: {}", st.opts.settings.local_id, describe(meta.error()));
+    return chunk_ack{0, false, {}};
+  }
+  st.completed_id = req.snapshot_id;
+  return chunk_ack{req.size, true, std::move(*meta)};
 }
 
 caf::expected<snapshot_meta> persist(manager_state& st,
@@ -321,14 +331,7 @@ caf::expected<snapshot_meta> persist(manager_state& st,
   // The FSM's persist closes (or cancels) the sink itself.
   if (auto err = state.persist(**sink))
     return err;
-  auto metas = st.opts.store->list();
-  if (!metas)
-    return std::move(metas.error());
-  for (auto& m : *metas)
-    if (m.id == id)
-      return m;
-  return make_error(errc::storage_failure,
-                    "snapshot " + id + " is not listed after it was written");
+  return find_meta(st, id);
 }
 
 caf::expected<snapshot_meta> copy_snapshot(manager_state& st,
@@ -363,15 +366,7 @@ caf::expected<snapshot_meta> copy_snapshot(manager_state& st,
   src->reader->close();
   if (auto err = (*sink)->close())
     return err;
-  auto metas = st.opts.store->list();
-  if (!metas)
-    return std::move(metas.error());
-  for (auto& m : *metas)
-    if (m.id == new_id)
-      return m;
-  return make_error(errc::storage_failure,
-                    "snapshot " + new_id
-                      + " is not listed after it was written");
+  return find_meta(st, new_id);
 }
 
 caf::behavior snapshot_manager(manager_ptr self,

@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 
+#include "bootstrap/recover.hpp"
 #include "config/errc.hpp"
 #include "storage/file_snapshot_store.hpp"
 #include "storage/sqlite_store.hpp"
@@ -15,13 +16,6 @@ namespace {
 
 /// Entries read per query while scanning the log.
 constexpr index_t scan_batch = 512;
-
-caf::error annotate(const caf::error& err, const std::string& prefix) {
-  auto code = err.category() == error_category()
-                ? static_cast<errc>(err.code())
-                : errc::storage_failure;
-  return make_error(code, prefix + describe(err));
-}
 
 void note_entry(data_dir_info& info, const log_entry& e) {
   if (e.type != entry_type::configuration)
@@ -118,20 +112,9 @@ void scan_snapshots(const std::string& dir, data_dir_info& info) {
 
 caf::expected<data_dir_info> inspect_data_dir(const std::string& dir) {
   auto prefix = "inspecting raft data in " + dir + ": ";
-  std::error_code ec;
-  auto logs = std::filesystem::path{dir} / "logs";
-  if (!std::filesystem::exists(logs, ec))
-    return make_error(errc::not_found,
-                      prefix + "no raft store (" + logs.string()
-                        + " does not exist)");
-  auto store = new_log_store(dir);
-  if (!store) {
-    if (is(store.error(), errc::locked))
-      return make_error(errc::locked,
-                        prefix + describe(store.error())
-                          + " (is the node still running? stop it first)");
-    return annotate(store.error(), prefix);
-  }
+  auto store = open_stopped_store(dir, prefix);
+  if (!store)
+    return std::move(store.error());
   data_dir_info info;
   info.dir = dir;
   auto& st = **store;

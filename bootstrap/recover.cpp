@@ -12,14 +12,6 @@ namespace raft {
 
 namespace {
 
-/// Prefixes the text of `err`, keeping its code where it is ours.
-caf::error annotate(const caf::error& err, const std::string& prefix) {
-  auto code = err.category() == error_category()
-                ? static_cast<errc>(err.code())
-                : errc::storage_failure;
-  return make_error(code, prefix + describe(err));
-}
-
 /// The newest configuration entry in [first, last], scanning backwards.
 caf::error latest_config(log_store& log, index_t first, index_t last,
                          configuration& cfg, index_t& index) {
@@ -105,9 +97,8 @@ recover_cluster(log_store& log, stable_store& stable, const configuration& cfg,
   return res;
 }
 
-caf::expected<recover_result> recover(const std::string& dir,
-                                      const configuration& cfg) {
-  auto prefix = "recovering raft cluster in " + dir + ": ";
+caf::expected<std::shared_ptr<sqlite_store>>
+open_stopped_store(const std::string& dir, const std::string& prefix) {
   std::error_code ec;
   auto logs = std::filesystem::path{dir} / "logs";
   if (!std::filesystem::exists(logs, ec))
@@ -122,11 +113,21 @@ caf::expected<recover_result> recover(const std::string& dir,
                           + " (is the node still running? stop it first)");
     return annotate(store.error(), prefix);
   }
+  return store;
+}
+
+caf::expected<recover_result> recover(const std::string& dir,
+                                      const configuration& cfg) {
+  auto prefix = "recovering raft cluster in " + dir + ": ";
+  auto store = open_stopped_store(dir, prefix);
+  if (!store)
+    return std::move(store.error());
   index_t snap_index = 0;
   term_t snap_term = 0;
   auto last = (*store)->last_index();
   if (!last)
     return annotate(last.error(), prefix);
+  std::error_code ec;
   if (*last == 0
       && std::filesystem::exists(std::filesystem::path{dir}
                                    / snapshots_folder,

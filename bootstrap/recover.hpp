@@ -3,11 +3,21 @@
 #include <string>
 
 #include "caf/expected.hpp"
+#include <memory>
+
 #include "storage/configuration.hpp"
 #include "storage/log_store.hpp"
 #include "storage/stable_store.hpp"
 
 namespace raft {
+
+class sqlite_store;
+
+/// Opens the SQLite store of a stopped server's folder for the offline tools
+/// (`recover`, `inspect_data_dir`); errors start with `prefix`, never create
+/// a store, and tell the operator to stop a node that still holds it.
+caf::expected<std::shared_ptr<sqlite_store>>
+open_stopped_store(const std::string& dir, const std::string& prefix);
 
 /// What `recover_cluster` did.
 struct recover_result {

@@ -97,4 +97,11 @@ void register_error_category(caf::actor_system_config& cfg) {
   });
 }
 
+caf::error annotate(const caf::error& err, const std::string& prefix) {
+  auto code = err.category() == error_category()
+                ? static_cast<errc>(err.code())
+                : errc::storage_failure;
+  return make_error(code, prefix + describe(err));
+}
+
 } // namespace raft

@@ -76,6 +76,10 @@ std::string describe(const caf::error& err);
 /// True if `err` belongs to the raft category and carries `x`.
 bool is(const caf::error& err, errc x);
 
+/// Prefixes the text of `err` with `prefix` ("recovering ... in DIR: "),
+/// keeping its code where it is ours (storage_failure otherwise).
+caf::error annotate(const caf::error& err, const std::string& prefix);
+
 /// Registers the "raft" error category so CAF renders it readably.
 void register_error_category(caf::actor_system_config& cfg);
 
