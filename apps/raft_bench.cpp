@@ -80,6 +80,7 @@
 #include "caf/send.hpp"
 #include "config/errc.hpp"
 #include "config/tls_settings.hpp"
+#include "config/scheduler_defaults.hpp"
 #include "storage/file_snapshot_store.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -414,13 +415,10 @@ int node_main(int argc, char** argv) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
-  // CAF's work-stealing workers poll with 50 µs sleeps when idle, which on
-  // a 2-core machine with several processes takes CPU from the commit path;
-  // the sharing scheduler waits on a condition variable instead. Measured
-  // with raft-bench (3 nodes, TLS, fsync): conc 64 24.4k -> 41.3k commits/s,
-  // CPU per commit 70 -> 38 µs; 1 node conc 1 2.98k -> 4.94k.
-  // `--scheduler.policy=stealing` still chooses CAF's default.
-  cfg.set("scheduler.policy", caf::atom("sharing"));
+  // One scheduler worker, sharing policy, no BASP workers: see
+  // config/scheduler_defaults.hpp for why and the figures. Flags may
+  // override each setting.
+  set_node_process_defaults(cfg);
   if (!flags.caf_args.empty()) {
     std::istringstream no_ini;
     if (auto err = cfg.parse(flags.caf_args, no_ini)) {

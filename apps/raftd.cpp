@@ -34,6 +34,7 @@
 #include "caf/send.hpp"
 #include "config/errc.hpp"
 #include "config/node_config.hpp"
+#include "config/scheduler_defaults.hpp"
 #include "fsm/kv_fsm.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -271,13 +272,10 @@ int main(int argc, char** argv) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
-  // CAF's work-stealing workers poll with 50 µs sleeps when idle, which on
-  // a 2-core machine with several processes takes CPU from the commit path;
-  // the sharing scheduler waits on a condition variable instead. Measured
-  // with raft-bench (3 nodes, TLS, fsync): conc 64 24.4k -> 41.3k commits/s,
-  // CPU per commit 70 -> 38 µs; 1 node conc 1 2.98k -> 4.94k. Flags or the
-  // config file may still choose another policy.
-  cfg.set("scheduler.policy", caf::atom("sharing"));
+  // One scheduler worker, sharing policy, no BASP workers: see
+  // config/scheduler_defaults.hpp for why and the figures. Flags may
+  // override each setting.
+  set_node_process_defaults(cfg);
   if (auto err = cfg.parse(argc, argv)) {
     if (err == caf::sec::cannot_open_file) {
       std::cerr << "raftd: setting 'config-file': cannot read "

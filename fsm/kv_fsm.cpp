@@ -282,6 +282,10 @@ size_t kv_fsm::size() const {
   return map_->size();
 }
 
+bool kv_fsm::apply_blocks() const {
+  return false;
+}
+
 raft::index_t kv_fsm::applied_index() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return applied_;

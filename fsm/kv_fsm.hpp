@@ -64,6 +64,9 @@ public:
   /// The index of the last entry applied (or restored from a snapshot).
   raft::index_t applied_index() const override;
 
+  /// False: every operation works on the in-memory map.
+  bool apply_blocks() const override;
+
   /// A copy of the whole map (tests, tools).
   map_type items() const;
 

@@ -35,6 +35,10 @@ caf::error simple_fsm::restore(raft::snapshot_reader& in) {
   return caf::none;
 }
 
+bool simple_fsm::apply_blocks() const {
+  return false;
+}
+
 raft::index_t simple_fsm::applied_index() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return applied_;

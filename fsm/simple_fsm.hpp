@@ -21,6 +21,9 @@ public:
   /// The index of the last command applied (0 after a restore).
   raft::index_t applied_index() const override;
 
+  /// False: it appends to a vector in memory.
+  bool apply_blocks() const override;
+
   /// A copy of everything applied so far.
   std::vector<raft::bytes> logs() const;
 

@@ -1,7 +1,8 @@
 #define BOOST_TEST_MODULE threaded_cluster
 // The consensus issue's threaded test: three nodes on CAF's real
 // work-stealing scheduler (2 threads), SQLite stores on disk with their log
-// writers and FSM runners detached, and the in-memory transport. Where the
+// writers detached, FSM runners detached on some servers and on the
+// scheduler on others, and the in-memory transport. Where the
 // deterministic suites step a test coordinator, this one lets real threads
 // race: concurrent clients, a leader killed mid-stream, restarts on the same
 // stores. The test thread never sleeps to wait: every wait is on an event
@@ -51,6 +52,7 @@
 #include "config/errc.hpp"
 #include "fsm/simple_fsm.hpp"
 #include "storage/file_snapshot_store.hpp"
+#include "storage/inmem_store.hpp"
 #include "storage/sqlite_store.hpp"
 
 using namespace raft;
@@ -94,10 +96,17 @@ struct signal {
   }
 };
 
-/// A simple_fsm that tells the test thread when it applied an entry.
+/// A simple_fsm that tells the test thread when it applied an entry. It
+/// says whether it `blocks`, so a cluster runs both FSM runners: on a
+/// thread of its own (detached) and on the scheduler.
 class watched_fsm : public fsm::simple_fsm {
 public:
-  explicit watched_fsm(std::shared_ptr<signal> sig) : sig_(std::move(sig)) {
+  watched_fsm(std::shared_ptr<signal> sig, bool blocks)
+    : sig_(std::move(sig)), blocks_(blocks) {
+  }
+
+  bool apply_blocks() const override {
+    return blocks_;
   }
 
   caf::message apply(const log_entry& entry) override {
@@ -123,6 +132,7 @@ public:
 
 private:
   std::shared_ptr<signal> sig_;
+  bool blocks_;
   std::atomic<size_t> applied_{0};
 };
 
@@ -565,7 +575,9 @@ public:
       }};
     real.reset();
     m.released = flag;
-    m.fsm = std::make_shared<watched_fsm>(sig);
+    // Even servers apply on a thread of their own, odd ones on the
+    // scheduler; a restart switches (m.restarts).
+    m.fsm = std::make_shared<watched_fsm>(sig, (i + m.restarts) % 2 == 0);
     node_options opts;
     opts.settings = settings;
     opts.settings.local_id = m.id;
@@ -1261,4 +1273,105 @@ BOOST_AUTO_TEST_CASE(snapshots_under_load_and_a_follower_caught_up_by_one) {
                                            << *first << ", " << *last << "]");
     }
   }
+}
+
+namespace {
+
+/// A state machine whose `apply` waits until the test opens its gate, and
+/// says so (`apply_blocks`): the node must run it on a thread of its own.
+class gated_fsm : public fsm::simple_fsm {
+public:
+  caf::message apply(const log_entry& entry) override {
+    {
+      std::unique_lock<std::mutex> guard{mtx};
+      entered = true;
+      cv.notify_all();
+      cv.wait_for(guard, 20s, [this] { return open; });
+    }
+    auto result = simple_fsm::apply(entry);
+    std::lock_guard<std::mutex> guard{mtx};
+    ++applied;
+    cv.notify_all();
+    return result;
+  }
+
+  bool apply_blocks() const override {
+    return true;
+  }
+
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool entered = false;
+  bool open = false;
+  size_t applied = 0;
+};
+
+} // namespace
+
+// fsm::state_machine::apply_blocks: a state machine that blocks in apply
+// runs on a thread of its own, so the node keeps answering while an apply
+// waits. The actor system has a single scheduler thread (as raftd's): had
+// the node applied on it, the state query below could not be answered.
+BOOST_AUTO_TEST_CASE(a_blocking_state_machine_does_not_stall_the_node) {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", size_t{1});
+  caf::actor_system sys{cfg};
+  auto store = std::make_shared<inmem_store>();
+  configuration conf;
+  conf.servers.push_back(server{suffrage::voter, "1", "addr-1"});
+  BOOST_REQUIRE(!bootstrap_cluster(*store, *store, conf));
+  auto fsm = std::make_shared<gated_fsm>();
+  node_options opts;
+  opts.settings.local_id = "1";
+  opts.settings.heartbeat_timeout = 50ms;
+  opts.settings.election_timeout = 50ms;
+  opts.settings.leader_lease_timeout = 50ms;
+  opts.log = store;
+  opts.stable = store;
+  opts.fsm = fsm;
+  opts.transport = spawn_inmem_transport(sys, 1);
+  auto node = spawn_node(sys, opts);
+  // Told when the node leads.
+  auto leads = std::make_shared<signal>();
+  auto observer = sys.spawn([leads](caf::event_based_actor*) {
+    return caf::behavior{[leads](const observation& o) {
+      if (o.role == role::leader)
+        leads->notify();
+    }};
+  });
+  caf::anon_send(node, observe_atom_v, observer);
+  BOOST_REQUIRE_MESSAGE(leads->wait(10s, [&] { return leads->events > 0; }),
+                        "the single server never became leader");
+  caf::anon_send(node, apply_atom_v, bytes{'x'});
+  {
+    std::unique_lock<std::mutex> guard{fsm->mtx};
+    BOOST_REQUIRE_MESSAGE(fsm->cv.wait_for(guard, 10s,
+                                           [&] { return fsm->entered; }),
+                          "the entry was never applied");
+  }
+  caf::scoped_actor self{sys};
+  bool answered = false;
+  self->request(node, 5s, state_atom_v)
+    .receive([&](role r) { answered = r == role::leader; },
+             [&](caf::error& err) {
+               BOOST_ERROR("node stalled while the FSM blocks: "
+                           << describe(err));
+             });
+  BOOST_CHECK(answered);
+  {
+    std::unique_lock<std::mutex> guard{fsm->mtx};
+    fsm->open = true;
+    fsm->cv.notify_all();
+    BOOST_CHECK(fsm->cv.wait_for(guard, 10s,
+                                 [&] { return fsm->applied == 1; }));
+  }
+  self->request(node, 10s, shutdown_atom_v)
+    .receive([](bool) {},
+             [](caf::error& err) {
+               BOOST_ERROR("shutdown failed: " << describe(err));
+             });
+  caf::anon_send_exit(observer, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(opts.transport, caf::exit_reason::user_shutdown);
 }

@@ -95,6 +95,10 @@ public:
     return caf::none;
   }
 
+  bool apply_blocks() const override {
+    return false; // as the peer's countingFSM, which runs in its goroutine
+  }
+
   uint64_t count() const {
     return count_.load();
   }
