@@ -504,6 +504,14 @@ void consensus::on_timer(timer_kind kind, uint64_t generation) {
       if (role_ == role::leader && transferring())
         end_transfer(false);
       return;
+    case timer_kind::commit:
+      commit_timer_armed_ = false;
+      if (role_ != role::leader)
+        return;
+      for (auto& [id, pr] : progress_)
+        if (pr.replicating && pr.sent_commit < commit_index_)
+          send_append(id, pr, true);
+      return;
   }
 }
 
@@ -676,11 +684,18 @@ ready consensus::take_ready(bool may_persist) {
       replicate_dirty_ = false;
       replicate_to_all();
     }
-    // Followers learn the commit index from the next request they get; an
-    // idle follower gets an empty one so its state machine keeps up.
-    for (auto& [id, pr] : progress_)
-      if (pr.replicating && pr.sent_commit < commit_index_)
-        send_append(id, pr, true);
+    // Followers learn the commit index from the next request they get. One
+    // that gets none within commit_timeout (randomized in [CT, 2CT), as
+    // HashiCorp's CommitTimeout) is sent an empty one, so its state machine
+    // keeps up. Sending it at once would double the messages of every
+    // commit at low load, where the next entry follows within a round trip.
+    if (!commit_timer_armed_)
+      for (auto& [id, pr] : progress_)
+        if (pr.replicating && pr.sent_commit < commit_index_) {
+          commit_timer_armed_ = true;
+          arm(timer_kind::commit, cfg_.commit_timeout, true);
+          break;
+        }
     check_reads();
   }
   if (may_persist) {
@@ -765,6 +780,8 @@ void consensus::become_follower(term_t term, const std::string& leader) {
   // Invalidate leader timers and start listening for a leader.
   ++timer_gen_[static_cast<size_t>(timer_kind::heartbeat)];
   ++timer_gen_[static_cast<size_t>(timer_kind::lease)];
+  ++timer_gen_[static_cast<size_t>(timer_kind::commit)];
+  commit_timer_armed_ = false;
   arm(timer_kind::election, cfg_.heartbeat_timeout, true);
   if (changed)
     out_.state_changed = true;

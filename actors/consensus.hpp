@@ -52,6 +52,9 @@ enum class timer_kind : uint8_t {
   lease,
   /// Leader: a leadership transfer took too long.
   transfer,
+  /// Leader: followers that got nothing since the commit index moved learn
+  /// it now (HashiCorp's CommitTimeout).
+  commit,
 };
 
 /// A timer to arm; when it fires, the host calls `on_timer` with the same
@@ -458,7 +461,9 @@ private:
   uint64_t bad_messages_ = 0;
   uint64_t lease_step_downs_ = 0;
   // Timers.
-  uint64_t timer_gen_[4] = {0, 0, 0, 0};
+  uint64_t timer_gen_[5] = {0, 0, 0, 0, 0};
+  /// A commit timer is pending (at most one at a time).
+  bool commit_timer_armed_ = false;
   // Membership and transfer (leader).
   std::map<std::string, std::string> promotions_;
   std::string transfer_target_;
