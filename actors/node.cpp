@@ -130,6 +130,8 @@ void on_child_error(node_ptr self, caf::error& err) {
   self->quit(err);
 }
 
+void take_snapshot(node_ptr self);
+
 void on_applied(node_ptr self, std::vector<apply_result>& results) {
   auto& st = self->state;
   for (auto& r : results) {
@@ -153,6 +155,14 @@ void on_applied(node_ptr self, std::vector<apply_result>& results) {
     st.opts.probe->applied = st.applied;
   if (st.metrics)
     st.metrics->set_applied_index(st.applied);
+  // The core holds every entry since the last compaction; under sustained
+  // load that outgrows memory long before the interval's check comes
+  // (raft_config::max_log_memory).
+  auto& cfg = st.core->settings();
+  if (cfg.max_log_memory != 0 && st.snapshots && !st.snapshotting
+      && st.core->log().memory() > cfg.max_log_memory
+      && st.applied >= st.last_snapshot_index + cfg.snapshot_threshold)
+    take_snapshot(self);
 }
 
 void dispatch_committed(node_ptr self) {

@@ -34,6 +34,7 @@ void raft_log::append(log_entry entry) {
     throw std::logic_error("raft_log::append: index "
                            + std::to_string(entry.index) + " after "
                            + std::to_string(last_index()) + " leaves a gap");
+  bytes_ += entry.data.size();
   entries_.push_back(std::move(entry));
 }
 
@@ -42,8 +43,10 @@ void raft_log::truncate_from(index_t index) {
     throw std::logic_error("raft_log::truncate_from: index "
                            + std::to_string(index)
                            + " is covered by a snapshot");
-  while (last_index() >= index)
+  while (last_index() >= index) {
+    bytes_ -= entries_.back().data.size();
     entries_.pop_back();
+  }
 }
 
 void raft_log::slice(index_t first, index_t last, size_t max_count,
@@ -68,6 +71,7 @@ void raft_log::compact(index_t index) {
                            + " not held");
   snapshot_term_ = *t;
   while (snapshot_index_ < index) {
+    bytes_ -= entries_.front().data.size();
     entries_.pop_front();
     ++snapshot_index_;
   }
@@ -75,6 +79,7 @@ void raft_log::compact(index_t index) {
 
 void raft_log::reset(index_t index, term_t term) {
   entries_.clear();
+  bytes_ = 0;
   snapshot_index_ = index;
   snapshot_term_ = term;
 }

@@ -35,6 +35,16 @@ public:
     return snapshot_index_ + entries_.size();
   }
 
+  /// Memory the held entries take, about: their data plus a fixed cost per
+  /// entry. What the node bounds with raft_config::max_log_memory.
+  size_t memory() const {
+    return bytes_ + entries_.size() * entry_overhead;
+  }
+
+  /// What one entry costs besides its data (the struct and the deque's
+  /// share), for `memory`.
+  static constexpr size_t entry_overhead = sizeof(log_entry) + 16;
+
   /// The term of the last entry (or of the compaction point).
   term_t last_term() const;
 
@@ -68,6 +78,8 @@ private:
   index_t snapshot_index_;
   term_t snapshot_term_;
   std::deque<log_entry> entries_;
+  /// The sum of the held entries' data sizes.
+  size_t bytes_ = 0;
 };
 
 } // namespace raft

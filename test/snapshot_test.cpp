@@ -78,6 +78,41 @@ BOOST_AUTO_TEST_CASE(snapshot_compacts_the_log_keeping_trailing_entries) {
   BOOST_TEST(c.nodes[l].fsm->logs().size() == 13u);
 }
 
+// raft_config::max_log_memory: once the entries held in memory outgrow it,
+// the node snapshots and compacts without waiting for the interval's check
+// (which never comes here); with the bound off, the log keeps growing.
+BOOST_AUTO_TEST_CASE(log_memory_bound_snapshots_before_the_interval) {
+  for (bool bounded : {true, false}) {
+    BOOST_TEST_CONTEXT("bounded: " << bounded) {
+      auto bound = +[](raft_config& s) {
+        manual_snapshots(s);
+        s.snapshot_threshold = 5;
+        s.max_log_memory = 20 * raft_log::entry_overhead;
+      };
+      auto unbound = +[](raft_config& s) {
+        manual_snapshots(s);
+        s.snapshot_threshold = 5;
+        s.max_log_memory = 0;
+      };
+      cluster c{3, 37, bounded ? bound : unbound};
+      auto l = leader_of(c);
+      apply_n(c, "m", 60);
+      BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+      if (bounded) {
+        BOOST_TEST(c.nodes[l].probe->snapshots_taken >= 1u);
+        // Compacted down to the 3 trailing entries and what came since.
+        BOOST_TEST(c.core(l)->log().first_index() > 1u);
+        BOOST_TEST(c.core(l)->log().memory()
+                   <= 25 * raft_log::entry_overhead + 60 * 8);
+      } else {
+        BOOST_TEST(c.nodes[l].probe->snapshots_taken == 0u);
+        BOOST_TEST(c.core(l)->log().first_index() == 1u);
+      }
+      BOOST_TEST(c.nodes[l].fsm->logs().size() == 60u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(lagging_follower_is_caught_up_by_snapshot) {
   cluster c{3, 32, manual_snapshots};
   auto l = leader_of(c);
