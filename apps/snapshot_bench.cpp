@@ -48,6 +48,7 @@
 #include "actors/inmem_transport.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
+#include "apps/bench/watchdog.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -771,44 +772,11 @@ void run_disk(caf::actor_system& sys, const options& o,
   }
 }
 
-/// Aborts the process if the run takes longer than `secs`.
-class watchdog {
-public:
-  explicit watchdog(double secs)
-    : thread_([this, secs] {
-        std::unique_lock<std::mutex> guard{mtx_};
-        auto limit = std::chrono::duration_cast<steady::duration>(
-          std::chrono::duration<double>(secs));
-        if (!cv_.wait_for(guard, limit, [this] { return done_; })) {
-          std::fprintf(stderr,
-                       "snapshot-bench: watchdog: exceeded -timeout %.0f s\n",
-                       secs);
-          std::_Exit(3);
-        }
-      }) {
-  }
-
-  ~watchdog() {
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-private:
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
 } // namespace
 
 int main(int argc, char** argv) {
   auto opts = parse(argc, argv);
-  watchdog dog{opts.timeout};
+  bench::watchdog dog{"snapshot-bench: -timeout", opts.timeout};
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.set("logger.verbosity", caf::atom("quiet"));
