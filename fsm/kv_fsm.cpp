@@ -283,7 +283,7 @@ size_t kv_fsm::size() const {
 }
 
 bool kv_fsm::apply_blocks() const {
-  return false;
+  return true;
 }
 
 raft::index_t kv_fsm::applied_index() const {

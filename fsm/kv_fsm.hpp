@@ -64,7 +64,10 @@ public:
   /// The index of the last entry applied (or restored from a snapshot).
   raft::index_t applied_index() const override;
 
-  /// False: every operation works on the in-memory map.
+  /// True: the first apply after a snapshot copies the whole map
+  /// (copy-on-write) and a restore decodes a whole snapshot; both grow with
+  /// the state and would hold up the node's heartbeats if run on its
+  /// scheduler.
   bool apply_blocks() const override;
 
   /// A copy of the whole map (tests, tools).

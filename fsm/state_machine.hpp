@@ -60,7 +60,9 @@ public:
   /// on its scheduler instead: each batch then costs two thread hand-offs
   /// less, which is most of a commit's latency at low load (raft-bench,
   /// 3 nodes, conc 1: +20% commits/s). `take_snapshot` and `restore` then
-  /// run there too, so they should take well under a heartbeat timeout.
+  /// run there too. Return false only if every call, those two included,
+  /// takes well under the leader lease timeout whatever the size of the
+  /// state: while one runs, the node sends no heartbeats.
   virtual bool apply_blocks() const;
 };
 

@@ -648,6 +648,14 @@ BOOST_AUTO_TEST_CASE(kv_result_serializes_in_a_message) {
   BOOST_CHECK(back.get_as<kv_result>(0) == r);
 }
 
+// The first apply after a snapshot copies the whole map and a restore
+// decodes a whole snapshot: the node must run this FSM on a thread of its
+// own, or a large state would stall its heartbeats (state_machine.hpp).
+BOOST_AUTO_TEST_CASE(kv_fsm_asks_for_a_thread_of_its_own) {
+  kv_fsm kv;
+  BOOST_TEST(kv.apply_blocks());
+}
+
 // Commands proposed to a (single-server) raft node come back as kv_results,
 // and the FSM can be read after a ReadIndex.
 BOOST_AUTO_TEST_CASE(commands_through_a_raft_node) {
