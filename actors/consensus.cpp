@@ -43,7 +43,8 @@ consensus::consensus(raft_config cfg, hard_state hs, raft_log log,
     voted_for_(std::move(hs.voted_for)),
     log_(std::move(log)),
     durable_index_(log_.last_index()),
-    unstable_from_(log_.last_index() + 1) {
+    unstable_from_(log_.last_index() + 1),
+    store_compacted_(log_.snapshot_index()) {
   auto seed = cfg_.random_seed != 0 ? cfg_.random_seed
                                     : std::hash<std::string>{}(cfg_.local_id);
   rng_.seed(seed);
@@ -708,8 +709,12 @@ ready consensus::take_ready(bool may_persist) {
     }
     p.truncate_from = pending_truncate_;
     pending_truncate_ = 0;
-    p.compact_through = pending_compact_;
-    pending_compact_ = 0;
+    if (pending_compact_ > store_compacted_) {
+      // In slices, so that acknowledgements keep flowing (compaction_slice).
+      p.compact_through = std::min(pending_compact_,
+                                   store_compacted_ + compaction_slice);
+      store_compacted_ = p.compact_through;
+    }
     p.commit_index = commit_index_;
     if (unstable_from_ <= log_.last_index())
       log_.slice(unstable_from_, log_.last_index(), SIZE_MAX, SIZE_MAX,
@@ -743,7 +748,8 @@ bool consensus::committed_in_term() const {
 }
 
 bool consensus::has_pending_state() const {
-  return hard_state_dirty_ || pending_truncate_ != 0 || pending_compact_ != 0
+  return hard_state_dirty_ || pending_truncate_ != 0
+         || pending_compact_ > store_compacted_
          || unstable_from_ <= log_.last_index();
 }
 

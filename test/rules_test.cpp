@@ -362,6 +362,44 @@ BOOST_AUTO_TEST_CASE(commit_index_reaches_idle_followers_after_commit_timeout) {
   BOOST_TEST(sent<append_request>(c.take_ready()).empty());
 }
 
+// A compaction covering many stored entries is handed to the log writer in
+// slices of compaction_slice, one per write, so that the acknowledgements
+// queued behind it never wait for a delete of millions of rows (a leader
+// whose followers fall silent that long loses its lease).
+BOOST_AUTO_TEST_CASE(compaction_reaches_the_store_in_slices) {
+  constexpr index_t n = 3 * consensus::compaction_slice + 100;
+  std::vector<log_entry> entries;
+  for (index_t i = 1; i <= n; ++i)
+    entries.push_back(entry(i, 1, "x"));
+  raft_config cfg;
+  cfg.local_id = "1";
+  cfg.trailing_logs = 10;
+  raft_log log;
+  for (auto& e : entries)
+    log.append(e);
+  consensus c{cfg, hard_state{1, "", n}, std::move(log), configuration{}, 0};
+  c.start();
+  c.take_ready();
+  BOOST_REQUIRE(c.commit_index() == n);
+  auto through = c.compact(n);
+  BOOST_REQUIRE(through == n - 10);
+  BOOST_TEST(c.log().first_index() == n - 10 + 1); // memory: at once
+  std::vector<index_t> slices;
+  while (c.has_pending_state()) {
+    auto rd = c.take_ready();
+    BOOST_REQUIRE_MESSAGE(rd.persist.compact_through != 0,
+                          "pending state without a compaction slice");
+    slices.push_back(rd.persist.compact_through);
+    BOOST_REQUIRE(slices.size() < 10);
+  }
+  std::vector<index_t> expected{consensus::compaction_slice,
+                                2 * consensus::compaction_slice,
+                                3 * consensus::compaction_slice, n - 10};
+  BOOST_TEST(slices == expected, boost::test_tools::per_element());
+  // A write in flight holds the next slice back.
+  BOOST_TEST(c.take_ready(false).persist.compact_through == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(pre_vote_does_not_change_term) {
   raft_config cfg;
   cfg.local_id = "2";
