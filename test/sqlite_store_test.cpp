@@ -258,6 +258,52 @@ BOOST_AUTO_TEST_CASE(corrupted_row_is_reported_with_its_index) {
   BOOST_TEST((e == make_entry(5, 2)));
 }
 
+// Every batch stores the commit index in the same transaction. The stable
+// row is updated in place (an upsert): INSERT OR REPLACE would move it to a
+// new rowid and so rewrite the key index's page too, one 4 KiB WAL page more
+// per transaction. The rowid staying put is what shows it.
+BOOST_AUTO_TEST_CASE(stable_rows_are_updated_in_place) {
+  temp_dir tmp;
+  auto rowid_and_value = [&](const char* key) {
+    raw_db raw{tmp.db()};
+    sqlite3_stmt* stmt = nullptr;
+    BOOST_REQUIRE(sqlite3_prepare_v2(raw.db,
+                                     "SELECT rowid, value FROM stable "
+                                     "WHERE key = ?",
+                                     -1, &stmt, nullptr)
+                  == SQLITE_OK);
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    BOOST_REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    auto rowid = sqlite3_column_int64(stmt, 0);
+    auto p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt, 1));
+    bytes value(p, p + sqlite3_column_bytes(stmt, 1));
+    sqlite3_finalize(stmt);
+    return std::make_pair(rowid, value);
+  };
+  {
+    auto st = open_ok(tmp.path);
+    CHECK_OK(st->store_logs_with_commit(make_entries(1, 1, 1), 1));
+    CHECK_OK(st->set_uint64(stable_keys::current_term, 1));
+  }
+  auto commit_before = rowid_and_value(stable_keys::commit_index);
+  auto term_before = rowid_and_value(stable_keys::current_term);
+  {
+    auto st = open_ok(tmp.path);
+    for (index_t i = 2; i <= 5; ++i)
+      CHECK_OK(st->store_logs_with_commit(make_entries(i, i, 1), i));
+    CHECK_OK(st->set_uint64(stable_keys::current_term, 7));
+    auto commit = st->stored_commit_index();
+    BOOST_REQUIRE(commit);
+    BOOST_TEST(*commit == 5u);
+  }
+  auto commit_after = rowid_and_value(stable_keys::commit_index);
+  auto term_after = rowid_and_value(stable_keys::current_term);
+  BOOST_TEST(commit_after.first == commit_before.first);
+  BOOST_TEST(term_after.first == term_before.first);
+  BOOST_TEST((commit_after.second != commit_before.second));
+  BOOST_TEST((term_after.second != term_before.second));
+}
+
 BOOST_AUTO_TEST_CASE(truncated_database_is_corrupt) {
   temp_dir tmp;
   {
