@@ -64,6 +64,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/address_book.hpp"
 #include "actors/consensus.hpp"
 #include "actors/messages.hpp"
 #include "actors/net_transport.hpp"
@@ -125,25 +126,6 @@ uint64_t rss_kib(const std::string& pid) {
 }
 
 // -- node role ----------------------------------------------------------------
-
-/// Where the transport finds the other servers; filled by BOOT.
-struct address_book {
-  std::mutex mtx;
-  std::map<std::string, std::string> map;
-
-  void set(const std::string& id, const std::string& addr) {
-    std::lock_guard<std::mutex> guard{mtx};
-    map[id] = addr;
-  }
-
-  caf::expected<std::string> get(const std::string& id) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto i = map.find(id);
-    if (i == map.end())
-      return make_error(errc::unknown_peer, "no address known for " + id);
-    return i->second;
-  }
-};
 
 void reply(const std::string& line) {
   std::fputs(line.c_str(), stdout);
@@ -234,7 +216,7 @@ public:
     topts.listen_host = "127.0.0.1";
     topts.listen_port = 0;
     auto book = book_;
-    topts.addresses = [book](const std::string& id) { return book->get(id); };
+    topts.addresses = address_book::provider(book);
     topts.tls = node_tls(flags_);
     topts.logger = log_;
     auto tr = spawn_net_transport(sys_, topts);

@@ -112,23 +112,9 @@ options parse_flags(int argc, char** argv) {
       o.caf_args.push_back(arg); // a CAF setting: --group.key=value
       continue;
     }
-    std::string name = arg;
-    while (!name.empty() && name[0] == '-')
-      name.erase(0, 1);
-    std::string value;
-    bool has_value = false;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-      has_value = true;
-    }
-    auto next = [&]() -> std::string {
-      if (has_value)
-        return value;
-      if (i + 1 >= argc)
-        usage(arg + " needs a value");
-      return argv[++i];
-    };
+    flag f{arg};
+    const auto& name = f.name;
+    auto next = [&] { return flag_value(f, i, argc, argv); };
     if (name == "nodes")
       o.nodes = int_list(arg, next());
     else if (name == "conc")

@@ -398,6 +398,28 @@ const std::vector<std::string> status_order
      "last_snapshot_index", "last_snapshot_term", "latest_configuration",
      "latest_configuration_index", "num_peers", "client_address", "error"};
 
+/// The cluster's configuration as the server at --addr knows it: the
+/// servers, the index of the configuration entry and each server's client
+/// address.
+struct fetched_config {
+  configuration conf;
+  index_t index = 0;
+  stats_map clients;
+};
+
+fetched_config fetch_config(session& s) {
+  fetched_config out;
+  check(s.ask(
+    s.opts().addr,
+    [&](configuration& c, index_t i, stats_map& cl) {
+      out.conf = std::move(c);
+      out.index = i;
+      out.clients = std::move(cl);
+    },
+    get_config_atom_v));
+  return out;
+}
+
 int cmd_status(session& s, std::vector<std::string> args) {
   auto& o = s.opts();
   bool cluster = take_flag(args, "--cluster");
@@ -420,17 +442,7 @@ int cmd_status(session& s, std::vector<std::string> args) {
     print_table(rows);
     return 0;
   }
-  configuration conf;
-  index_t idx = 0;
-  stats_map clients;
-  check(s.ask(
-    o.addr,
-    [&](configuration& c, index_t i, stats_map& cl) {
-      conf = std::move(c);
-      idx = i;
-      clients = std::move(cl);
-    },
-    get_config_atom_v));
+  auto [conf, idx, clients] = fetch_config(s);
   std::vector<std::vector<std::string>> rows{
     {"ID", "SUFFRAGE", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST INDEX",
      "LAST CONTACT", "LEADER", "CLIENT ADDRESS"}};
@@ -568,17 +580,7 @@ int cmd_kv(session& s, std::vector<std::string> args) {
 int cmd_config(session& s, std::vector<std::string> args) {
   auto& o = s.opts();
   expect_args(o, args, 0, 0, "");
-  configuration conf;
-  index_t idx = 0;
-  stats_map clients;
-  check(s.ask(
-    o.addr,
-    [&](configuration& c, index_t i, stats_map& cl) {
-      conf = std::move(c);
-      idx = i;
-      clients = std::move(cl);
-    },
-    get_config_atom_v));
+  auto [conf, idx, clients] = fetch_config(s);
   if (o.json) {
     auto j = config_json(conf);
     for (auto& x : j)

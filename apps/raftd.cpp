@@ -21,6 +21,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/address_book.hpp"
 #include "actors/engine.hpp"
 #include "actors/kv_service.hpp"
 #include "actors/manifold.hpp"
@@ -43,27 +44,6 @@ using namespace raft;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// The transport's view of where servers are: the settings, plus servers
-/// learned from the cluster's configuration while running.
-struct address_book {
-  std::mutex mtx;
-  std::map<std::string, std::string> map;
-
-  void set(const std::string& id, const std::string& addr) {
-    std::lock_guard<std::mutex> guard{mtx};
-    map[id] = addr;
-  }
-
-  caf::expected<std::string> get(const std::string& id) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto i = map.find(id);
-    if (i == map.end())
-      return make_error(errc::unknown_peer,
-                        "no raft address known for server " + id);
-    return i->second;
-  }
-};
 
 spdlog::level::level_enum level_of(const std::string& x) {
   return spdlog::level::from_str(x);
@@ -145,7 +125,7 @@ int run(node_config& cfg) {
     topts.listen_host = cfg.listen_host;
     topts.listen_port = cfg.listen_port;
     topts.advertise = cfg.raft_addresses.at(cfg.id);
-    topts.addresses = [book](const std::string& id) { return book->get(id); };
+    topts.addresses = address_book::provider(book);
     topts.tls = cfg.tls;
     topts.logger = log;
     auto transport = spawn_net_transport(sys, topts);

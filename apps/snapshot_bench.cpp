@@ -48,6 +48,7 @@
 #include "actors/inmem_transport.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
+#include "apps/bench/cli.hpp"
 #include "apps/bench/watchdog.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
@@ -120,22 +121,14 @@ options parse(int argc, char** argv) {
     o.dir = "/tmp";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    std::string name = arg;
-    while (!name.empty() && name[0] == '-')
-      name.erase(0, 1);
-    std::string value;
-    bool has_value = false;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-      has_value = true;
-    }
+    bench::flag f{arg};
+    const auto& name = f.name;
     auto next = [&]() -> std::string {
-      if (has_value)
-        return value;
-      if (i + 1 >= argc)
-        usage(arg + " needs a value");
-      return argv[++i];
+      try {
+        return bench::flag_value(f, i, argc, argv);
+      } catch (const std::invalid_argument& e) {
+        usage(e.what());
+      }
     };
     if (name == "mode")
       o.mode = next();
