@@ -36,6 +36,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "eventually.hpp"
 #include "actors/messages.hpp"
 #include "actors/net_protocol.hpp"
 #include "actors/net_transport.hpp"
@@ -56,6 +57,7 @@
 
 using namespace raft;
 using namespace std::chrono_literals;
+using raft::test::eventually;
 
 namespace {
 
@@ -179,20 +181,6 @@ uint64_t stat(caf::actor_system& sys, const caf::actor& transport,
     return 0;
   auto i = m->find(key);
   return i == m->end() ? 0 : std::stoull(i->second);
-}
-
-/// Polls `pred` until it holds or `bound` passes.
-bool eventually(clock_type::duration bound, const std::function<bool()>& pred) {
-  auto deadline = clock_type::now() + bound;
-  for (;;) {
-    if (pred())
-      return true;
-    if (clock_type::now() >= deadline)
-      return false;
-    // The predicates themselves wait on requests with short timeouts; a
-    // predicate that answers at once yields the CPU briefly.
-    std::this_thread::yield();
-  }
 }
 
 /// One server: its actor system, transport and raft node. The store

@@ -28,6 +28,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eventually.hpp"
+
 #ifndef RAFT_BIN_DIR
 #  error "RAFT_BIN_DIR must name the folder of raftd and raftctl"
 #endif
@@ -63,17 +65,10 @@ run_result run(const std::string& cmd) {
   return r;
 }
 
-/// Polls `pred` until it holds or `bound` passes; the short pause between
-/// polls only paces them (each poll is a raftctl process).
+/// Polls `pred` every 50 ms (each poll is a raftctl process) until it
+/// holds or `bound` passes.
 bool eventually(clock_type::duration bound, const std::function<bool()>& pred) {
-  auto deadline = clock_type::now() + bound;
-  for (;;) {
-    if (pred())
-      return true;
-    if (clock_type::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(50ms);
-  }
+  return raft::test::eventually(bound, pred, 50ms);
 }
 
 /// A port nobody listens on right now.
