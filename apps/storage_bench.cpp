@@ -9,7 +9,10 @@
 // commit latency percentiles of `store_logs`.
 //
 //   storage-bench [--secs N] [--dir DIR] [--sync FULL[,NORMAL]]
-//                 [--rows 1,64] [--bytes 128] [--max-rows N]
+//                 [--rows 1,64] [--bytes 128] [--max-rows N] [--commit]
+//
+// --commit stores the commit index in each batch's transaction
+// (`store_logs_with_commit`), the shape of a node's writes.
 
 #include <algorithm>
 #include <chrono>
@@ -40,6 +43,8 @@ struct options {
   std::vector<long> rows{1, 64};
   long bytes = 128;
   long max_rows = 5000000;
+  /// Stores the commit index with every batch, as a node's log writer does.
+  bool commit = false;
 };
 
 [[noreturn]] void usage(const char* prog, const std::string& why) {
@@ -47,7 +52,7 @@ struct options {
     std::fprintf(stderr, "%s: %s\n", prog, why.c_str());
   std::fprintf(stderr,
                "usage: %s [--secs N] [--dir DIR] [--sync FULL[,NORMAL]] "
-               "[--rows 1,64] [--bytes 128] [--max-rows N]\n",
+               "[--rows 1,64] [--bytes 128] [--max-rows N] [--commit]\n",
                prog);
   std::exit(2);
 }
@@ -104,6 +109,8 @@ options parse(int argc, char** argv) {
       opts.bytes = to_long(prog, value());
     } else if (arg == "--max-rows") {
       opts.max_rows = to_long(prog, value());
+    } else if (arg == "--commit") {
+      opts.commit = true;
     } else if (arg == "-h" || arg == "--help") {
       usage(prog, "");
     } else {
@@ -167,7 +174,9 @@ bool run(const options& opts, sync_mode mode, long rows_per_txn) {
     auto t0 = clock::now();
     if (t0 >= deadline)
       break;
-    if (auto err = store.store_logs(batch)) {
+    auto err = opts.commit ? store.store_logs_with_commit(batch, next - 1)
+                           : store.store_logs(batch);
+    if (err) {
       std::fprintf(stderr, "%s\n", describe(err).c_str());
       st->reset();
       cleanup();
@@ -187,11 +196,11 @@ bool run(const options& opts, sync_mode mode, long rows_per_txn) {
     return txns > 0 ? lat[static_cast<size_t>(q * (txns - 1))] : 0.0;
   };
   std::printf("store=caf-raft-sqlite version=%s dir=%s journal=wal sync=%s "
-              "rows_per_txn=%ld row_bytes=%ld rows=%ld txns=%ld secs=%.3f "
+              "commit=%d rows_per_txn=%ld row_bytes=%ld rows=%ld txns=%ld secs=%.3f "
               "rows_per_s=%.1f txn_per_s=%.1f p50_us=%.1f p99_us=%.1f "
               "max_us=%.1f cpu_us_per_txn=%.1f\n",
               sqlite3_libversion(), opts.dir.c_str(), to_string(mode),
-              rows_per_txn, opts.bytes, rows, txns, secs, rows / secs,
+              opts.commit ? 1 : 0, rows_per_txn, opts.bytes, rows, txns, secs, rows / secs,
               txns / secs, pct(0.50), pct(0.99), pct(1.0),
               txns > 0 ? cpu / txns * 1e6 : 0.0);
   std::fflush(stdout);
