@@ -81,7 +81,7 @@
 #include "caf/send.hpp"
 #include "config/errc.hpp"
 #include "config/tls_settings.hpp"
-#include "config/scheduler_defaults.hpp"
+#include "config/node_process_config.hpp"
 #include "storage/file_snapshot_store.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -392,15 +392,13 @@ int node_main(int argc, char** argv) {
   watchdog life{"raft-bench node " + flags.id, flags.maxlife};
   auto log = spdlog::stderr_color_mt("raft-" + flags.id);
   log->set_level(spdlog::level::from_str(flags.loglevel));
-  caf::actor_system_config cfg;
+  // One spinning scheduler worker, no BASP workers, as raftd: see
+  // config/node_process_config.hpp. CAF settings below may override them.
+  node_process_config cfg;
   register_types(cfg);
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
-  // One scheduler worker, sharing policy, no BASP workers: see
-  // config/scheduler_defaults.hpp for why and the figures. Flags may
-  // override each setting.
-  set_node_process_defaults(cfg);
   if (!flags.caf_args.empty()) {
     std::istringstream no_ini;
     if (auto err = cfg.parse(flags.caf_args, no_ini)) {

@@ -35,7 +35,6 @@
 #include "caf/send.hpp"
 #include "config/errc.hpp"
 #include "config/node_config.hpp"
-#include "config/scheduler_defaults.hpp"
 #include "fsm/kv_fsm.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -252,10 +251,6 @@ int main(int argc, char** argv) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
-  // One scheduler worker, sharing policy, no BASP workers: see
-  // config/scheduler_defaults.hpp for why and the figures. Flags may
-  // override each setting.
-  set_node_process_defaults(cfg);
   if (auto err = cfg.parse(argc, argv)) {
     if (err == caf::sec::cannot_open_file) {
       std::cerr << "raftd: setting 'config-file': cannot read "

@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "caf/actor_system_config.hpp"
+#include "config/node_process_config.hpp"
 #include "caf/error.hpp"
 #include "config/tls_settings.hpp"
 
@@ -15,8 +15,9 @@ namespace raft {
 /// The settings of one raftd node, read by CAF from a config file
 /// (`--config-file=raftd.ini`, CAF's INI format, section `[global]`) and
 /// from flags (`--id=a`), flags winning. `validate` turns them into the
-/// resolved fields at the bottom and names the setting at fault.
-class node_config : public caf::actor_system_config {
+/// resolved fields at the bottom and names the setting at fault. The CAF
+/// scheduler and middleman defaults are `node_process_config`'s.
+class node_config : public node_process_config {
 public:
   node_config();
 

@@ -1,0 +1,148 @@
+#define BOOST_TEST_MODULE node_process_config
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/policy/work_sharing.hpp"
+#include "caf/scheduler/coordinator.hpp"
+#include "caf/scheduler/test_coordinator.hpp"
+#include "caf/scoped_actor.hpp"
+#include "config/node_process_config.hpp"
+#include "config/spin_sharing.hpp"
+
+using namespace raft;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Parses CAF flags into a fresh node_process_config.
+void parse(node_process_config& cfg, std::vector<std::string> args) {
+  std::istringstream no_ini;
+  auto err = cfg.parse(std::move(args), no_ini);
+  BOOST_REQUIRE_MESSAGE(!err, caf::to_string(err));
+}
+
+bool runs_spinning(caf::actor_system& sys) {
+  return dynamic_cast<caf::scheduler::coordinator<spin_sharing>*>(
+           &sys.scheduler())
+         != nullptr;
+}
+
+/// Echoes integers back, one actor hop per message.
+caf::behavior echo(caf::event_based_actor*) {
+  return {[](int x) { return x; }};
+}
+
+/// Bounces `n` down to zero between two actors, then tells `done`.
+caf::behavior bouncer(caf::event_based_actor* self, caf::actor done) {
+  return {[=](int n, const caf::actor& other) {
+    if (n == 0) {
+      self->send(done, n);
+      return;
+    }
+    self->send(other, n - 1, caf::actor_cast<caf::actor>(self));
+  }};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(node_processes_default_to_one_spinning_worker) {
+  node_process_config cfg;
+  parse(cfg, {});
+  caf::actor_system sys{cfg};
+  BOOST_TEST(runs_spinning(sys));
+  BOOST_TEST(sys.scheduler().num_workers() == 1u);
+  BOOST_TEST(caf::get_or(sys.config(), "middleman.workers", size_t{9}) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(flags_select_cafs_own_schedulers) {
+  {
+    node_process_config cfg;
+    parse(cfg, {"--scheduler.policy=sharing"});
+    caf::actor_system sys{cfg};
+    BOOST_TEST(!runs_spinning(sys));
+    BOOST_TEST(
+      (dynamic_cast<caf::scheduler::coordinator<caf::policy::work_sharing>*>(
+         &sys.scheduler())
+       != nullptr));
+  }
+  {
+    node_process_config cfg;
+    parse(cfg, {"--scheduler.policy=testing"});
+    caf::actor_system sys{cfg};
+    BOOST_TEST((dynamic_cast<caf::scheduler::test_coordinator*>(
+                  &sys.scheduler())
+                != nullptr));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(spin_duration_is_a_setting) {
+  node_process_config cfg;
+  parse(cfg, {"--scheduler.spin-us=7"});
+  BOOST_TEST(caf::get_or(cfg, "scheduler.spin-us", size_t{0}) == 7u);
+  node_process_config bad;
+  std::istringstream no_ini;
+  auto err = bad.parse(std::vector<std::string>{"--scheduler.spin-us=x"},
+                       no_ini);
+  BOOST_TEST(static_cast<bool>(err));
+}
+
+// With no spin, the worker sleeps every time its queue runs dry, so every
+// message from outside the scheduler must wake it: a lost wake-up leaves a
+// request unanswered until its timeout (and, with the policy broken that
+// way, the system's shutdown then hangs too: ctest's timeout fails it).
+BOOST_AUTO_TEST_CASE(a_sleeping_worker_wakes_for_every_message) {
+  for (auto spin : {"0", "50"}) {
+    BOOST_TEST_CONTEXT("spin-us=" << spin) {
+      node_process_config cfg;
+      parse(cfg, {std::string{"--scheduler.spin-us="} + spin});
+      caf::actor_system sys{cfg};
+      BOOST_REQUIRE(runs_spinning(sys));
+      auto e = sys.spawn(echo);
+      caf::scoped_actor self{sys};
+      int answered = 0;
+      for (int i = 0; i < 2000; ++i) {
+        bool ok = false;
+        self->request(e, 10s, i)
+          .receive([&](int x) { ok = x == i; },
+                   [&](caf::error&) { ok = false; });
+        if (!ok)
+          break;
+        ++answered;
+      }
+      BOOST_TEST(answered == 2000);
+      self->send_exit(e, caf::exit_reason::user_shutdown);
+    }
+  }
+}
+
+// Messages sent from actor to actor on the worker and from several
+// threads at once all arrive, and the system shuts down afterwards.
+BOOST_AUTO_TEST_CASE(messages_from_many_threads_all_arrive) {
+  node_process_config cfg;
+  parse(cfg, {"--scheduler.spin-us=20"});
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  constexpr int threads = 4;
+  constexpr int bounces = 5000;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t)
+    senders.emplace_back([&] {
+      auto a = sys.spawn(bouncer, caf::actor{self});
+      auto b = sys.spawn(bouncer, caf::actor{self});
+      caf::anon_send(a, bounces, b);
+    });
+  for (auto& t : senders)
+    t.join();
+  int done = 0;
+  bool timed_out = false;
+  for (int i = 0; i < threads && !timed_out; ++i)
+    self->receive([&](int) { ++done; },
+                  caf::after(30s) >> [&] { timed_out = true; });
+  BOOST_TEST(done == threads);
+}
