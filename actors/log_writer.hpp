@@ -15,7 +15,10 @@ class raft_metrics;
 /// (DESIGN.md §4). It answers `(load_atom)` with the `loaded_state` and
 /// `(persist_atom, seq, persist_request)` with `seq` once the request is
 /// durable, in order. Storage calls block, so outside tests it runs
-/// detached, off the scheduler threads that the consensus actors use.
+/// detached, off the scheduler threads that the consensus actors use: a
+/// blocking actor on a thread of its own that, in a process whose
+/// `scheduler.policy` is `spinning` (config/node_process_config.hpp),
+/// spins for `scheduler.spin-us` before it sleeps for the next request.
 caf::actor spawn_log_writer(caf::actor_system& sys,
                             std::shared_ptr<log_store> log,
                             std::shared_ptr<stable_store> stable,

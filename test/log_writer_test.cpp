@@ -1,0 +1,128 @@
+#define BOOST_TEST_MODULE log_writer
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/log_writer.hpp"
+#include "actors/messages.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "config/node_process_config.hpp"
+#include "storage/inmem_store.hpp"
+
+// The detached log writer as the programs run it: on a thread of its own,
+// spinning for `scheduler.spin-us` before it sleeps (or never, at 0).
+
+using namespace raft;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct process {
+  explicit process(const std::string& spin_us) {
+    register_types(cfg);
+    std::istringstream no_ini;
+    auto err = cfg.parse(
+      std::vector<std::string>{"--scheduler.spin-us=" + spin_us}, no_ini);
+    BOOST_REQUIRE_MESSAGE(!err, caf::to_string(err));
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+
+  node_process_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+};
+
+std::vector<log_entry> entries(index_t first, index_t last, term_t term) {
+  std::vector<log_entry> result;
+  for (auto i = first; i <= last; ++i) {
+    log_entry e;
+    e.index = i;
+    e.term = term;
+    e.type = entry_type::command;
+    e.data = bytes(16, static_cast<uint8_t>(i));
+    result.push_back(std::move(e));
+  }
+  return result;
+}
+
+/// Waits for the down message of `who`, at most `bound`.
+bool goes_down(caf::scoped_actor& self, const caf::actor& who,
+               std::chrono::seconds bound) {
+  bool down = false;
+  self->receive([&](const caf::down_msg& x) { down = x.source == who; },
+                caf::after(bound) >> [] {});
+  return down;
+}
+
+} // namespace
+
+// Every request is answered, in order, whether the writer caught it while
+// spinning or had to be woken: 200 writes one after the other, each sent
+// only once the previous one was answered, then a load sees them all.
+BOOST_AUTO_TEST_CASE(answers_every_request_spinning_or_asleep) {
+  for (auto spin : {"0", "250"}) {
+    BOOST_TEST_CONTEXT("spin-us=" << spin) {
+      process p{spin};
+      auto store = std::make_shared<inmem_store>();
+      auto writer = spawn_log_writer(*p.sys, store, store, true);
+      caf::scoped_actor self{*p.sys};
+      int answered = 0;
+      for (index_t i = 1; i <= 200; ++i) {
+        persist_request req;
+        req.entries = entries(i, i, 1);
+        req.commit_index = i - 1;
+        bool ok = false;
+        self->request(writer, 10s, persist_atom_v, uint64_t{i}, req)
+          .receive([&](uint64_t seq) { ok = seq == i; },
+                   [&](caf::error& err) {
+                     BOOST_TEST_MESSAGE(caf::to_string(err));
+                   });
+        if (!ok)
+          break;
+        ++answered;
+      }
+      BOOST_TEST(answered == 200);
+      self->request(writer, 10s, load_atom_v)
+        .receive(
+          [&](const loaded_state& st) {
+            BOOST_TEST(st.entries.size() == 200u);
+            BOOST_TEST(st.commit_index == 199u);
+          },
+          [&](caf::error& err) { BOOST_FAIL(caf::to_string(err)); });
+      self->send_exit(writer, caf::exit_reason::user_shutdown);
+    }
+  }
+}
+
+// A blocking actor receives exit messages like any other message: the
+// writer must end on the node's send_exit (its clean shutdown) ...
+BOOST_AUTO_TEST_CASE(ends_on_an_exit_message) {
+  process p{"250"};
+  auto store = std::make_shared<inmem_store>();
+  auto writer = spawn_log_writer(*p.sys, store, store, true);
+  caf::scoped_actor self{*p.sys};
+  self->monitor(writer);
+  self->send_exit(writer, caf::exit_reason::user_shutdown);
+  BOOST_TEST(goes_down(self, writer, 10s));
+}
+
+// ... and when the node it is linked to dies.
+BOOST_AUTO_TEST_CASE(ends_with_the_actor_it_is_linked_to) {
+  process p{"0"};
+  auto store = std::make_shared<inmem_store>();
+  auto writer = spawn_log_writer(*p.sys, store, store, true);
+  auto owner = p.sys->spawn([writer](caf::event_based_actor* self) {
+    self->link_to(writer);
+    return caf::behavior{[](int) {}};
+  });
+  caf::scoped_actor self{*p.sys};
+  self->monitor(writer);
+  // Let the owner run (and link) before it is killed.
+  self->request(owner, 10s, 1).receive([] {}, [](caf::error&) {});
+  self->send_exit(owner, caf::exit_reason::kill);
+  BOOST_TEST(goes_down(self, writer, 10s));
+}
