@@ -79,30 +79,48 @@ caf::error persist(log_store& log, stable_store& stable,
       if (auto err = log.delete_range(req.truncate_from, *last))
         return err;
   }
-  if (req.compact_through != 0) {
-    // Only after the snapshot covering these entries is durable (the
-    // snapshot manager closed it before the core asked for this).
-    auto first = log.first_index();
-    if (!first)
-      return std::move(first.error());
-    if (*first != 0 && *first <= req.compact_through)
-      if (auto err = log.delete_range(*first, req.compact_through))
-        return err;
-  }
   if (!req.entries.empty())
     return log.store_logs_with_commit(req.entries, req.commit_index);
   return caf::none;
 }
 
-caf::result<uint64_t> handle_persist(log_store& log, stable_store& stable,
-                                     raft_metrics* metrics, uint64_t seq,
-                                     const persist_request& req) {
+/// Deletes the stored entries that a durable snapshot covers (§7), up to
+/// `compact_through`. Only after the snapshot covering them is durable:
+/// the snapshot manager closed it before the core asked for this.
+caf::error compact(log_store& log, index_t compact_through) {
+  auto first = log.first_index();
+  if (!first)
+    return std::move(first.error());
+  if (*first != 0 && *first <= compact_through)
+    return log.delete_range(*first, compact_through);
+  return caf::none;
+}
+
+/// Makes `req` durable and answers `seq`; then deletes the compacted
+/// entries it names. The answer does not wait for the deletion: nothing
+/// that a node acknowledges depends on it, and a slice of
+/// `consensus::compaction_slice` entries is a transaction of its own that
+/// held every acknowledgement behind it for milliseconds (p99 at conc 256:
+/// 17 ms while a snapshot compacted, 6.6 ms without). The next request
+/// arrives a round trip later, and the deletion runs meanwhile. A crash
+/// before it leaves entries the snapshot covers, which the next slice
+/// deletes. Returns an error if the deletion failed after the answer.
+template <class Self>
+caf::error persist_then_compact(Self* self, log_store& log,
+                                stable_store& stable, raft_metrics* metrics,
+                                uint64_t seq, const persist_request& req) {
+  auto rp = self->template make_response_promise<uint64_t>();
   auto t0 = std::chrono::steady_clock::now();
-  if (auto err = persist(log, stable, req))
-    return err;
+  if (auto err = persist(log, stable, req)) {
+    rp.deliver(err);
+    return caf::none; // The node quits on the answer.
+  }
   if (metrics && !req.entries.empty())
     metrics->rpc_store_logs(std::chrono::steady_clock::now() - t0);
-  return seq;
+  rp.deliver(seq);
+  if (req.compact_through != 0)
+    return compact(log, req.compact_through);
+  return caf::none;
 }
 
 caf::result<loaded_state> handle_load(log_store& log, stable_store& stable) {
@@ -120,7 +138,11 @@ caf::behavior log_writer(caf::event_based_actor* self,
   return {
     [=](load_atom) { return handle_load(*log, *stable); },
     [=](persist_atom, uint64_t seq, const persist_request& req) {
-      return handle_persist(*log, *stable, metrics.get(), seq, req);
+      // A failed deletion stops the writer, and the node with it (linked),
+      // as a failed write does.
+      if (auto err = persist_then_compact(self, *log, *stable, metrics.get(),
+                                          seq, req))
+        self->quit(err);
     },
   };
 }
@@ -154,7 +176,11 @@ public:
     receive_while(running)(
       [&](load_atom) { return handle_load(*log_, *stable_); },
       [&](persist_atom, uint64_t seq, const persist_request& req) {
-        return handle_persist(*log_, *stable_, metrics_.get(), seq, req);
+        if (auto err = persist_then_compact(this, *log_, *stable_,
+                                            metrics_.get(), seq, req)) {
+          running = false;
+          fail_state(std::move(err));
+        }
       },
       // Blocking actors get exit messages like any other: without this
       // the node's send_exit (or its death, through the link) would sit
