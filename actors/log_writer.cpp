@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <sched.h>
+
 #include "actors/metrics.hpp"
 
 #include "actors/messages.hpp"
@@ -10,8 +12,6 @@
 #include "caf/blocking_actor.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
-
-#include <sched.h>
 #include "config/errc.hpp"
 #include "storage/stable_store.hpp"
 
