@@ -100,8 +100,7 @@ caf::error compact(log_store& log, index_t compact_through) {
 /// entries it names. The answer does not wait for the deletion: nothing
 /// that a node acknowledges depends on it, and a slice of
 /// `consensus::compaction_slice` entries is a transaction of its own that
-/// held every acknowledgement behind it for milliseconds (p99 at conc 256:
-/// 17 ms while a snapshot compacted, 6.6 ms without). The next request
+/// held every acknowledgement behind it for milliseconds. The next request
 /// arrives a round trip later, and the deletion runs meanwhile. A crash
 /// before it leaves entries the snapshot covers, which the next slice
 /// deletes. Returns an error if the deletion failed after the answer.
