@@ -421,7 +421,6 @@ private:
   bool req_is_heartbeat(const append_response& resp) const;
   void truncate_from(index_t index);
   void arm(timer_kind kind, std::chrono::milliseconds base, bool randomize);
-
   void send(const std::string& to, raft::rpc msg);
   bool is_voter(const std::string& id) const;
   std::vector<std::string> voters() const;

@@ -2,8 +2,6 @@
 
 #include <chrono>
 
-#include <sched.h>
-
 #include "actors/metrics.hpp"
 
 #include "actors/messages.hpp"
@@ -13,6 +11,7 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
 #include "config/errc.hpp"
+#include "config/spin_sharing.hpp"
 #include "storage/stable_store.hpp"
 
 namespace raft {
@@ -192,12 +191,7 @@ public:
 
 protected:
   void await_data() override {
-    if (spin_.count() > 0 && mailbox().empty()) {
-      auto until = std::chrono::steady_clock::now() + spin_;
-      do {
-        sched_yield();
-      } while (mailbox().empty() && std::chrono::steady_clock::now() < until);
-    }
+    spin_sharing::spin_while([this] { return mailbox().empty(); }, spin_);
     caf::blocking_actor::await_data();
   }
 
@@ -218,16 +212,12 @@ caf::actor spawn_log_writer(caf::actor_system& sys,
   if (!detached)
     return sys.spawn(log_writer, std::move(log), std::move(stable),
                      std::move(metrics));
-  // Spin only where the process asked its scheduler to (node processes:
+  // Spins only where the process asked its scheduler to (node processes:
   // config/node_process_config.hpp); a host's own system keeps its threads
   // asleep when idle.
-  size_t spin = 0;
-  if (caf::get_or(sys.config(), "scheduler.policy", caf::atom("stealing"))
-      == caf::atom("spinning"))
-    spin = caf::get_or(sys.config(), "scheduler.spin-us", size_t{0});
   return sys.spawn<spinning_log_writer>(std::move(log), std::move(stable),
                                         std::move(metrics),
-                                        std::chrono::microseconds{spin});
+                                        spin_sharing::spin_for(sys.config()));
 }
 
 } // namespace raft

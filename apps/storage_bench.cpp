@@ -196,11 +196,12 @@ bool run(const options& opts, sync_mode mode, long rows_per_txn) {
     return txns > 0 ? lat[static_cast<size_t>(q * (txns - 1))] : 0.0;
   };
   std::printf("store=caf-raft-sqlite version=%s dir=%s journal=wal sync=%s "
-              "commit=%d rows_per_txn=%ld row_bytes=%ld rows=%ld txns=%ld secs=%.3f "
-              "rows_per_s=%.1f txn_per_s=%.1f p50_us=%.1f p99_us=%.1f "
-              "max_us=%.1f cpu_us_per_txn=%.1f\n",
+              "commit=%d rows_per_txn=%ld row_bytes=%ld rows=%ld txns=%ld "
+              "secs=%.3f rows_per_s=%.1f txn_per_s=%.1f p50_us=%.1f "
+              "p99_us=%.1f max_us=%.1f cpu_us_per_txn=%.1f\n",
               sqlite3_libversion(), opts.dir.c_str(), to_string(mode),
-              opts.commit ? 1 : 0, rows_per_txn, opts.bytes, rows, txns, secs, rows / secs,
+              opts.commit ? 1 : 0, rows_per_txn, opts.bytes, rows, txns,
+              secs, rows / secs,
               txns / secs, pct(0.50), pct(0.99), pct(1.0),
               txns > 0 ? cpu / txns * 1e6 : 0.0);
   std::fflush(stdout);

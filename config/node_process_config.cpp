@@ -16,7 +16,6 @@ node_process_config::node_process_config() {
     "spin-us", "with policy 'spinning': how long an idle worker spins "
                "before it sleeps (0: never)");
   set("scheduler.policy", caf::atom("spinning"));
-  set("scheduler.spin-us", spin_sharing::default_spin_us);
   set("scheduler.max-threads", size_t{1});
   set("middleman.workers", size_t{0});
   // CAF builds its own scheduler only if no module took the slot, so this

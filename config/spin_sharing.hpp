@@ -11,6 +11,7 @@
 
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/atom.hpp"
 #include "caf/policy/unprofiled.hpp"
 #include "caf/resumable.hpp"
 #include "caf/scheduler/abstract_coordinator.hpp"
@@ -44,10 +45,32 @@ public:
   /// single node a fifth of its commits/s at conc 1).
   static constexpr size_t default_spin_us = 250;
 
+  /// How long an idle thread of a process configured by `cfg` spins: 0
+  /// unless its `scheduler.policy` is `spinning`, else `scheduler.spin-us`.
+  /// The scheduler's workers and the log writer both ask here.
+  static std::chrono::microseconds
+  spin_for(const caf::actor_system_config& cfg) {
+    if (caf::get_or(cfg, "scheduler.policy", caf::atom("stealing"))
+        != caf::atom("spinning"))
+      return std::chrono::microseconds{0};
+    return std::chrono::microseconds{
+      caf::get_or(cfg, "scheduler.spin-us", default_spin_us)};
+  }
+
+  /// Yields the core while `idle()` holds, for at most `budget`.
+  template <class Idle>
+  static void spin_while(Idle idle, std::chrono::microseconds budget) {
+    if (budget.count() == 0 || !idle())
+      return;
+    auto until = std::chrono::steady_clock::now() + budget;
+    do {
+      sched_yield();
+    } while (idle() && std::chrono::steady_clock::now() < until);
+  }
+
   struct coordinator_data {
     explicit coordinator_data(caf::scheduler::abstract_coordinator* owner)
-      : spin(caf::get_or(owner->system().config(), "scheduler.spin-us",
-                         default_spin_us)) {
+      : spin(spin_for(owner->system().config())) {
       // nop
     }
 
@@ -106,13 +129,8 @@ public:
   template <class Worker>
   caf::resumable* dequeue(Worker* self) {
     auto& d = self->parent()->data();
-    if (d.size.load(std::memory_order_acquire) == 0 && d.spin.count() > 0) {
-      auto until = std::chrono::steady_clock::now() + d.spin;
-      do {
-        sched_yield();
-      } while (d.size.load(std::memory_order_acquire) == 0
-               && std::chrono::steady_clock::now() < until);
-    }
+    spin_while([&] { return d.size.load(std::memory_order_acquire) == 0; },
+               d.spin);
     std::unique_lock<std::mutex> guard{d.lock};
     if (d.queue.empty()) {
       ++d.sleepers;
