@@ -40,6 +40,7 @@ caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
                                  + std::to_string(self->state.applied));
         apply_result r;
         r.index = e.index;
+        r.term = e.term;
         if (e.type == entry_type::command) {
           if (metrics) {
             auto t0 = std::chrono::steady_clock::now();

@@ -57,13 +57,18 @@ typename Inspector::result_type inspect(Inspector& f, persist_request& x) {
 /// What the FSM runner answers for one applied entry.
 struct apply_result {
   index_t index = 0;
+  /// The entry's term: with the index it names the entry, so a request is
+  /// answered only for the entry it created (an index alone may hold another
+  /// leader's entry by the time it commits).
+  term_t term = 0;
   /// The state machine's answer for commands; empty for other entries.
   caf::message response;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, apply_result& x) {
-  return f(caf::meta::type_name("apply_result"), x.index, x.response);
+  return f(caf::meta::type_name("apply_result"), x.index, x.term,
+           x.response);
 }
 
 /// Fault settings of the in-memory transport; probabilities in [0, 1].

@@ -25,6 +25,13 @@ namespace {
 using apply_promise = caf::typed_response_promise<index_t, caf::message>;
 using index_promise = caf::typed_response_promise<index_t>;
 
+/// A client's request and the term of the entry it proposed.
+template <class Promise>
+struct awaiting_entry {
+  term_t term;
+  Promise promise;
+};
+
 struct node_state {
   static inline const char* name = "raft.node";
 
@@ -48,8 +55,11 @@ struct node_state {
   // Application pipeline.
   index_t dispatched = 0;
   index_t applied = 0;
-  std::map<index_t, apply_promise> applies;
-  std::map<index_t, index_promise> barriers;
+  /// Requests waiting for their own entry, keyed by its index; the term
+  /// names the entry (§5.3: one entry per index and term), so an index that
+  /// commits with another leader's entry fails the request instead.
+  std::map<index_t, awaiting_entry<apply_promise>> applies;
+  std::map<index_t, awaiting_entry<index_promise>> barriers;
   std::vector<caf::typed_response_promise<bool>> transfers;
   struct read_request {
     index_promise promise;
@@ -132,16 +142,32 @@ void on_child_error(node_ptr self, caf::error& err) {
 
 void take_snapshot(node_ptr self);
 
+/// The request's entry of `term` lost its index to another leader's entry:
+/// the request did not take effect (HashiCorp's ErrLeadershipLost).
+caf::error entry_replaced(const apply_result& r, term_t term) {
+  return make_error(errc::leadership_lost,
+                    "leadership lost: index " + std::to_string(r.index)
+                      + " committed with the entry of term "
+                      + std::to_string(r.term) + ", not this request's (term "
+                      + std::to_string(term) + "); it did not take effect");
+}
+
 void on_applied(node_ptr self, std::vector<apply_result>& results) {
   auto& st = self->state;
   for (auto& r : results) {
     st.applied = r.index;
     if (auto i = st.applies.find(r.index); i != st.applies.end()) {
-      i->second.deliver(r.index, std::move(r.response));
+      if (i->second.term == r.term)
+        i->second.promise.deliver(r.index, std::move(r.response));
+      else
+        i->second.promise.deliver(entry_replaced(r, i->second.term));
       st.applies.erase(i);
     }
     if (auto i = st.barriers.find(r.index); i != st.barriers.end()) {
-      i->second.deliver(r.index);
+      if (i->second.term == r.term)
+        i->second.promise.deliver(r.index);
+      else
+        i->second.promise.deliver(entry_replaced(r, i->second.term));
       st.barriers.erase(i);
     }
   }
@@ -185,14 +211,17 @@ void dispatch_committed(node_ptr self) {
 void fail_uncommitted(node_ptr self, errc code) {
   auto& st = self->state;
   auto commit = st.core->commit_index();
-  // Entries up to the commit index will still be applied and answered;
-  // later ones may or may not commit under the next leader.
+  // Entries up to the commit index will still be applied and answered,
+  // with success only if the committed entry is the request's own: the
+  // message that deposes a leader may also commit another leader's entry
+  // at a pending index (on_applied compares terms). Later ones may or may
+  // not commit under the next leader.
   for (auto i = st.applies.upper_bound(commit); i != st.applies.end();) {
-    i->second.deliver(make_error(code));
+    i->second.promise.deliver(make_error(code));
     i = st.applies.erase(i);
   }
   for (auto i = st.barriers.upper_bound(commit); i != st.barriers.end();) {
-    i->second.deliver(make_error(code));
+    i->second.promise.deliver(make_error(code));
     i = st.barriers.erase(i);
   }
 }
@@ -830,7 +859,8 @@ caf::result<index_t> user_restore(node_ptr self, const std::string& id) {
                            return;
                          }
                          auto b = core.propose(entry_type::barrier, bytes{}, 0);
-                         st.barriers.emplace(b, rp);
+                         st.barriers.emplace(b, awaiting_entry<index_promise>{
+                                                  term, rp});
                        });
       },
       [fail](caf::error& err) mutable { fail(std::move(err)); });
@@ -904,7 +934,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       if (idx == 0)
         return make_error(errc::leadership_transfer_in_progress);
       auto rp = self->make_response_promise<index_t, caf::message>();
-      st.applies.emplace(idx, rp);
+      st.applies.emplace(idx, awaiting_entry<apply_promise>{core.term(), rp});
       if (st.metrics) {
         st.metrics->apply();
         st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());
@@ -923,7 +953,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       if (idx == 0)
         return make_error(errc::leadership_transfer_in_progress);
       auto rp = self->make_response_promise<index_t>();
-      st.barriers.emplace(idx, rp);
+      st.barriers.emplace(idx, awaiting_entry<index_promise>{core.term(), rp});
       if (st.metrics) {
         st.metrics->barrier();
         st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());
@@ -945,7 +975,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
                           "configuration change rejected: " + p.refusal);
       // Answered when the entry is applied, i.e. committed (as a barrier).
       auto rp = self->make_response_promise<index_t>();
-      st.barriers.emplace(p.index, rp);
+      st.barriers.emplace(p.index,
+                          awaiting_entry<index_promise>{core.term(), rp});
       schedule_flush(self);
       return rp;
     },
@@ -1022,11 +1053,11 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       if (st.core->role() == role::shutdown)
         return true;
       st.core->shutdown();
-      for (auto& [idx, rp] : st.applies)
-        rp.deliver(make_error(errc::raft_shutdown));
+      for (auto& [idx, w] : st.applies)
+        w.promise.deliver(make_error(errc::raft_shutdown));
       st.applies.clear();
-      for (auto& [idx, rp] : st.barriers)
-        rp.deliver(make_error(errc::raft_shutdown));
+      for (auto& [idx, w] : st.barriers)
+        w.promise.deliver(make_error(errc::raft_shutdown));
       st.barriers.clear();
       for (auto& [id, r] : st.reads)
         r.promise.deliver(make_error(errc::raft_shutdown));
