@@ -230,6 +230,45 @@ fsm::kv_result local_read(kv_ptr self, const std::string& key) {
   return r;
 }
 
+/// Answers `rp` with `base` plus the node's stats and its leader; a node
+/// whose worker is not running answers state "Unavailable" and the error.
+void node_stats(kv_ptr self, stats_map base, caf::response_promise rp) {
+  auto& st = self->state;
+  self
+    ->request(st.opts.engine, st.opts.request_timeout, raft_atom_v,
+              st.opts.manifold)
+    .then(
+      [=](node_actor& node) mutable {
+        self->request(node, self->state.opts.request_timeout, stats_atom_v)
+          .then(
+            [=](stats_map& m) mutable {
+              m.insert(base.begin(), base.end());
+              self
+                ->request(node, self->state.opts.request_timeout,
+                          leader_atom_v)
+                .then(
+                  [=](leader_info& li) mutable {
+                    m["leader_id"] = li.id;
+                    m["leader_client"]
+                      = li.id.empty() ? std::string{}
+                                      : client_address_of(self, li.id);
+                    rp.deliver(m);
+                  },
+                  [=](caf::error&) mutable { rp.deliver(m); });
+            },
+            [=](caf::error& err) mutable {
+              base["state"] = "Unavailable";
+              base["error"] = describe(err);
+              rp.deliver(base);
+            });
+      },
+      [=](caf::error& err) mutable {
+        base["state"] = "Unavailable";
+        base["error"] = describe(err);
+        rp.deliver(base);
+      });
+}
+
 void learn(kv_ptr self, const configuration& conf) {
   auto& st = self->state;
   if (!st.opts.learn_address)
@@ -431,38 +470,24 @@ caf::actor spawn_kv_service(caf::actor_system& sys, kv_service_options opts) {
         stats_map base;
         base["id"] = st.opts.local_id;
         base["client_address"] = client_address_of(self, st.opts.local_id);
+        if (!st.opts.transport) {
+          node_stats(self, std::move(base), rp);
+          return rp;
+        }
+        // The raft links as the transport sees them ("link.<id>"), so an
+        // operator sees which peers this server reaches, and why not.
         self
-          ->request(st.opts.engine, st.opts.request_timeout, raft_atom_v,
-                    st.opts.manifold)
+          ->request(st.opts.transport, st.opts.request_timeout,
+                    net_stats_atom_v)
           .then(
-            [=](node_actor& node) mutable {
-              self->request(node, self->state.opts.request_timeout, stats_atom_v)
-                .then(
-                  [=](stats_map& m) mutable {
-                    m.insert(base.begin(), base.end());
-                    self
-                      ->request(node, self->state.opts.request_timeout,
-                                leader_atom_v)
-                      .then(
-                        [=](leader_info& li) mutable {
-                          m["leader_id"] = li.id;
-                          m["leader_client"]
-                            = li.id.empty() ? std::string{}
-                                            : client_address_of(self, li.id);
-                          rp.deliver(m);
-                        },
-                        [=](caf::error&) mutable { rp.deliver(m); });
-                  },
-                  [=](caf::error& err) mutable {
-                    base["state"] = "Unavailable";
-                    base["error"] = describe(err);
-                    rp.deliver(base);
-                  });
+            [=](stats_map& t) mutable {
+              for (auto& [k, v] : t)
+                if (k.rfind("link.", 0) == 0 || k == "peers_connected")
+                  base[k] = v;
+              node_stats(self, std::move(base), rp);
             },
-            [=](caf::error& err) mutable {
-              base["state"] = "Unavailable";
-              base["error"] = describe(err);
-              rp.deliver(base);
+            [=](caf::error&) mutable {
+              node_stats(self, std::move(base), rp);
             });
         return rp;
       },

@@ -56,6 +56,8 @@ struct kv_service_options {
   /// Called with (id, raft address) of every server the service learns of
   /// (configurations, add-voter), so the transport can reach it.
   std::function<void(const std::string&, const std::string&)> learn_address;
+  /// The raft transport, asked for its links in `stats_atom`; may be null.
+  caf::actor transport;
   /// Keys or values larger than this are refused before replication.
   size_t max_value_size = 1024 * 1024;
   /// Bounds each request to the node (an apply covers the whole commit).
@@ -86,7 +88,8 @@ struct kv_service_options {
 /// - `(leader_atom)` → `leader_info` whose address is the leader's *client*
 ///   address ("" if unknown).
 /// - `(stats_atom)` → the node's stats plus `id`, `client_address`,
-///   `leader_id`, `leader_client`; a node whose worker is not running
+///   `leader_id`, `leader_client`, and from the transport `peers_connected`
+///   and `link.<id>` ("connected", "connecting", "down: <why>"); a node whose worker is not running
 ///   answers `state` = "Unavailable" and `error`.
 /// - `(get_config_atom)` → (configuration, index, client addresses by id).
 /// - `(change_atom, configuration_change)` → index;

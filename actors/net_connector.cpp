@@ -1,7 +1,9 @@
 #include "actors/net_connector.hpp"
 
+
 #include "actors/messages.hpp"
 #include "actors/log_limiter.hpp"
+#include "actors/net_client.hpp"
 #include "actors/net_protocol.hpp"
 #include "actors/net_sessions.hpp"
 #include "caf/actor_system.hpp"
@@ -65,35 +67,26 @@ void authenticate(caf::event_based_actor* self,
 caf::behavior connector(caf::event_based_actor* self, net_connect_job init) {
   auto job = std::make_shared<net_connect_job>(std::move(init));
   self->set_default_handler(caf::drop);
+  // Blocks this detached actor's own thread, for at most the timeout.
+  auto gw = connect_published(self->system(), job->host, job->port,
+                              job->identity != nullptr, job->timeout);
+  if (!gw) {
+    fail(self, *job, "server " + job->peer_id + ": " + describe(gw.error()));
+    return {[](net_fail_atom) {}};
+  }
+  auto nonce = tls_identity::random_bytes(net_nonce_size);
   self
-    ->request(job->middleman, job->timeout, caf::connect_atom_v, job->host,
-              job->port)
+    ->request(*gw, job->timeout, net_hello_atom_v, job->local_id, job->peer_id,
+              nonce, job->gateway)
     .then(
-      [self, job](const caf::node_id&, caf::strong_actor_ptr& ptr,
-                  const std::set<std::string>&) {
-        if (!ptr)
-          return fail(self, *job, "nothing published at " + job->host + ":"
-                                    + std::to_string(job->port));
-        auto gw = caf::actor_cast<caf::actor>(std::move(ptr));
-        auto nonce = tls_identity::random_bytes(net_nonce_size);
-        self
-          ->request(gw, job->timeout, net_hello_atom_v, job->local_id,
-                    job->peer_id, nonce, job->gateway)
-          .then(
-            [self, job, gw, nonce](std::string& cert, std::string& snonce,
+      [self, job, gw = *gw, nonce](std::string& cert, std::string& snonce,
                                    std::string& sig) {
-              authenticate(self, job, gw, nonce, std::move(cert),
-                           std::move(snonce), std::move(sig));
-            },
-            [self, job](caf::error& err) {
-              fail(self, *job, "hello to server " + job->peer_id
-                                 + " failed: " + describe(err));
-            });
+        authenticate(self, job, gw, nonce, std::move(cert), std::move(snonce),
+                     std::move(sig));
       },
       [self, job](caf::error& err) {
         fail(self, *job,
-             "cannot connect to server " + job->peer_id + " at " + job->host
-               + ":" + std::to_string(job->port) + ": " + describe(err));
+             "hello to server " + job->peer_id + " failed: " + describe(err));
       });
   // Stays alive for its pending requests; nothing else is accepted.
   return {[](net_fail_atom) {}};
@@ -102,7 +95,9 @@ caf::behavior connector(caf::event_based_actor* self, net_connect_job init) {
 } // namespace
 
 void spawn_net_connector(caf::actor_system& sys, net_connect_job job) {
-  sys.spawn(connector, std::move(job));
+  // Detached: the dial blocks this actor's own thread, for at most the
+  // job's timeout, and no one else's.
+  sys.spawn<caf::detached>(connector, std::move(job));
 }
 
 } // namespace raft

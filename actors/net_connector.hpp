@@ -7,7 +7,6 @@
 
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
-#include "caf/io/middleman_actor.hpp"
 
 namespace raft {
 
@@ -24,23 +23,24 @@ struct net_connect_job {
   uint64_t generation = 0;
   std::string host;
   uint16_t port = 0;
-  /// The TLS (or, insecure, the plain) middleman actor.
-  caf::io::middleman_actor middleman;
-  /// Null in insecure mode.
+  /// Null in insecure mode (plain TCP); otherwise TLS with the actor
+  /// system's openssl settings.
   std::shared_ptr<tls_identity> identity;
   /// Our own gateway and its session table: the peer gets a token for it,
   /// and sends its RPCs to us over the same connection.
   caf::actor gateway;
   std::shared_ptr<net_sessions> sessions;
-  /// Bounds each step (TCP+TLS connect, hello, auth).
+  /// Bounds each step (TCP connect, TLS and BASP handshake, hello, auth).
   std::chrono::milliseconds timeout{5000};
 };
 
-/// Spawns a short-lived actor that connects to a peer's gateway without
-/// blocking anyone (through the middleman actor's asynchronous connect),
-/// runs the handshake of net_gateway.hpp as the client, checks that the
-/// server proves the expected id (only then does it issue the server a
-/// token), reports to the transport and quits.
+/// Spawns a short-lived detached actor that connects to a peer's gateway
+/// without blocking anyone else (connect_published, bounded by the
+/// timeout), runs the handshake of
+/// net_gateway.hpp as the client, checks that the server proves the
+/// expected id (only then does it issue the server a token), reports to
+/// the transport and quits. Each peer's dial is independent: a host that
+/// drops packets delays only its own link.
 void spawn_net_connector(caf::actor_system& sys, net_connect_job job);
 
 } // namespace raft

@@ -45,7 +45,24 @@ struct peer_state {
   /// dials itself.
   steady::time_point waiting_since;
   std::chrono::milliseconds reverse_delay{0};
+  /// Why the last attempt failed, for operators ("" once connected).
+  std::string last_failure;
 };
+
+/// The link to one peer in a word or two, for `raftctl status`.
+std::string describe_link(const peer_state& peer) {
+  switch (peer.status) {
+    case peer_state::ready:
+      return "connected";
+    case peer_state::connecting:
+      return peer.failures == 0 ? "connecting"
+                                : "connecting (attempt "
+                                    + std::to_string(peer.failures + 1) + ")";
+    default:
+      return peer.last_failure.empty() ? "idle"
+                                       : "down: " + peer.last_failure;
+  }
+}
 
 struct transport_state {
   static inline const char* name = "raft.net_transport";
@@ -98,6 +115,7 @@ void maybe_connect(transport_ptr self, const std::string& id,
     ++st.connect_failures;
     ++peer.failures;
     peer.next_try = steady::now() + st.backoff(peer.failures);
+    peer.last_failure = why;
     st.warn("raft transport: cannot reach server {}: {}", id, why);
   };
   auto addr = st.opts.addresses(id);
@@ -114,7 +132,6 @@ void maybe_connect(transport_ptr self, const std::string& id,
   job.generation = ++peer.generation;
   job.host = hp->first;
   job.port = hp->second;
-  job.middleman = st.middleman;
   job.identity = st.identity;
   job.gateway = st.gateway;
   job.sessions = st.sessions;
@@ -136,6 +153,7 @@ void lose_peer(transport_ptr self, const std::string& id, peer_state& peer,
   peer.gateway = nullptr;
   peer.token.clear();
   ++peer.generation;
+  peer.last_failure = std::string{"connection lost ("} + why + ")";
   peer.failures = 1;
   peer.next_try = steady::now() + st.backoff(1);
 }
@@ -256,6 +274,7 @@ caf::behavior transport(transport_ptr self, net_transport_options opts,
       else
         st.log->info("raft transport: connected to server {}", id);
       peer.failures = 0;
+      peer.last_failure.clear();
       ++st.connects;
       self->monitor(gw);
     },
@@ -275,6 +294,7 @@ caf::behavior transport(transport_ptr self, net_transport_options opts,
       peer.gateway = std::move(gw);
       peer.token = std::move(token);
       peer.failures = 0;
+      peer.last_failure.clear();
       ++st.accepts;
       st.log->info("raft transport: server {} connected to us", id);
       self->monitor(peer.gateway);
@@ -288,6 +308,7 @@ caf::behavior transport(transport_ptr self, net_transport_options opts,
       ++st.connect_failures;
       ++peer.failures;
       peer.status = peer_state::idle;
+      peer.last_failure = why;
       auto delay = st.backoff(peer.failures);
       peer.next_try = steady::now() + delay;
       st.warn("raft transport: {} (attempt {}, next in {} ms)", why,
@@ -305,9 +326,11 @@ caf::behavior transport(transport_ptr self, net_transport_options opts,
       m["disconnects"] = std::to_string(st.disconnects);
       m["accepts"] = std::to_string(st.accepts);
       size_t ready = 0;
-      for (auto& kvp : st.peers)
-        if (kvp.second.status == peer_state::ready)
+      for (auto& [id, peer] : st.peers) {
+        if (peer.status == peer_state::ready)
           ++ready;
+        m["link." + id] = describe_link(peer);
+      }
       m["peers_connected"] = std::to_string(ready);
       m["local_address"] = st.local_address;
       auto rp = self->make_response_promise<stats_map>();

@@ -7,9 +7,6 @@
 //
 // Exit codes: 0 ok, 1 error, 2 usage.
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,12 +24,12 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/kv_service.hpp"
+#include "actors/net_client.hpp"
 #include "actors/messages.hpp"
 #include "bootstrap/inspect.hpp"
 #include "bootstrap/recover.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
-#include "caf/openssl/remote_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "config/errc.hpp"
 #include "config/node_config.hpp"
@@ -239,27 +236,6 @@ struct ctl_config : caf::actor_system_config {
   }
 };
 
-/// True if a plain TCP connection to host:port succeeds (tells "nothing
-/// listens there" apart from "TLS refused").
-bool tcp_reachable(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res)
-      != 0)
-    return false;
-  bool ok = false;
-  for (auto p = res; p != nullptr && !ok; p = p->ai_next) {
-    int fd = socket(p->ai_family, p->ai_socktype, p->ai_protocol);
-    if (fd < 0)
-      continue;
-    ok = connect(fd, p->ai_addr, p->ai_addrlen) == 0;
-    close(fd);
-  }
-  freeaddrinfo(res);
-  return ok;
-}
-
 class session {
 public:
   session(const options& o) : opts_(o) {
@@ -303,19 +279,12 @@ public:
     if (!hp)
       return make_error(errc::not_valid, "bad address '" + addr
                                            + "': use host:port");
-    auto h = caf::openssl::remote_actor<caf::actor>(*sys_, hp->first,
-                                                    hp->second);
-    if (!h) {
-      if (!tcp_reachable(hp->first, hp->second))
-        return make_error(errc::unknown_peer,
-                          "not reachable: is raftd running at " + addr
-                            + "? (check its client-listen setting)");
-      return make_error(errc::unknown_peer,
-                        "TLS refused by " + addr
-                          + ": check that the CA is the cluster's and the "
-                            "client certificate is signed by it ("
-                          + sys_->render(h.error()) + ")");
-    }
+    // The client port always speaks TLS (anonymous with --insecure). The
+    // timeout bounds the whole connection, dial and handshakes included.
+    auto h = connect_published(*sys_, hp->first, hp->second, true,
+                               std::chrono::seconds{opts_.timeout_s});
+    if (!h)
+      return std::move(h.error());
     handles_.emplace(addr, *h);
     return *h;
   }

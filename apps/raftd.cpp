@@ -208,6 +208,7 @@ int run(node_config& cfg) {
         book->set(peer, addr);
     };
     kopts.max_value_size = cfg.max_value_size;
+    kopts.transport = *transport;
     kopts.logger = log;
     auto kv = spawn_kv_service(sys, kopts);
     auto port = caf::openssl::publish(kv, cfg.client_port,

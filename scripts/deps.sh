@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages caf-raft builds and runs with, if missing.
+# Installs the Debian 12 packages caf-raft builds and runs with, if missing
+# (nftables: partition_test drops packets with its own rules, as root).
 set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libcaf-dev libssl-dev libsqlite3-dev
       libspdlog-dev prometheus-cpp-dev nlohmann-json3-dev libboost-test-dev
-      openssl)
+      openssl nftables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

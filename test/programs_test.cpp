@@ -1,267 +1,11 @@
 #define BOOST_TEST_MODULE programs
 // raftd and raftctl as an operator runs them: three raftd processes on
-// loopback, mutual TLS with material from scripts/make-certs.sh in a temp
-// dir, settings from config files, raftctl as a child process. Waits poll
-// raftctl with a bound (each poll is itself a network round trip); nothing
-// sleeps to wait.
+// loopback (process_cluster.hpp), bad settings, client commands, a leader
+// killed, offline tools.
 
-#include <boost/test/unit_test.hpp>
+#include "process_cluster.hpp"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <functional>
-#include <map>
-#include <sstream>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "eventually.hpp"
-
-#ifndef RAFT_BIN_DIR
-#  error "RAFT_BIN_DIR must name the folder of raftd and raftctl"
-#endif
-
-using json = nlohmann::json;
-using namespace std::chrono_literals;
-namespace fs = std::filesystem;
-
-namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-const std::string bin_dir = RAFT_BIN_DIR;
-
-/// What a finished raftctl run left.
-struct run_result {
-  int code = -1;
-  std::string out;
-};
-
-/// Runs `cmd` through the shell; stdout and stderr together.
-run_result run(const std::string& cmd) {
-  run_result r;
-  auto p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr)
-    return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-    r.out.append(buf, n);
-  auto st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-/// Polls `pred` every 50 ms (each poll is a raftctl process) until it
-/// holds or `bound` passes.
-bool eventually(clock_type::duration bound, const std::function<bool()>& pred) {
-  return raft::test::eventually(bound, pred, 50ms);
-}
-
-/// A port nobody listens on right now.
-uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-struct node {
-  std::string id;
-  uint16_t raft_port = 0;
-  uint16_t client_port = 0;
-  pid_t pid = -1;
-  std::string ini;
-  std::string log;
-
-  std::string client() const {
-    return "127.0.0.1:" + std::to_string(client_port);
-  }
-};
-
-/// A three-node cluster in a temp dir; stops whatever it started.
-struct cluster {
-  std::string root;
-  std::vector<node> nodes;
-
-  cluster() {
-    char tmpl[] = "/tmp/caf-raft-programs-XXXXXX";
-    auto p = mkdtemp(tmpl);
-    BOOST_REQUIRE(p != nullptr);
-    root = p;
-    auto script = fs::path{__FILE__}.parent_path().parent_path() / "scripts"
-                  / "make-certs.sh";
-    auto mk = run("sh '" + script.string() + "' '" + root
-                  + "/certs' a b c admin && sh '" + script.string() + "' '"
-                  + root + "/other' admin");
-    BOOST_REQUIRE_MESSAGE(mk.code == 0, mk.out);
-    for (auto id : {"a", "b", "c"}) {
-      node n;
-      n.id = id;
-      n.raft_port = free_port();
-      n.client_port = free_port();
-      nodes.push_back(n);
-    }
-    for (auto& n : nodes) {
-      std::string peers, clients;
-      for (auto& m : nodes) {
-        if (m.id == n.id)
-          continue;
-        peers += (peers.empty() ? "" : ",") + m.id
-                 + "=127.0.0.1:" + std::to_string(m.raft_port);
-        clients += (clients.empty() ? "" : ",") + m.id + "=" + m.client();
-      }
-      n.ini = root + "/" + n.id + ".ini";
-      n.log = root + "/" + n.id + ".log";
-      std::ofstream out{n.ini};
-      out << "[global]\n"
-          << "id=\"" << n.id << "\"\n"
-          << "data-dir=\"" << root << "/data-" << n.id << "\"\n"
-          << "listen=\"127.0.0.1:" << n.raft_port << "\"\n"
-          << "client-listen=\"" << n.client() << "\"\n"
-          << "peers=\"" << peers << "\"\n"
-          << "peer-clients=\"" << clients << "\"\n"
-          << "tls-dir=\"" << root << "/certs\"\n"
-          << "bootstrap=true\n"
-          << "election-timeout-ms=400\n"
-          << "heartbeat-timeout-ms=400\n"
-          << "leader-lease-timeout-ms=400\n";
-    }
-  }
-
-  ~cluster() {
-    for (auto& n : nodes)
-      kill_node(n, SIGKILL);
-    if (!std::getenv("PROGRAMS_TEST_KEEP")) {
-      std::error_code ec;
-      fs::remove_all(root, ec);
-    }
-  }
-
-  void start(node& n, const std::vector<std::string>& extra = {}) {
-    auto pid = fork();
-    BOOST_REQUIRE(pid >= 0);
-    if (pid == 0) {
-      int fd = open(n.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 2);
-      dup2(fd, 1);
-      auto exe = bin_dir + "/raftd";
-      std::vector<std::string> args{"raftd", "--config-file=" + n.ini};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char*> argv;
-      for (auto& x : args)
-        argv.push_back(x.data());
-      argv.push_back(nullptr);
-      execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
-    n.pid = pid;
-  }
-
-  void start_all() {
-    for (auto& n : nodes)
-      start(n);
-  }
-
-  /// Sends `sig` and reaps the process; returns its exit code (-1 if it
-  /// died by a signal or was not running).
-  int kill_node(node& n, int sig) {
-    if (n.pid <= 0)
-      return -1;
-    ::kill(n.pid, sig);
-    int st = 0;
-    waitpid(n.pid, &st, 0);
-    n.pid = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
-
-  std::string ctl(const std::string& addr) const {
-    return bin_dir + "/raftctl --tls-dir '" + root + "/certs' --timeout 3 --addr "
-           + addr + " ";
-  }
-
-  run_result ctl(const node& n, const std::string& args) const {
-    return run(ctl(n.client()) + args);
-  }
-
-  /// The id of the leader all running nodes agree on, or "".
-  std::string leader() const {
-    for (auto& n : nodes) {
-      if (n.pid <= 0)
-        continue;
-      auto r = ctl(n, "--json status");
-      if (r.code != 0)
-        continue;
-      try {
-        auto j = json::parse(r.out);
-        auto l = j.value("leader_id", "");
-        if (l.empty())
-          return {};
-        auto& ln = by_id(l);
-        if (ln.pid <= 0)
-          return {};
-        auto lr = ctl(ln, "--json status");
-        if (lr.code == 0 && json::parse(lr.out).value("state", "") == "Leader")
-          return l;
-      } catch (...) {
-      }
-      return {};
-    }
-    return {};
-  }
-
-  const node& by_id(const std::string& id) const {
-    for (auto& n : nodes)
-      if (n.id == id)
-        return n;
-    throw std::runtime_error("no node " + id);
-  }
-
-  node& by_id(const std::string& id) {
-    return const_cast<node&>(static_cast<const cluster*>(this)->by_id(id));
-  }
-
-  std::string wait_for_leader(clock_type::duration bound = 20s) {
-    std::string l;
-    eventually(bound, [&] {
-      l = leader();
-      return !l.empty();
-    });
-    return l;
-  }
-
-  std::string logs() const {
-    std::string all;
-    for (auto& n : nodes) {
-      std::ifstream in{n.log};
-      std::stringstream s;
-      s << in.rdbuf();
-      all += "--- " + n.id + "\n" + s.str();
-    }
-    return all;
-  }
-};
-
-} // namespace
+using namespace raft::test;
 
 BOOST_AUTO_TEST_CASE(bad_settings_are_named) {
   auto r = run(bin_dir + "/raftd --data-dir=/tmp/x --listen=127.0.0.1:1");
@@ -348,7 +92,7 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
     if (n.id != first)
       survivor = &n;
   // A new leader serves within seconds.
-  bool served = eventually(20s, [&] {
+  bool served = poll_until(20s, [&] {
     return c.ctl(*survivor, "put after-kill yes").code == 0;
   });
   BOOST_REQUIRE_MESSAGE(served, "no new leader\n" + c.logs());
@@ -367,7 +111,7 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
   }
   // The killed server restarts from its data and catches up.
   c.start(c.by_id(first));
-  bool caught_up = eventually(20s, [&] {
+  bool caught_up = poll_until(20s, [&] {
     auto g = c.ctl(c.by_id(first), "get after-kill --stale");
     return g.code == 0 && g.out == "yes\n";
   });
@@ -430,7 +174,7 @@ BOOST_AUTO_TEST_CASE(admin_commands_and_offline_tools) {
   // Started alone with the forced configuration, it leads and still has
   // the data.
   c.start(off);
-  bool leads = eventually(20s, [&] {
+  bool leads = poll_until(20s, [&] {
     auto s = c.ctl(off, "--json status");
     return s.code == 0 && json::parse(s.out).value("state", "") == "Leader";
   });
@@ -487,7 +231,7 @@ BOOST_AUTO_TEST_CASE(worker_without_leader_is_restarted_by_the_engine) {
     s << in.rdbuf();
     return s.str().find(what) != std::string::npos;
   };
-  BOOST_TEST(eventually(30s, [&] { return log_has("engine: restarting raft"); }),
+  BOOST_TEST(poll_until(30s, [&] { return log_has("engine: restarting raft"); }),
              c.logs());
   c.start(c.nodes[1]);
   c.start(c.nodes[2]);
@@ -520,7 +264,7 @@ BOOST_AUTO_TEST_CASE(restarted_server_catches_up_by_snapshot) {
     BOOST_REQUIRE_MESSAGE(r.code == 0, r.out);
   }
   // The leader compacted past everything the stopped server has.
-  bool compacted = eventually(20s, [&] {
+  bool compacted = poll_until(20s, [&] {
     auto st = c.ctl(leader, "--json status");
     if (st.code != 0)
       return false;
@@ -529,7 +273,7 @@ BOOST_AUTO_TEST_CASE(restarted_server_catches_up_by_snapshot) {
   });
   BOOST_REQUIRE_MESSAGE(compacted, c.logs());
   c.start(*away, snap_args);
-  bool caught_up = eventually(30s, [&] {
+  bool caught_up = poll_until(30s, [&] {
     auto g = c.ctl(*away, "get key-119 --stale");
     return g.code == 0 && g.out == "v119\n";
   });
