@@ -326,7 +326,11 @@ caf::actor spawn_kv_service(caf::actor_system& sys, kv_service_options opts) {
     auto get = [=](bool fwd, std::string key, bool stale) {
       auto rp = self->make_response_promise();
       if (stale) {
-        rp.deliver(local_read(self, key));
+        // A stopped worker's state machine is empty or old, with nothing
+        // to show it: refuse rather than answer from it.
+        with_node(self, rp, [=](const node_actor&) mutable {
+          rp.deliver(local_read(self, key));
+        });
         return rp;
       }
       auto retry = fwd ? forward_as<fsm::kv_result>(self, rp, kv_get_atom_v,

@@ -71,7 +71,8 @@ caf::expected<caf::actor> connect_published(caf::actor_system& sys,
           result = refused(where, "nothing is published there");
       },
       [&](caf::error& err) {
-        if (err == caf::sec::request_timeout)
+        if (err == caf::sec::request_timeout
+            || err == caf::sec::connection_timeout)
           result = refused(where,
                            "the TCP connection opened but no TLS/BASP "
                            "handshake completed within "

@@ -35,6 +35,7 @@
 #include "caf/send.hpp"
 #include "config/errc.hpp"
 #include "config/node_config.hpp"
+#include "config/tls_identity.hpp"
 #include "fsm/kv_fsm.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -101,9 +102,14 @@ int run(node_config& cfg) {
     log->error("{}", describe(err));
     return 2;
   }
-  if (auto err = prepare_store(cfg, *log)) {
-    log->error("{}", describe(err));
-    return 1;
+  // Every setting and the TLS identity are checked before the data folder
+  // is touched: a bootstrap under a wrong identity would leave a first
+  // configuration that a corrected restart silently keeps.
+  if (!cfg.tls.insecure) {
+    if (auto id = tls_identity::load(cfg.tls, cfg.id); !id) {
+      log->error("{}", describe(id.error()));
+      return 2;
+    }
   }
   // Every thread CAF starts inherits this mask, so the signals reach only
   // sigwait below.
@@ -149,6 +155,12 @@ int run(node_config& cfg) {
         caf::anon_send_exit(*transport, caf::exit_reason::kill);
         return 1;
       }
+    }
+    // -- data folder (the listeners are up: nothing else can fail first) ---
+    if (auto err = prepare_store(cfg, *log)) {
+      log->error("{}", describe(err));
+      caf::anon_send_exit(*transport, caf::exit_reason::kill);
+      return 1;
     }
     // -- worker under the engine ---------------------------------------------
     auto slot = std::make_shared<kv_fsm_slot>();

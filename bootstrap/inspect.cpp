@@ -108,6 +108,30 @@ void scan_snapshots(const std::string& dir, data_dir_info& info) {
     info.snapshots.push_back(std::move(s));
 }
 
+/// What raftd would refuse to start from (the node's build_log rule): a
+/// log that begins after the newest usable snapshot ends, so the entries in
+/// between exist nowhere on this server.
+void check_startable(data_dir_info& info) {
+  if (info.last_index == 0)
+    return;
+  const data_dir_info::snapshot_info* newest = nullptr;
+  for (auto& s : info.snapshots)
+    if (s.crc_ok && (newest == nullptr || s.index > newest->index))
+      newest = &s;
+  auto covered = newest != nullptr ? newest->index : 0;
+  if (info.first_index <= covered + 1)
+    return;
+  info.problems.push_back(
+    "raftd will refuse to start: the log starts at index "
+    + std::to_string(info.first_index) + " but "
+    + (newest == nullptr ? std::string{"no snapshot is usable"}
+                         : "the newest usable snapshot (" + newest->id
+                             + ") ends at index " + std::to_string(covered))
+    + ", so entries in between are lost here; if the other servers hold the "
+      "data, wipe this folder and add the server again, else restore a "
+      "backup");
+}
+
 } // namespace
 
 caf::expected<data_dir_info> inspect_data_dir(const std::string& dir) {
@@ -155,6 +179,7 @@ caf::expected<data_dir_info> inspect_data_dir(const std::string& dir) {
   scan_log(st, info);
   st.close();
   scan_snapshots(dir, info);
+  check_startable(info);
   return info;
 }
 

@@ -233,6 +233,14 @@ BOOST_AUTO_TEST_CASE(worker_without_leader_is_restarted_by_the_engine) {
   };
   BOOST_TEST(poll_until(30s, [&] { return log_has("engine: restarting raft"); }),
              c.logs());
+  // Between a failure and the restart, stale reads are refused: the
+  // stopped worker's state machine is empty or old.
+  std::string refusal;
+  BOOST_TEST(poll_until(30s, [&] {
+    auto r = c.ctl(a, "get x --stale");
+    refusal = r.out;
+    return r.code != 0 && r.out.find("not running") != std::string::npos;
+  }), refusal);
   c.start(c.nodes[1]);
   c.start(c.nodes[2]);
   BOOST_REQUIRE_MESSAGE(!c.wait_for_leader().empty(), c.logs());
@@ -288,4 +296,48 @@ BOOST_AUTO_TEST_CASE(restarted_server_catches_up_by_snapshot) {
   std::stringstream s;
   s << in.rdbuf();
   BOOST_TEST(s.str().find("installing snapshot") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(timeouts_bound_calls_and_errors_say_what_happened) {
+  cluster c;
+  c.start_all();
+  BOOST_REQUIRE_MESSAGE(!c.wait_for_leader().empty(), c.logs());
+  auto& a = c.nodes[0];
+  // A stopped process (SIGSTOP): the kernel still completes the TCP
+  // connection, the TLS handshake never does. --timeout bounds it.
+  ::kill(a.pid, SIGSTOP);
+  auto t0 = clock_type::now();
+  auto r = run(c.ctl(a.client()) + "--timeout 2 put k v");
+  auto took = clock_type::now() - t0;
+  ::kill(a.pid, SIGCONT);
+  BOOST_TEST(r.code == 1, r.out);
+  auto secs = std::chrono::duration<double>(took).count();
+  BOOST_TEST(secs < 8.0, "raftctl --timeout 2 took " << secs << " s");
+  BOOST_TEST(r.out.find("handshake") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("TLS refused") == std::string::npos, r.out);
+  // Nothing listening: refused, said as such.
+  r = run(c.ctl("127.0.0.1:" + std::to_string(free_port())) + "status");
+  BOOST_TEST(r.code == 1);
+  BOOST_TEST(r.out.find("connection refused") != std::string::npos, r.out);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_identity_leaves_the_data_folder_untouched) {
+  // Server a started with b's certificate and --bootstrap: refused before
+  // any raft state is written, so a corrected start bootstraps afresh.
+  cluster c;
+  auto& a = c.nodes[0];
+  c.start(a, {"--tls-cert=" + c.root + "/certs/b.pem",
+              "--tls-key=" + c.root + "/certs/b.key"});
+  int st = 0;
+  waitpid(a.pid, &st, 0);
+  a.pid = -1;
+  BOOST_TEST(WIFEXITED(st));
+  BOOST_TEST(WEXITSTATUS(st) == 2, c.logs());
+  BOOST_TEST(!fs::exists(c.root + "/data-a/raft"), c.logs());
+  // Corrected, it bootstraps with the configuration it is given now.
+  c.start(a);
+  BOOST_TEST(poll_until(20s, [&] {
+    auto r = c.ctl(a, "--json config");
+    return r.code == 0 && json::parse(r.out)["servers"].size() == 3u;
+  }), c.logs());
 }

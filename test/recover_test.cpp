@@ -264,6 +264,47 @@ BOOST_AUTO_TEST_CASE(inspect_reports_log_votes_configurations_snapshots) {
   BOOST_CHECK(recover(dir.path, voters({"1"})));
 }
 
+BOOST_AUTO_TEST_CASE(inspect_reports_what_raftd_would_refuse) {
+  // The log was compacted up to the newest snapshot (5), which is then
+  // damaged; the older one (4) does not reach the log's first entry (6).
+  temp_dir dir;
+  {
+    auto st = new_log_store(dir.path);
+    BOOST_REQUIRE_MESSAGE(st, why(st));
+    fill(**st, **st);
+    BOOST_REQUIRE(!(*st)->store_log(entry(6, 3, entry_type::noop, {})));
+    BOOST_REQUIRE(!(*st)->delete_range(1, 5));
+  }
+  auto snaps = file_snapshot_store::make(dir.path, 5, nullptr);
+  BOOST_REQUIRE(snaps);
+  for (index_t index : {4, 5}) {
+    auto sink = (*snaps)->create(index, 3, voters({"1", "2", "3"}), 1);
+    BOOST_REQUIRE(sink);
+    BOOST_REQUIRE(!(*sink)->write("state", 5));
+    BOOST_REQUIRE(!(*sink)->close());
+  }
+  auto check = [&](bool damaged) {
+    auto info = inspect_data_dir(dir.path);
+    BOOST_REQUIRE_MESSAGE(info, why(info));
+    BOOST_CHECK_EQUAL(info->first_index, 6u);
+    if (!damaged) {
+      BOOST_CHECK(info->problems.empty());
+      return;
+    }
+    BOOST_REQUIRE_EQUAL(info->problems.size(), 1u);
+    auto& p = info->problems[0];
+    BOOST_CHECK_MESSAGE(p.find("raftd will refuse to start") != std::string::npos
+                          && p.find("ends at index 4") != std::string::npos,
+                        p);
+  };
+  check(false);
+  auto metas = (*snaps)->list();
+  BOOST_REQUIRE(metas && metas->front().index == 5u);
+  std::filesystem::resize_file(
+    (*snaps)->path() + "/" + metas->front().id + "/state.bin", 2);
+  check(true);
+}
+
 BOOST_AUTO_TEST_CASE(inspect_refuses_running_node_and_missing_store) {
   temp_dir dir;
   auto missing = inspect_data_dir(dir.path);
