@@ -38,19 +38,20 @@ std::string advice(const dial_result& r) {
   }
 }
 
-} // namespace
-
-caf::expected<caf::actor> connect_published(caf::actor_system& sys,
-                                            const std::string& host,
-                                            uint16_t port, bool tls,
-                                            std::chrono::milliseconds timeout) {
+/// The shared steps: dial, wrap the socket (`wrap`), BASP handshake.
+template <class Wrap>
+caf::expected<caf::actor> connect_with(caf::actor_system& sys,
+                                       const std::string& host, uint16_t port,
+                                       bool tls,
+                                       std::chrono::milliseconds timeout,
+                                       Wrap wrap) {
   using steady = std::chrono::steady_clock;
   auto where = host + ":" + std::to_string(port);
   auto deadline = steady::now() + timeout;
   auto dialed = dial_tcp(host, port, timeout);
   if (dialed.fd < 0)
     return refused(where, advice(dialed));
-  auto scribe = make_client_scribe(sys, dialed.fd, tls);
+  caf::expected<caf::io::scribe_ptr> scribe = wrap(dialed.fd);
   if (!scribe)
     return refused(where, describe(scribe.error()));
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -87,6 +88,30 @@ caf::expected<caf::actor> connect_published(caf::actor_system& sys,
           result = refused(where, sys.render(err));
       });
   return result;
+}
+
+} // namespace
+
+caf::expected<caf::actor> connect_published(caf::actor_system& sys,
+                                            const std::string& host,
+                                            uint16_t port, bool tls,
+                                            std::chrono::milliseconds timeout) {
+  return connect_with(sys, host, port, tls, timeout, [&](int fd) {
+    return make_client_scribe(sys, fd, tls);
+  });
+}
+
+caf::expected<caf::actor>
+connect_raft_port(caf::actor_system& sys, const std::string& host,
+                  uint16_t port, const tls_context* ctx, size_t max_frame,
+                  std::chrono::milliseconds timeout) {
+  return connect_with(sys, host, port, ctx != nullptr, timeout,
+                      [&](int fd) -> caf::expected<caf::io::scribe_ptr> {
+                        if (ctx == nullptr)
+                          return make_client_scribe(sys, fd, false);
+                        return make_raft_scribe(sys, fd, *ctx, false,
+                                                max_frame);
+                      });
 }
 
 } // namespace raft

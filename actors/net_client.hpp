@@ -10,6 +10,8 @@
 
 namespace raft {
 
+class tls_context;
+
 /// Connects to the actor published at `host:port` (CAF's remote_actor),
 /// blocking the calling thread, and only it, for at most `timeout` in all:
 /// the TCP dial (net_dial.hpp), then the TLS and BASP handshakes on CAF's
@@ -29,5 +31,13 @@ caf::expected<caf::actor> connect_published(caf::actor_system& sys,
                                             const std::string& host,
                                             uint16_t port, bool tls,
                                             std::chrono::milliseconds timeout);
+
+/// As `connect_published`, for the raft port: TLS with the port's own
+/// context `ctx` (null: plain TCP) and the BASP frame guard (`max_frame`
+/// payload bytes at most; see net_scribe.hpp).
+caf::expected<caf::actor>
+connect_raft_port(caf::actor_system& sys, const std::string& host,
+                  uint16_t port, const tls_context* ctx, size_t max_frame,
+                  std::chrono::milliseconds timeout);
 
 } // namespace raft

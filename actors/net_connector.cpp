@@ -68,8 +68,8 @@ caf::behavior connector(caf::event_based_actor* self, net_connect_job init) {
   auto job = std::make_shared<net_connect_job>(std::move(init));
   self->set_default_handler(caf::drop);
   // Blocks this detached actor's own thread, for at most the timeout.
-  auto gw = connect_published(self->system(), job->host, job->port,
-                              job->identity != nullptr, job->timeout);
+  auto gw = connect_raft_port(self->system(), job->host, job->port,
+                              job->tls.get(), job->max_frame, job->timeout);
   if (!gw) {
     fail(self, *job, "server " + job->peer_id + ": " + describe(gw.error()));
     return {[](net_fail_atom) {}};

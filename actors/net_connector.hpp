@@ -11,6 +11,7 @@
 namespace raft {
 
 class net_sessions;
+class tls_context;
 class tls_identity;
 
 /// What one connection attempt needs.
@@ -23,9 +24,12 @@ struct net_connect_job {
   uint64_t generation = 0;
   std::string host;
   uint16_t port = 0;
-  /// Null in insecure mode (plain TCP); otherwise TLS with the actor
-  /// system's openssl settings.
+  /// Null in insecure mode (plain TCP).
   std::shared_ptr<tls_identity> identity;
+  /// The raft port's TLS context; null in insecure mode.
+  std::shared_ptr<tls_context> tls;
+  /// The largest BASP frame the peer may announce.
+  size_t max_frame = 0;
   /// Our own gateway and its session table: the peer gets a token for it,
   /// and sends its RPCs to us over the same connection.
   caf::actor gateway;

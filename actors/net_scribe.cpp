@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <utility>
 #include <vector>
 
+#include "actors/net_tls.hpp"
 #include "caf/actor_system.hpp"
+#include "caf/io/basp/header.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/io/network/default_multiplexer.hpp"
 #include "caf/io/network/native_socket.hpp"
@@ -23,93 +26,162 @@ namespace {
 using caf::io::network::native_socket;
 using caf::io::network::rw_state;
 
+/// Follows the BASP framing of the decrypted byte stream (fixed-size
+/// headers, each announcing its payload's length) and refuses a frame
+/// larger than the limit as soon as its header is complete.
+class frame_guard {
+public:
+  explicit frame_guard(size_t max_frame) : max_(max_frame) {
+  }
+
+  /// False if `data` completes a header announcing too large a payload.
+  bool admit(const char* data, size_t n) {
+    if (max_ == 0)
+      return true;
+    size_t pos = 0;
+    while (pos < n) {
+      if (payload_left_ > 0) {
+        auto k = std::min<uint64_t>(payload_left_, n - pos);
+        payload_left_ -= k;
+        pos += static_cast<size_t>(k);
+        continue;
+      }
+      auto k = std::min(header_.size() - seen_, n - pos);
+      std::copy(data + pos, data + pos + k, header_.data() + seen_);
+      seen_ += k;
+      pos += k;
+      if (seen_ < header_.size())
+        break;
+      seen_ = 0;
+      // The payload length: big-endian, after operation, two padding bytes
+      // and the flags (caf/io/basp/header.hpp).
+      uint32_t len = 0;
+      for (size_t i = 4; i < 8; ++i)
+        len = (len << 8) | static_cast<uint8_t>(header_[i]);
+      if (len > max_)
+        return false;
+      payload_left_ = len;
+    }
+    return true;
+  }
+
+private:
+  size_t max_;
+  std::array<char, caf::io::basp::header_size> header_{};
+  size_t seen_ = 0;
+  uint64_t payload_left_ = 0;
+};
+
+/// Whether a session finished its TLS handshake, where it can tell.
+bool handshake_done(const tls_session& s) {
+  return s.handshake_done();
+}
+
+/// CAF's session does not say; its streams wait for the first application
+/// bytes instead (see tls_stream).
+bool handshake_done(const caf::openssl::session&) {
+  return false;
+}
+
 /// The stream policy of a TLS connection: every byte goes through the
-/// OpenSSL session, which also drives the handshake.
+/// session, which also drives the handshake; decrypted bytes pass the
+/// frame guard.
+template <class Session>
 struct tls_policy {
-  explicit tls_policy(caf::openssl::session_ptr s) : session(std::move(s)) {
+  tls_policy(std::unique_ptr<Session> s, size_t max_frame)
+    : session(std::move(s)), guard(max_frame) {
   }
 
   rw_state read_some(size_t& n, native_socket fd, void* buf, size_t len) {
     auto res = session->read_some(n, fd, buf, len);
-    read_failed = res == rw_state::failure;
-    if (res == rw_state::success && n > 0)
-      handshaking = false;
+    if (res == rw_state::success && n > 0) {
+      received = true;
+      if (!guard.admit(static_cast<const char*>(buf), n))
+        res = rw_state::failure;
+    }
     return res;
   }
 
   rw_state write_some(size_t& n, native_socket fd, const void* buf,
                       size_t len) {
-    auto res = session->write_some(n, fd, buf, len);
-    // CAF 0.17's session reports "success, 0 bytes" while SSL_connect
-    // waits for the server: the socket stays writable, so the stream would
-    // retry at once, forever, at full CPU (later CAF versions park writes
-    // until the next read).
-    stalled = handshaking && res == rw_state::success && n == 0 && len > 0;
-    if (res == rw_state::success && n > 0)
-      handshaking = false;
-    return res;
+    return session->write_some(n, fd, buf, len);
   }
 
-  /// OpenSSL may hold decrypted bytes the socket no longer signals.
   bool must_read_more(native_socket fd, size_t threshold) {
     return session->must_read_more(fd, threshold);
   }
 
-  caf::openssl::session_ptr session;
-  /// No application byte has moved yet.
-  bool handshaking = true;
-  /// The last write moved nothing because the handshake waits for a read.
-  bool stalled = false;
-  bool read_failed = false;
+  std::unique_ptr<Session> session;
+  frame_guard guard;
+  /// Application bytes have arrived (so the handshake is done).
+  bool received = false;
 };
 
-/// A TLS stream that stops asking for write events while the handshake
-/// waits for the server, and asks again after the next read.
+/// A TLS stream that holds back writes until the handshake is done. CAF
+/// 0.17's session answers a write during the handshake with "success, 0
+/// bytes"; the socket stays writable, so the stream would retry at once,
+/// forever, at full CPU while the peer is silent (later CAF versions park
+/// such writes). The handshake itself needs no write events: the session
+/// writes its records from inside the reads that the peer's answers wake.
+template <class Session>
 class tls_stream final : public caf::io::network::stream {
 public:
   /// `owner` is the scribe this stream is a member of.
   tls_stream(caf::io::network::default_multiplexer& mpx, native_socket fd,
-             caf::openssl::session_ptr session, caf::io::scribe* owner)
-    : stream(mpx, fd), policy_(std::move(session)), owner_(owner) {
+             std::unique_ptr<Session> session, size_t max_frame,
+             caf::io::scribe* owner)
+    : stream(mpx, fd), policy_(std::move(session), max_frame), owner_(owner) {
+  }
+
+  /// The scribe's flush: now, or once the handshake is done.
+  void flush_when_ready() {
+    if (ready())
+      flush(manager_ptr{owner_});
+    else
+      flush_pending_ = true;
   }
 
   void handle_event(caf::io::network::operation op) override {
-    using caf::io::network::operation;
     // Handling an event may release the scribe's last reference (a closed
     // connection); this stream is a member of it and is used below.
     caf::intrusive_ptr<caf::io::scribe> guard{owner_};
     handle_event_impl(op, policy_);
-    if (op == operation::write && policy_.stalled && state_.writing) {
-      parked_ = true;
-      backend().del(operation::write, fd(), this);
-    } else if (op == operation::read && parked_) {
-      parked_ = false;
-      if (!policy_.read_failed && state_.writing && state_.reading
-          && !state_.shutting_down)
-        backend().add(operation::write, fd(), this);
+    if (flush_pending_ && ready() && state_.reading
+        && !state_.shutting_down) {
+      flush_pending_ = false;
+      flush(manager_ptr{owner_});
     }
   }
 
 private:
-  tls_policy policy_;
+  bool ready() const {
+    return policy_.received || handshake_done(*policy_.session);
+  }
+
+  tls_policy<Session> policy_;
   caf::io::scribe* owner_;
-  bool parked_ = false;
+  bool flush_pending_ = false;
 };
 
-/// A TLS client connection as a CAF scribe (CAF 0.17 keeps its own in the
-/// openssl module's sources, out of reach).
+/// A TLS connection as a CAF scribe (CAF 0.17 keeps its own in the openssl
+/// module's sources, out of reach).
+template <class Session>
 class tls_scribe final : public caf::io::scribe {
 public:
   tls_scribe(caf::io::network::default_multiplexer& mpx, native_socket fd,
-             caf::openssl::session_ptr session)
+             std::unique_ptr<Session> session, size_t max_frame)
     : scribe(caf::io::network::conn_hdl_from_socket(fd)),
-      stream_(mpx, fd, std::move(session), this) {
+      stream_(mpx, fd, std::move(session), max_frame, this) {
   }
 
   void configure_read(caf::io::receive_policy::config cfg) override {
     stream_.configure_read(cfg);
-    if (!launched_)
-      launch();
+    if (!launched_) {
+      // Reading alone drives the handshake: no empty write is forced (CAF's
+      // own TLS scribe forces one, which spins while the peer is silent).
+      launched_ = true;
+      stream_.start(this);
+    }
   }
 
   void ack_writes(bool enable) override {
@@ -130,7 +202,7 @@ public:
   }
 
   void flush() override {
-    stream_.flush(this);
+    stream_.flush_when_ready();
   }
 
   std::string addr() const override {
@@ -152,27 +224,20 @@ public:
   }
 
 private:
-  void launch() {
-    launched_ = true;
-    // Reading alone drives the handshake: make_session sent the
-    // ClientHello, and each read lets SSL_connect write what it must. No
-    // empty write is forced (CAF's own TLS scribe forces one): while the
-    // handshake waits for the server, a socket that is always writable
-    // would spin the multiplexer at full CPU for as long as a stopped
-    // server stays silent.
-    stream_.start(this);
-  }
-
   bool launched_ = false;
-  tls_stream stream_;
+  tls_stream<Session> stream_;
 };
+
+caf::io::network::default_multiplexer& multiplexer_of(caf::actor_system& sys) {
+  return static_cast<caf::io::network::default_multiplexer&>(
+    sys.middleman().backend());
+}
 
 } // namespace
 
 caf::expected<caf::io::scribe_ptr>
 make_client_scribe(caf::actor_system& sys, int fd, bool tls) {
-  auto& mpx = static_cast<caf::io::network::default_multiplexer&>(
-    sys.middleman().backend());
+  auto& mpx = multiplexer_of(sys);
   if (!tls)
     return mpx.new_scribe(fd);
   auto session = caf::openssl::make_session(sys, fd, false);
@@ -182,8 +247,22 @@ make_client_scribe(caf::actor_system& sys, int fd, bool tls) {
                       "the TLS client session did not start: check the "
                       "openssl settings (certificate, key, CA file)");
   }
-  return caf::io::scribe_ptr{
-    caf::make_counted<tls_scribe>(mpx, fd, std::move(session))};
+  return caf::io::scribe_ptr{caf::make_counted<tls_scribe<caf::openssl::session>>(
+    mpx, fd, std::move(session), 0)};
+}
+
+caf::expected<caf::io::scribe_ptr>
+make_raft_scribe(caf::actor_system& sys, int fd, const tls_context& ctx,
+                 bool accepting, size_t max_frame) {
+  caf::io::network::tcp_nodelay(fd, true);
+  auto session = tls_session::make(ctx, fd, accepting);
+  if (!session) {
+    ::close(fd);
+    return make_error(errc::not_valid, "the raft port's TLS session did not "
+                                       "start");
+  }
+  return caf::io::scribe_ptr{caf::make_counted<tls_scribe<tls_session>>(
+    multiplexer_of(sys), fd, std::move(session), max_frame)};
 }
 
 } // namespace raft

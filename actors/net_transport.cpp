@@ -8,16 +8,17 @@
 
 #include "actors/messages.hpp"
 #include "actors/net_connector.hpp"
+#include "actors/net_doorman.hpp"
 #include "actors/net_gateway.hpp"
 #include "actors/log_limiter.hpp"
 #include "actors/net_protocol.hpp"
 #include "actors/net_sessions.hpp"
+#include "actors/net_tls.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/openssl/manager.hpp"
-#include "caf/openssl/publish.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
 #include "config/errc.hpp"
@@ -68,6 +69,8 @@ struct transport_state {
   static inline const char* name = "raft.net_transport";
   net_transport_options opts;
   std::shared_ptr<tls_identity> identity;
+  /// The raft port's TLS context; null when insecure.
+  std::shared_ptr<tls_context> tls;
   std::shared_ptr<spdlog::logger> log;
   caf::actor gateway;
   std::shared_ptr<net_sessions> sessions;
@@ -106,6 +109,12 @@ struct transport_state {
 
 using transport_ptr = caf::stateful_actor<transport_state>*;
 
+/// The largest BASP frame a peer may announce: the largest RPC plus room
+/// for the envelope (token, ids, CAF's message header).
+size_t max_frame_of(const net_transport_options& opts) {
+  return opts.max_message_size + 64 * 1024;
+}
+
 void maybe_connect(transport_ptr self, const std::string& id,
                    peer_state& peer) {
   auto& st = self->state;
@@ -133,6 +142,8 @@ void maybe_connect(transport_ptr self, const std::string& id,
   job.host = hp->first;
   job.port = hp->second;
   job.identity = st.identity;
+  job.tls = st.tls;
+  job.max_frame = max_frame_of(st.opts);
   job.gateway = st.gateway;
   job.sessions = st.sessions;
   job.timeout = st.opts.handshake_timeout;
@@ -160,6 +171,7 @@ void lose_peer(transport_ptr self, const std::string& id, peer_state& peer,
 
 caf::behavior transport(transport_ptr self, net_transport_options opts,
                         std::shared_ptr<tls_identity> identity,
+                        std::shared_ptr<tls_context> tls,
                         std::shared_ptr<net_sessions> sessions,
                         caf::io::middleman_actor mm,
                         std::shared_ptr<spdlog::logger> log) {
@@ -167,6 +179,7 @@ caf::behavior transport(transport_ptr self, net_transport_options opts,
   st.sessions = std::move(sessions);
   st.opts = std::move(opts);
   st.identity = std::move(identity);
+  st.tls = std::move(tls);
   st.middleman = std::move(mm);
   st.log = std::move(log);
   self->set_down_handler([self](caf::down_msg& dm) {
@@ -367,6 +380,7 @@ caf::expected<caf::actor> spawn_net_transport(caf::actor_system& sys,
     return make_error(errc::not_valid, "actor system lacks the middleman: "
                                        "configure it with configure_network");
   std::shared_ptr<tls_identity> identity;
+  std::shared_ptr<tls_context> tls;
   if (opts.tls.insecure) {
     log->warn("raft transport of {} runs INSECURE: plain TCP, no "
               "authentication, peers' ids taken on trust; anyone who can "
@@ -377,6 +391,10 @@ caf::expected<caf::actor> spawn_net_transport(caf::actor_system& sys,
     if (!id)
       return id.error();
     identity = std::move(*id);
+    auto ctx = tls_context::make(opts.tls);
+    if (!ctx)
+      return ctx.error();
+    tls = std::move(*ctx);
     if (!sys.has_openssl_manager())
       return make_error(errc::not_valid,
                         "actor system lacks the openssl module: configure it "
@@ -397,15 +415,17 @@ caf::expected<caf::actor> spawn_net_transport(caf::actor_system& sys,
   auto listen_port = opts.listen_port;
   auto advertise = opts.advertise;
   auto max_size = opts.max_message_size;
+  auto max_frame = max_frame_of(opts);
   auto sessions = std::make_shared<net_sessions>();
-  auto self = sys.spawn(transport, std::move(opts), identity, sessions, mm,
-                        log);
+  auto self = sys.spawn(transport, std::move(opts), identity, tls, sessions,
+                        mm, log);
   auto gw = spawn_net_gateway(sys, self, local_id, identity, sessions,
                               max_size, log);
   const char* host = listen_host.empty() ? nullptr : listen_host.c_str();
   caf::expected<uint16_t> port{uint16_t{0}};
-  if (identity)
-    port = caf::openssl::publish(gw, listen_port, host, true);
+  if (tls)
+    port = publish_raft_port(sys, gw, listen_port, listen_host, tls,
+                             max_frame);
   else
     port = sys.middleman().publish(gw, listen_port, host, true);
   if (!port) {

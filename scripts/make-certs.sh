@@ -1,12 +1,15 @@
 #!/bin/sh
 # Makes the TLS material of one cluster: a per-cluster CA and, for every
 # server id given, a certificate (CN and SAN DNS = the id) and key, signed by
-# that CA. Usage: make-certs.sh <out-dir> <server-id>...
+# that CA. Names after --clients get client certificates (extended key usage
+# clientAuth only, e.g. raftctl's "admin"): raftd's client port accepts
+# them, its raft port refuses them.
+# Usage: make-certs.sh <out-dir> <server-id>... [--clients <name>...]
 # Writes <out-dir>/ca.pem, ca.key (keep it offline), <id>.pem and <id>.key.
 # An existing CA in <out-dir> is reused, so servers can be added later.
 set -eu
 if [ $# -lt 2 ]; then
-  echo "usage: $0 <out-dir> <server-id>..." >&2
+  echo "usage: $0 <out-dir> <server-id>... [--clients <name>...]" >&2
   exit 2
 fi
 out=$1
@@ -21,7 +24,12 @@ if [ ! -f "$out/ca.pem" ]; then
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 fi
+usage=serverAuth,clientAuth
 for id in "$@"; do
+  if [ "$id" = --clients ]; then
+    usage=clientAuth
+    continue
+  fi
   case $id in
     *[!A-Za-z0-9._-]*|"")
       echo "$0: server id '$id' must be letters, digits, '.', '_' or '-'" >&2
@@ -30,7 +38,7 @@ for id in "$@"; do
   ext=$(mktemp)
   printf '%s\n' "basicConstraints=critical,CA:FALSE" \
     "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=serverAuth,clientAuth" \
+    "extendedKeyUsage=$usage" \
     "subjectAltName=DNS:$id" > "$ext"
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$out/$id.key" -out "$out/$id.csr" -subj "/CN=$id" 2>/dev/null

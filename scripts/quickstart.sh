@@ -164,7 +164,7 @@ else
 fi
 mkdir -p "$work/logs"
 # One CA for the cluster, a certificate per server id, one for raftctl.
-sh "$top/scripts/make-certs.sh" "$work/certs" "${ids[@]}" admin \
+sh "$top/scripts/make-certs.sh" "$work/certs" "${ids[@]}" --clients admin \
   || fail "scripts/make-certs.sh failed (is openssl installed?)"
 info "CA and certificates for ${ids[*]} and admin (raftctl) in $work/certs"
 

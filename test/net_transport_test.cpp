@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -33,6 +34,8 @@
 #include <thread>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -82,7 +85,8 @@ struct cert_dirs {
     other = root + "/other";
     auto script = std::filesystem::path{__FILE__}.parent_path().parent_path()
                   / "scripts" / "make-certs.sh";
-    for (auto& [dir, ids] : {std::pair{cluster, std::string{"a b c"}},
+    for (auto& [dir, ids] : {std::pair{cluster,
+                                       std::string{"a b c --clients admin"}},
                              std::pair{other, std::string{"a b"}}}) {
       auto cmd = "sh '" + script.string() + "' '" + dir + "' " + ids;
       if (std::system(cmd.c_str()) != 0)
@@ -597,6 +601,54 @@ bool raw_send(uint16_t port, const std::string& data) {
   return closed;
 }
 
+/// As raw_send, inside a TLS session made with `tls` (certificate, key,
+/// CA). `handshake_ok` tells whether the server accepted the certificate;
+/// true if the server closed the connection.
+bool tls_send(uint16_t port, const tls_settings& tls, const std::string& data,
+              bool& handshake_ok) {
+  handshake_ok = false;
+  auto ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_use_certificate_chain_file(ctx, tls.certificate.c_str());
+  SSL_CTX_use_PrivateKey_file(ctx, tls.key.c_str(), SSL_FILETYPE_PEM);
+  SSL_CTX_load_verify_locations(ctx, tls.cafile.c_str(), nullptr);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool closed = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    auto ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    // With TLS 1.3 the client learns that its certificate was refused only
+    // at its first read.
+    if (SSL_connect(ssl) == 1 && SSL_write(ssl, data.data(),
+                                           static_cast<int>(data.size()))
+                                   > 0) {
+      char buf[4096];
+      auto n = SSL_read(ssl, buf, sizeof(buf));
+      auto err = SSL_get_error(ssl, n);
+      handshake_ok = n > 0 || err == SSL_ERROR_ZERO_RETURN
+                     || (err == SSL_ERROR_SYSCALL && errno == 0);
+      closed = n <= 0 && errno != EAGAIN;
+      while (n > 0) {
+        n = SSL_read(ssl, buf, sizeof(buf));
+        closed = n <= 0 && errno != EAGAIN;
+      }
+    } else {
+      closed = true;
+    }
+    SSL_free(ssl);
+  }
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return closed;
+}
+
 /// A BASP header as CAF 0.17 lays it out, announcing a payload of
 /// `payload_len` bytes: operation, 3 bytes padding (flags), payload length,
 /// operation data, then source/dest node and actor ids (zeros here).
@@ -609,6 +661,20 @@ std::string basp_header(uint32_t payload_len) {
   h.append(8, '\0');          // operation data
   h.append(2 * (20 + 4), '\0'); // two node ids (host hash + pid)
   h.append(16, '\0');         // two actor ids
+  return h;
+}
+
+/// A valid BASP client handshake header of CAF 0.17.6 (32 bytes:
+/// operation, two padding bytes, flags, payload length, operation data,
+/// source and destination actor), announcing `payload_len` bytes: the
+/// server believes it and makes room for them.
+std::string basp_client_handshake(uint32_t payload_len) {
+  std::string h;
+  h.push_back(static_cast<char>(1)); // client_handshake
+  h.append(3, '\0');
+  for (int i = 3; i >= 0; --i)
+    h.push_back(static_cast<char>((payload_len >> (8 * i)) & 0xff));
+  h.append(8 + 16, '\0');
   return h;
 }
 
@@ -993,14 +1059,6 @@ BOOST_FIXTURE_TEST_CASE(impersonation_refused, single_server) {
   bad.entries.push_back(log_entry{5, 9, entry_type::command, {}, 0});
   caf::anon_send(gw, net_rpc_atom_v, token, std::string{"c"},
                  std::string{"b"}, caf::make_message(bad));
-  // Larger than the maximum message size (1 MiB here): dropped.
-  append_request huge;
-  huge.term = 9;
-  huge.leader = "c";
-  huge.entries.push_back(
-    log_entry{1, 9, entry_type::command, bytes(2 * 1024 * 1024, 7), 0});
-  caf::anon_send(gw, net_rpc_atom_v, token, std::string{"c"},
-                 std::string{"b"}, caf::make_message(huge));
   // Not an RPC at all.
   caf::anon_send(gw, net_rpc_atom_v, token, std::string{"c"},
                  std::string{"b"}, caf::make_message(std::string{"hi"}));
@@ -1010,7 +1068,7 @@ BOOST_FIXTURE_TEST_CASE(impersonation_refused, single_server) {
                  caf::make_message(vote_request{9, "c", 0, 0, false}));
   BOOST_TEST(rpc_probe.wait_received(1, 5s));
   BOOST_TEST(eventually(5s, [&] {
-    return stat(*p.sys, p.transport, "gateway_rejected") >= 6u;
+    return stat(*p.sys, p.transport, "gateway_rejected") >= 5u;
   }));
   BOOST_TEST(rpc_probe.received() == 1);
   auto senders = rpc_probe.senders();
@@ -1018,6 +1076,21 @@ BOOST_FIXTURE_TEST_CASE(impersonation_refused, single_server) {
   if (!senders.empty())
     BOOST_TEST(senders.front() == "c");
   BOOST_TEST(stat(*p.sys, p.transport, "gateway_accepted") == 1u);
+  // Larger than the maximum message size (1 MiB here): the raft port's
+  // frame guard closes the connection as soon as the BASP header announces
+  // it, before anything is allocated for it.
+  append_request huge;
+  huge.term = 9;
+  huge.leader = "c";
+  huge.entries.push_back(
+    log_entry{1, 9, entry_type::command, bytes(2 * 1024 * 1024, 7), 0});
+  self->monitor(gw);
+  caf::anon_send(gw, net_rpc_atom_v, token, std::string{"c"},
+                 std::string{"b"}, caf::make_message(huge));
+  bool closed = false;
+  self->receive([&](caf::down_msg&) { closed = true; },
+                caf::after(std::chrono::seconds{5}) >> [] {});
+  BOOST_TEST(closed, "the connection outlived an oversized frame");
   // Our own transport does not send oversized RPCs either.
   caf::anon_send(p.transport, rpc_atom_v, std::string{"b"}, std::string{"c"},
                  caf::make_message(huge));
@@ -1052,6 +1125,34 @@ BOOST_FIXTURE_TEST_CASE(garbage_and_huge_basp_header_on_raft_port,
   BOOST_TEST(stat(*p.sys, p.transport, "gateway_handshakes") == 0u);
   BOOST_TEST(rpc_probe.received() == 0);
   // Still alive and serving genuine peers.
+  BOOST_TEST(serving());
+}
+
+BOOST_FIXTURE_TEST_CASE(raft_port_refuses_clients_and_oversized_frames,
+                        single_server) {
+  ::signal(SIGPIPE, SIG_IGN);
+  // A client certificate of the cluster CA (raftctl's "admin": extended
+  // key usage clientAuth only) does not complete TLS on the raft port.
+  auto admin = certs().tls("admin");
+  bool accepted = true;
+  BOOST_TEST(tls_send(p.port, admin, basp_client_handshake(0), accepted));
+  BOOST_TEST(!accepted, "the raft port accepted a client certificate");
+  // A server of the cluster CA announcing a 1 GiB BASP frame: cut off as
+  // soon as the header is complete, before anything is allocated for it.
+  auto before = rss_kib();
+  for (int round = 0; round < 5; ++round) {
+    accepted = false;
+    BOOST_TEST(tls_send(p.port, certs().tls("c"),
+                        basp_client_handshake(1u << 30)
+                          + std::string(64 * 1024, 'A'),
+                        accepted));
+    BOOST_TEST(accepted);
+  }
+  auto after = rss_kib();
+  BOOST_TEST_MESSAGE("VmRSS before " << before << " KiB, after " << after
+                                     << " KiB");
+  BOOST_TEST(after < before + 32 * 1024);
+  BOOST_TEST(stat(*p.sys, p.transport, "gateway_handshakes") == 0u);
   BOOST_TEST(serving());
 }
 

@@ -121,8 +121,8 @@ struct cluster {
     for (auto& id : ids)
       names += id + " ";
     auto mk = run("sh '" + script.string() + "' '" + root + "/certs' " + names
-                  + "admin && sh '" + script.string() + "' '" + root
-                  + "/other' admin");
+                  + "--clients admin && sh '" + script.string() + "' '" + root
+                  + "/other' --clients admin");
     BOOST_REQUIRE_MESSAGE(mk.code == 0, mk.out);
     for (auto& id : ids) {
       node n;
