@@ -663,7 +663,10 @@ caf::expected<raft_log> build_log(loaded_state& ls, const snapshot_meta& snap,
                                  + std::to_string(snap.index))
                         + ": entries in between are lost");
   if (snap.index == 0 || first == snap.index + 1) {
-    raft_log log{first - 1, 0};
+    // The log's base is the snapshot's last entry, term included: the
+    // consistency check of the next AppendEntries (§5.3) and the vote's
+    // up-to-date check (§5.4.1) of an empty log both read it.
+    raft_log log{first - 1, snap.term};
     for (auto& e : es)
       log.append(std::move(e));
     return log;

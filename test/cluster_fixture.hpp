@@ -88,8 +88,8 @@ public:
     : sim(seed_value) {
     transport = spawn_inmem_transport(
       sys, seed_value,
-      [this](const std::string& from, const std::string&,
-             const caf::message& msg) { audit(from, msg); });
+      [this](const std::string& from, const std::string& to,
+             const caf::message& msg) { audit(from, to, msg); });
     settings.heartbeat_timeout = std::chrono::milliseconds{100};
     settings.election_timeout = std::chrono::milliseconds{100};
     settings.leader_lease_timeout = std::chrono::milliseconds{100};
@@ -198,6 +198,33 @@ public:
     });
     return res;
   }
+
+  /// Crashes node `i` after `jobs` more jobs of any actor, so that it can
+  /// die with a write or an answer in flight.
+  void crash_after_jobs(size_t i, size_t jobs) {
+    settle_crash();
+    crash_at_ = steps + jobs;
+    crash_node_ = i;
+  }
+
+  /// A crash still pending from crash_after_jobs strikes now.
+  void settle_crash() {
+    if (crash_at_ != 0) {
+      crash_at_ = 0;
+      if (nodes[crash_node_].up) {
+        crash(crash_node_);
+        ++crashes_in_flight;
+      }
+    }
+  }
+
+  void after_job() override {
+    if (crash_at_ != 0 && steps >= crash_at_)
+      settle_crash();
+  }
+
+  /// Crashes struck between two jobs (crash_after_jobs).
+  size_t crashes_in_flight = 0;
 
   /// Kills node `i` at once: whatever its writer had not stored is lost.
   void crash(size_t i) {
@@ -325,7 +352,10 @@ public:
         if (!fresh && it->second != m.id)
           fail("two leaders in term " + std::to_string(c->term()) + ": "
                + it->second + " and " + m.id);
+        if (fresh)
+          check_leader_completeness(m, *c);
       }
+      check_log_matching(m, *c);
       // Terms never go back (§5.1), even across restarts: the durable term
       // is reloaded.
       if (c->term() < m.last_term)
@@ -362,7 +392,8 @@ public:
   /// Persist before send (§5 Figure 2, "Rules for all servers": respond to
   /// RPCs only after updating stable storage): every acknowledgement and
   /// vote that leaves a server must be backed by its store.
-  void audit(const std::string& from, const caf::message& msg) {
+  void audit(const std::string& from, const std::string& to,
+             const caf::message& msg) {
     member* m = nullptr;
     for (auto& x : nodes)
       if (x.id == from)
@@ -382,6 +413,12 @@ public:
       auto& r = msg.get_as<vote_response>(0);
       if (!r.granted || r.pre_vote)
         return;
+      // Election Safety rests on one vote per voter per term (§5.2), across
+      // restarts too: the vote is durable before it is sent.
+      auto [it, fresh] = votes_.emplace(std::make_pair(from, r.term), to);
+      if (!fresh && it->second != to)
+        note_violation(from + " voted for both " + it->second + " and " + to
+                       + " in term " + std::to_string(r.term));
       auto term = store.get_uint64(stable_keys::current_term);
       auto vterm = store.get_uint64(stable_keys::last_vote_term);
       if (!term || *term < r.term || !vterm || *vterm != r.term)
@@ -465,8 +502,57 @@ public:
   }
 
 private:
+  /// Log Matching (§5.3), checked at each log's tail, where entries
+  /// arrive: an entry is named by index and term, so two logs holding the
+  /// same (index, term) hold the same data there and the same term just
+  /// before (by induction, the same prefix).
+  void check_log_matching(const member& m, const consensus& c) {
+    auto& log = c.log();
+    auto last = log.last_index();
+    auto lo = std::max(log.first_index(), last > 2 ? last - 2 : index_t{1});
+    for (auto k = lo; k <= last; ++k) {
+      auto& e = log.at(k);
+      term_t prev = 0;
+      if (k - 1 >= log.first_index())
+        prev = log.at(k - 1).term;
+      else if (k - 1 == log.snapshot_index())
+        prev = log.snapshot_term();
+      else
+        continue;
+      auto [it, fresh] = entries_.emplace(std::make_pair(k, e.term),
+                                          std::make_pair(prev, e.data));
+      if (!fresh && (it->second.first != prev || it->second.second != e.data))
+        fail("Log Matching broken at index " + std::to_string(k) + " term "
+             + std::to_string(e.term) + " on " + m.id + ": term before it "
+             + std::to_string(prev) + ", " + std::to_string(e.data.size())
+             + " bytes of type " + std::to_string(static_cast<int>(e.type))
+             + "; first seen with term before it "
+             + std::to_string(it->second.first) + ", "
+             + std::to_string(it->second.second.size()) + " bytes");
+    }
+  }
+
+  /// Leader Completeness (§5.4): a new leader holds every entry committed
+  /// so far (those before its log were compacted into its snapshot).
+  void check_leader_completeness(const member& m, const consensus& c) {
+    auto& log = c.log();
+    for (auto it = committed.lower_bound(log.first_index());
+         it != committed.end(); ++it) {
+      auto k = it->first;
+      if (k > log.last_index() || log.at(k).term != it->second.first)
+        fail("leader " + m.id + " of term " + std::to_string(c.term())
+             + " lacks committed entry " + std::to_string(k));
+    }
+  }
+
   uint64_t restarts_ = 0;
   std::string violation_;
+  size_t crash_at_ = 0;
+  size_t crash_node_ = 0;
+  /// (voter, term) -> the candidate it granted its vote.
+  std::map<std::pair<std::string, term_t>, std::string> votes_;
+  /// (index, term) -> (term before it, data) as first seen in any log.
+  std::map<std::pair<index_t, term_t>, std::pair<term_t, bytes>> entries_;
 };
 
 inline std::string text_of(const bytes& b) {

@@ -34,9 +34,18 @@ struct scenario_result {
   size_t snapshots = 0;
   size_t installs = 0;
   size_t changes = 0;
+  size_t crashes_in_flight = 0;
 };
 
-scenario_result run_scenario(uint64_t seed) {
+/// What a scenario may inject. Regression seeds replay the generator of
+/// their time: each new kind of fault draws from the seeded generator and
+/// so changes every later choice.
+struct scenario_kinds {
+  /// Crashes between two jobs, with writes and answers in flight.
+  bool crashes_in_flight = true;
+};
+
+scenario_result run_scenario(uint64_t seed, scenario_kinds kinds = {}) {
   std::mt19937_64 rng{seed};
   auto pick = [&](size_t n) {
     return std::uniform_int_distribution<size_t>{0, n - 1}(rng);
@@ -77,7 +86,12 @@ scenario_result run_scenario(uint64_t seed) {
         if (down + 1 <= (n - 1) / 2) {
           auto i = pick(n);
           if (c.nodes[i].up) {
-            c.crash(i);
+            // Now, or between two jobs of the coming steps: with a write,
+            // a vote or an acknowledgement in flight.
+            if (!kinds.crashes_in_flight || pick(2) == 0)
+              c.crash(i);
+            else
+              c.crash_after_jobs(i, 1 + pick(60));
             ++down;
             ++res.crashes;
           }
@@ -167,6 +181,7 @@ scenario_result run_scenario(uint64_t seed) {
       c.step_time();
   }
   // Quiesce: no more faults, everyone back.
+  c.settle_crash();
   c.heal();
   c.faults(fault_settings{});
   for (size_t i = 0; i < n; ++i)
@@ -220,6 +235,7 @@ scenario_result run_scenario(uint64_t seed) {
     res.installs += m.probe->snapshots_installed;
   }
   res.acknowledged = c.acknowledged.size();
+  res.crashes_in_flight = c.crashes_in_flight;
   res.steps = c.steps;
   res.terms = c.leaders.size();
   return res;
@@ -294,6 +310,7 @@ BOOST_AUTO_TEST_CASE(regression_seeds) {
   struct regression {
     uint64_t seed;
     const char* what;
+    scenario_kinds kinds;
   };
   // Issue 21: a deposed leader answered an apply whose index committed with
   // the next leader's entry ("acknowledged apply at N was replaced").
@@ -301,12 +318,18 @@ BOOST_AUTO_TEST_CASE(regression_seeds) {
     5948,  7272,  9591,  11926, 20360, 21776, 26864, 28850, 31174, 31464,
     43238, 46054, 46300, 47926, 54976, 55624, 60115, 65501, 65696, 67454,
     67502, 74176, 80170, 84338, 85912, 87050, 87552, 90016, 92672};
+  // They predate crashes in flight: replayed with the generator of then.
+  scenario_kinds then;
+  then.crashes_in_flight = false;
   std::vector<regression> seeds;
   for (auto seed : lost_acknowledgement)
-    seeds.push_back({seed, "issue 21: apply answered for another entry"});
+    seeds.push_back({seed, "issue 21: apply answered for another entry", then});
+  // A log starting right after its snapshot restarted with base term 0
+  // (the Log Matching audit).
+  seeds.push_back({381, "snapshot's term lost at restart", {}});
   for (auto& r : seeds) {
     try {
-      run_scenario(r.seed);
+      run_scenario(r.seed, r.kinds);
     } catch (const std::exception& e) {
       BOOST_ERROR("regression seed " << r.seed << " (" << r.what
                                      << ") failed: " << e.what()

@@ -68,6 +68,12 @@ public:
       step_job();
   }
 
+  /// Runs after every job and its check: where faults that strike between
+  /// two jobs (a crash with a write in flight) are injected.
+  virtual void after_job() {
+    // nop
+  }
+
   /// Runs one job, chosen by the seeded generator, then checks.
   void step_job() {
     auto& jobs = sched.jobs;
@@ -79,6 +85,7 @@ public:
     sched.run_once();
     ++steps;
     check();
+    after_job();
   }
 
   /// Runs all jobs, then fires the next timer; false if there is none.

@@ -203,6 +203,42 @@ BOOST_AUTO_TEST_CASE(restart_after_compaction_restores_snapshot_and_log) {
   BOOST_TEST(std::equal(before.begin(), before.end(), after.begin()));
 }
 
+BOOST_AUTO_TEST_CASE(log_starting_at_the_snapshot_keeps_its_term) {
+  // A server whose log holds nothing past its snapshot restarts with the
+  // snapshot's last entry as its log's base, term included: its votes
+  // (§5.4.1, up-to-date check) and its AppendEntries consistency check
+  // (§5.3) read that term. Found by the simulator's Log Matching audit
+  // (seed 381): the base term was 0.
+  cluster c{3, 37, manual_snapshots};
+  auto l = leader_of(c);
+  apply_n(c, "s", 6);
+  BOOST_REQUIRE(c.run_until([&] {
+    return c.nodes[l].probe->applied == c.core(l)->last_index();
+  }));
+  auto meta = take_snapshot(c, l);
+  apply_n(c, "t", 2);
+  for (size_t i = 0; i < 3; ++i)
+    c.crash(i);
+  c.run_jobs();
+  // The log starts right after the snapshot: the entries it covers are
+  // compacted away, the two after it stay.
+  auto& store = *c.nodes[l].store;
+  BOOST_REQUIRE(!store.delete_range(*store.first_index(), meta.index));
+  BOOST_REQUIRE(*store.first_index() == meta.index + 1);
+  c.start(l);
+  c.run_jobs();
+  auto core = c.core(l);
+  BOOST_REQUIRE(core != nullptr);
+  BOOST_TEST(core->log().snapshot_index() == meta.index);
+  BOOST_TEST(core->log().snapshot_term() == meta.term);
+  // And a leader's AppendEntries that matches at the snapshot's last entry
+  // is accepted: the cluster goes on from there.
+  for (size_t i = 0; i < 3; ++i)
+    if (i != l)
+      c.start(i);
+  apply_n(c, "u", 1);
+}
+
 BOOST_AUTO_TEST_CASE(restarted_node_reapplies_up_to_the_stored_commit_index) {
   cluster c{3, 36, manual_snapshots};
   auto l = leader_of(c);
