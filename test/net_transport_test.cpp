@@ -624,19 +624,20 @@ bool tls_send(uint16_t port, const tls_settings& tls, const std::string& data,
     auto ssl = SSL_new(ctx);
     SSL_set_fd(ssl, fd);
     // With TLS 1.3 the client learns that its certificate was refused only
-    // at its first read.
-    if (SSL_connect(ssl) == 1 && SSL_write(ssl, data.data(),
-                                           static_cast<int>(data.size()))
-                                   > 0) {
-      char buf[4096];
-      auto n = SSL_read(ssl, buf, sizeof(buf));
-      auto err = SSL_get_error(ssl, n);
-      handshake_ok = n > 0 || err == SSL_ERROR_ZERO_RETURN
-                     || (err == SSL_ERROR_SYSCALL && errno == 0);
-      closed = n <= 0 && errno != EAGAIN;
-      while (n > 0) {
-        n = SSL_read(ssl, buf, sizeof(buf));
-        closed = n <= 0 && errno != EAGAIN;
+    // at its first read; an accepted one is greeted by the server's BASP
+    // handshake.
+    char buf[4096];
+    if (SSL_connect(ssl) == 1 && SSL_read(ssl, buf, sizeof(buf)) > 0) {
+      handshake_ok = true;
+      if (SSL_write(ssl, data.data(), static_cast<int>(data.size())) > 0) {
+        int n = 0;
+        do {
+          errno = 0;
+          n = SSL_read(ssl, buf, sizeof(buf));
+        } while (n > 0);
+        closed = errno != EAGAIN && errno != EWOULDBLOCK;
+      } else {
+        closed = true;
       }
     } else {
       closed = true;
