@@ -292,12 +292,18 @@ public:
   /// Sends `xs` to the service at `addr`; `on_ok` takes the answer.
   template <class F, class... Ts>
   caf::error ask(const std::string& addr, F on_ok, const Ts&... xs) {
+    // One --timeout bounds the whole exchange with a server: connecting
+    // (dial, TLS, handshake) and the request.
+    auto start = std::chrono::steady_clock::now();
     auto h = connect(addr);
     if (!h)
       return std::move(h.error());
+    auto left = timeout() - (std::chrono::steady_clock::now() - start);
+    if (left < std::chrono::milliseconds{100})
+      left = std::chrono::milliseconds{100};
     caf::error result;
     (*self_)
-      ->request(*h, timeout(), xs...)
+      ->request(*h, std::chrono::duration_cast<caf::timespan>(left), xs...)
       .receive(on_ok, [&](caf::error& err) { result = std::move(err); });
     if (result == caf::sec::request_timeout)
       return make_error(errc::timeout,

@@ -374,8 +374,12 @@ public:
            k <= c->commit_index() && k <= log.last_index(); ++k) {
         auto& e = log.at(k);
         auto [it, fresh] = committed.emplace(k, std::make_pair(e.term, e.data));
-        if (fresh && e.type == entry_type::command)
-          committed_commands.insert(k);
+        if (fresh) {
+          // The commit happened in this term or before: an upper bound.
+          commit_terms_.emplace(k, c->term());
+          if (e.type == entry_type::command)
+            committed_commands.insert(k);
+        }
         if (!fresh && (it->second.first != e.term || it->second.second != e.data))
           fail("committed entry " + std::to_string(k) + " differs on " + m.id);
         m.checked_upto = k;
@@ -533,12 +537,16 @@ private:
   }
 
   /// Leader Completeness (§5.4): a new leader holds every entry committed
-  /// so far (those before its log were compacted into its snapshot).
+  /// in an earlier term (those before its log were compacted into its
+  /// snapshot). A leader of a stale term, elected by late votes, need not
+  /// hold what later terms committed.
   void check_leader_completeness(const member& m, const consensus& c) {
     auto& log = c.log();
     for (auto it = committed.lower_bound(log.first_index());
          it != committed.end(); ++it) {
       auto k = it->first;
+      if (commit_terms_[k] >= c.term())
+        continue;
       if (k > log.last_index() || log.at(k).term != it->second.first)
         fail("leader " + m.id + " of term " + std::to_string(c.term())
              + " lacks committed entry " + std::to_string(k));
@@ -549,6 +557,9 @@ private:
   std::string violation_;
   size_t crash_at_ = 0;
   size_t crash_node_ = 0;
+  /// index -> the term of the node that first reported it committed (at
+  /// least the term in which it was committed).
+  std::map<index_t, term_t> commit_terms_;
   /// (voter, term) -> the candidate it granted its vote.
   std::map<std::pair<std::string, term_t>, std::string> votes_;
   /// (index, term) -> (term before it, data) as first seen in any log.
