@@ -2,6 +2,7 @@
 
 #include <map>
 #include <random>
+#include <set>
 
 #include "actors/messages.hpp"
 #include "caf/actor_system.hpp"
@@ -16,6 +17,10 @@ struct transport_state {
   static inline const char* name = "raft.inmem_transport";
   std::map<std::string, caf::actor> routes;
   std::map<std::string, int> groups;
+  /// Links that lose every message one way: (from, to).
+  std::set<std::pair<std::string, std::string>> cut;
+  /// Slow links: every message from -> to waits this long at least.
+  std::map<std::pair<std::string, std::string>, caf::timespan> slow;
   fault_settings faults;
   std::mt19937_64 rng;
   uint64_t dropped = 0;
@@ -54,27 +59,41 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
         audit(from, to, msg);
       auto i = st.routes.find(to);
       if (i == st.routes.end() || !st.connected(from, to)
-          || st.chance(st.faults.drop)) {
+          || st.cut.count({from, to}) != 0 || st.chance(st.faults.drop)) {
         ++st.dropped;
         return;
       }
       int copies = st.chance(st.faults.duplicate) ? 2 : 1;
+      auto base = caf::timespan{0};
+      if (auto s = st.slow.find({from, to}); s != st.slow.end())
+        base = s->second;
       for (int k = 0; k < copies; ++k) {
+        auto delay = base;
         if (st.faults.max_delay.count() > 0 && st.chance(st.faults.delay)) {
           std::uniform_int_distribution<int64_t> dist{
             1, st.faults.max_delay.count()};
-          caf::delayed_anon_send(i->second,
-                                 std::chrono::milliseconds{dist(st.rng)}, msg);
-        } else {
-          caf::anon_send(i->second, msg);
+          delay += std::chrono::milliseconds{dist(st.rng)};
         }
+        if (delay.count() > 0)
+          caf::delayed_anon_send(i->second, delay, msg);
+        else
+          caf::anon_send(i->second, msg);
       }
     },
     [=](fault_atom, const fault_settings& f) { self->state.faults = f; },
     [=](partition_atom, const std::string& id, int group) {
       self->state.groups[id] = group;
     },
-    [=](heal_atom) { self->state.groups.clear(); },
+    [=](partition_atom, const std::string& from, const std::string& to) {
+      self->state.cut.emplace(from, to);
+    },
+    [=](fault_atom, const std::string& from, const std::string& to,
+        caf::timespan delay) { self->state.slow[{from, to}] = delay; },
+    [=](heal_atom) {
+      self->state.groups.clear();
+      self->state.cut.clear();
+      self->state.slow.clear();
+    },
   };
 }
 

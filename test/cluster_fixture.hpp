@@ -327,6 +327,18 @@ public:
     run_jobs();
   }
 
+  /// Every message from node `i` to node `j` is lost (one way only).
+  void cut(size_t i, size_t j) {
+    caf::anon_send(transport, partition_atom_v, nodes[i].id, nodes[j].id);
+    run_jobs();
+  }
+
+  /// Every message from node `i` to node `j` takes at least `d`.
+  void slow(size_t i, size_t j, caf::timespan d) {
+    caf::anon_send(transport, fault_atom_v, nodes[i].id, nodes[j].id, d);
+    run_jobs();
+  }
+
   void heal() {
     caf::anon_send(transport, heal_atom_v);
     run_jobs();

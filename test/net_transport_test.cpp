@@ -650,28 +650,14 @@ bool tls_send(uint16_t port, const tls_settings& tls, const std::string& data,
   return closed;
 }
 
-/// A BASP header as CAF 0.17 lays it out, announcing a payload of
-/// `payload_len` bytes: operation, 3 bytes padding (flags), payload length,
-/// operation data, then source/dest node and actor ids (zeros here).
-std::string basp_header(uint32_t payload_len) {
+/// A BASP header as CAF 0.17.6 lays it out (32 bytes: operation, two
+/// padding bytes, flags, payload length, operation data, source and
+/// destination actor), announcing `payload_len` bytes. A client handshake
+/// (operation 1, the default) with zero actors is valid: the server
+/// believes the length and makes room for it.
+std::string basp_header(uint32_t payload_len, char operation = 1) {
   std::string h;
-  h.push_back(static_cast<char>(0)); // server_handshake
-  h.append(3, '\0');
-  for (int i = 3; i >= 0; --i)
-    h.push_back(static_cast<char>((payload_len >> (8 * i)) & 0xff));
-  h.append(8, '\0');          // operation data
-  h.append(2 * (20 + 4), '\0'); // two node ids (host hash + pid)
-  h.append(16, '\0');         // two actor ids
-  return h;
-}
-
-/// A valid BASP client handshake header of CAF 0.17.6 (32 bytes:
-/// operation, two padding bytes, flags, payload length, operation data,
-/// source and destination actor), announcing `payload_len` bytes: the
-/// server believes it and makes room for them.
-std::string basp_client_handshake(uint32_t payload_len) {
-  std::string h;
-  h.push_back(static_cast<char>(1)); // client_handshake
+  h.push_back(operation);
   h.append(3, '\0');
   for (int i = 3; i >= 0; --i)
     h.push_back(static_cast<char>((payload_len >> (8 * i)) & 0xff));
@@ -1136,7 +1122,7 @@ BOOST_FIXTURE_TEST_CASE(raft_port_refuses_clients_and_oversized_frames,
   // key usage clientAuth only) does not complete TLS on the raft port.
   auto admin = certs().tls("admin");
   bool accepted = true;
-  BOOST_TEST(tls_send(p.port, admin, basp_client_handshake(0), accepted));
+  BOOST_TEST(tls_send(p.port, admin, basp_header(0), accepted));
   BOOST_TEST(!accepted, "the raft port accepted a client certificate");
   // A server of the cluster CA announcing a 1 GiB BASP frame: cut off as
   // soon as the header is complete, before anything is allocated for it.
@@ -1144,7 +1130,7 @@ BOOST_FIXTURE_TEST_CASE(raft_port_refuses_clients_and_oversized_frames,
   for (int round = 0; round < 5; ++round) {
     accepted = false;
     BOOST_TEST(tls_send(p.port, certs().tls("c"),
-                        basp_client_handshake(1u << 30)
+                        basp_header(1u << 30)
                           + std::string(64 * 1024, 'A'),
                         accepted));
     BOOST_TEST(accepted);

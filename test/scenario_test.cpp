@@ -2,6 +2,7 @@
 #include "cluster_fixture.hpp"
 
 #include <cstdlib>
+#include <iostream>
 
 // Seeded fault scenarios on 3 and 5 nodes: message drops, duplicates,
 // delays (reordering), partitions, crashes and restarts with the store kept,
@@ -35,6 +36,7 @@ struct scenario_result {
   size_t installs = 0;
   size_t changes = 0;
   size_t crashes_in_flight = 0;
+  size_t one_way_faults = 0;
 };
 
 /// What a scenario may inject. Regression seeds replay the generator of
@@ -43,6 +45,8 @@ struct scenario_result {
 struct scenario_kinds {
   /// Crashes between two jobs, with writes and answers in flight.
   bool crashes_in_flight = true;
+  /// Links cut one way only, and slow links, beside partitions.
+  bool one_way_links = true;
 };
 
 scenario_result run_scenario(uint64_t seed, scenario_kinds kinds = {}) {
@@ -107,6 +111,17 @@ scenario_result run_scenario(uint64_t seed, scenario_kinds kinds = {}) {
           }
         break;
       case 2: {
+        if (kinds.one_way_links && pick(3) == 0) {
+          // One way only: i hears j, j never hears i (or slowly).
+          auto i = pick(n);
+          auto j = (i + 1 + pick(n - 1)) % n;
+          if (pick(2) == 0)
+            c.cut(i, j);
+          else
+            c.slow(i, j, std::chrono::milliseconds{50 + pick(400)});
+          ++res.one_way_faults;
+          break;
+        }
         std::vector<size_t> a;
         std::vector<size_t> b;
         for (size_t i = 0; i < n; ++i)
@@ -250,7 +265,7 @@ uint64_t env_u64(const char* name, uint64_t fallback) {
 
 BOOST_AUTO_TEST_CASE(seeded_fault_scenarios) {
   uint64_t first = env_u64("RAFT_FIRST_SEED", 1);
-  uint64_t count = env_u64("RAFT_SEEDS", 500);
+  uint64_t count = env_u64("RAFT_SEEDS", 2000);
   if (auto only = env_u64("RAFT_SEED", 0); only != 0) {
     first = only;
     count = 1;
@@ -264,6 +279,8 @@ BOOST_AUTO_TEST_CASE(seeded_fault_scenarios) {
   size_t installs = 0;
   size_t changes = 0;
   size_t failed = 0;
+  size_t in_flight = 0;
+  size_t one_way = 0;
   for (auto seed = first; seed < first + count; ++seed) {
     try {
       auto r = run_scenario(seed);
@@ -275,6 +292,8 @@ BOOST_AUTO_TEST_CASE(seeded_fault_scenarios) {
       snapshots += r.snapshots;
       installs += r.installs;
       changes += r.changes;
+      in_flight += r.crashes_in_flight;
+      one_way += r.one_way_faults;
     } catch (const std::exception& e) {
       // Go on: a soak counts every failing seed, not only the first.
       ++failed;
@@ -282,6 +301,16 @@ BOOST_AUTO_TEST_CASE(seeded_fault_scenarios) {
                                       << "; replay with RAFT_SEED=" << seed);
     }
   }
+  // One line for people and scripts alike (issue 14's form; the kinds of
+  // fault not simulated yet are left out rather than shown as zero).
+  std::cout << "simulation: seeds=" << count << " first=" << first
+            << " rounds=" << 40 << " steps=" << steps
+            << " crashes=" << crashes << " crashes_in_flight=" << in_flight
+            << " one_way_faults=" << one_way << " partitions=" << partitions
+            << " acknowledged=" << acknowledged << " terms=" << terms
+            << " snapshots=" << snapshots << " installs=" << installs
+            << " changes=" << changes << " violations=" << failed
+            << std::endl;
   BOOST_TEST_MESSAGE(count << " scenarios (seeds " << first << ".."
                            << first + count - 1 << "), " << failed
                            << " failed: " << acknowledged
@@ -321,6 +350,7 @@ BOOST_AUTO_TEST_CASE(regression_seeds) {
   // They predate crashes in flight: replayed with the generator of then.
   scenario_kinds then;
   then.crashes_in_flight = false;
+  then.one_way_links = false;
   std::vector<regression> seeds;
   for (auto seed : lost_acknowledgement)
     seeds.push_back({seed, "issue 21: apply answered for another entry", then});
