@@ -490,7 +490,7 @@ public:
       violation_ = what;
   }
 
-  [[noreturn]] void fail(const std::string& what) {
+  [[noreturn]] void fail(const std::string& what) override {
     throw invariant_violation(what + " (" + where() + ")\n" + dump());
   }
 

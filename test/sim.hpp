@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include <boost/test/unit_test.hpp>
@@ -57,6 +58,11 @@ public:
 
   virtual ~sim() = default;
 
+  /// Throws, naming what broke and where.
+  [[noreturn]] virtual void fail(const std::string& what) {
+    throw std::runtime_error(what + " (" + where() + ")");
+  }
+
   /// Runs after every step; throws to fail the test.
   virtual void check() {
     // nop
@@ -83,10 +89,16 @@ public:
       std::rotate(jobs.begin(), jobs.begin() + pick, jobs.begin() + pick + 1);
     }
     sched.run_once();
-    ++steps;
+    if (++steps > max_steps)
+      fail("no end after " + std::to_string(max_steps)
+           + " steps: a message storm or a livelock");
     check();
     after_job();
   }
+
+  /// A scenario runs some thousands of steps; one that runs this many is
+  /// stuck in a storm of messages or timers, and fails rather than hang.
+  size_t max_steps = 2000000;
 
   /// Runs all jobs, then fires the next timer; false if there is none.
   bool step_time() {
