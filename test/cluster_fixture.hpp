@@ -172,6 +172,10 @@ public:
     crash(i);
     run_jobs();
     auto& m = nodes[i];
+    // A new disk is a new server under the old id: it remembers no votes
+    // (it is outside every configuration, so its votes count for nobody).
+    for (auto it = votes_.begin(); it != votes_.end();)
+      it = it->first.first == m.id ? votes_.erase(it) : std::next(it);
     m.store = std::make_shared<inmem_store>();
     m.snaps = std::make_shared<inmem_snapshot_store>(2);
     m.last_term = 0;
@@ -437,7 +441,9 @@ public:
                        + " in term " + std::to_string(r.term));
       auto term = store.get_uint64(stable_keys::current_term);
       auto vterm = store.get_uint64(stable_keys::last_vote_term);
-      if (!term || *term < r.term || !vterm || *vterm != r.term)
+      // At least that term: a message of a crashed incarnation may be
+      // audited after the next one voted in a later term.
+      if (!term || *term < r.term || !vterm || *vterm < r.term)
         note_violation(from + " granted a vote in term " + std::to_string(r.term)
              + " before storing it");
     } else if (msg.match_element<vote_request>(0)) {
@@ -445,9 +451,10 @@ public:
       if (r.pre_vote)
         return;
       auto vterm = store.get_uint64(stable_keys::last_vote_term);
-      if (!vterm || *vterm != r.term)
+      if (!vterm || *vterm < r.term)
         note_violation(from + " asked for votes in term " + std::to_string(r.term)
-             + " before storing its own vote");
+             + " before storing its own vote (its store holds a vote of term "
+             + (vterm ? std::to_string(*vterm) : std::string{"none"}) + ")");
     }
   }
 
