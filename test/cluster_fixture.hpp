@@ -409,6 +409,19 @@ public:
     }
   }
 
+  /// Whether a vote in `term` can never be cast again by this server: its
+  /// store holds that vote (or one of a later term: a message of a crashed
+  /// incarnation may be audited after the next one voted again), or a
+  /// later current term (a vote overtaken by a newer term before its write:
+  /// the server can no longer vote in `term` at all).
+  static bool vote_durable(inmem_store& store, term_t term) {
+    auto current = store.get_uint64(stable_keys::current_term);
+    auto voted = store.get_uint64(stable_keys::last_vote_term);
+    if (!current || *current < term)
+      return false;
+    return *current > term || (voted && *voted >= term);
+  }
+
   /// Persist before send (§5 Figure 2, "Rules for all servers": respond to
   /// RPCs only after updating stable storage): every acknowledgement and
   /// vote that leaves a server must be backed by its store.
@@ -439,22 +452,16 @@ public:
       if (!fresh && it->second != to)
         note_violation(from + " voted for both " + it->second + " and " + to
                        + " in term " + std::to_string(r.term));
-      auto term = store.get_uint64(stable_keys::current_term);
-      auto vterm = store.get_uint64(stable_keys::last_vote_term);
-      // At least that term: a message of a crashed incarnation may be
-      // audited after the next one voted in a later term.
-      if (!term || *term < r.term || !vterm || *vterm < r.term)
+      if (!vote_durable(store, r.term))
         note_violation(from + " granted a vote in term " + std::to_string(r.term)
              + " before storing it");
     } else if (msg.match_element<vote_request>(0)) {
       auto& r = msg.get_as<vote_request>(0);
       if (r.pre_vote)
         return;
-      auto vterm = store.get_uint64(stable_keys::last_vote_term);
-      if (!vterm || *vterm < r.term)
+      if (!vote_durable(store, r.term))
         note_violation(from + " asked for votes in term " + std::to_string(r.term)
-             + " before storing its own vote (its store holds a vote of term "
-             + (vterm ? std::to_string(*vterm) : std::string{"none"}) + ")");
+             + " before storing its own vote");
     }
   }
 
