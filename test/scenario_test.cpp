@@ -163,7 +163,10 @@ scenario_result run_scenario(uint64_t seed, scenario_kinds kinds = {}) {
           // acknowledgement from the server's previous disk would claim a
           // match the new one lacks (Raft, like HashiCorp, has no notion of
           // a server incarnation; an operator waits before re-adding).
-          auto until = c.now() + f.max_delay + std::chrono::milliseconds{1};
+          // Slow links (up to 450 ms) hold old messages longer.
+          auto until = c.now() + f.max_delay + std::chrono::milliseconds{1}
+                       + (kinds.one_way_links ? std::chrono::milliseconds{500}
+                                              : std::chrono::milliseconds{0});
           c.run_until([&] { return c.now() >= until; });
           c.start(i);
           c.change_async(static_cast<size_t>(l),
