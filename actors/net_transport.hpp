@@ -53,9 +53,12 @@ struct net_transport_options {
 /// Spawns the network transport: the same protocol as the in-memory one
 /// (`(connect_atom, id, node)` registers a local node and answers its
 /// address; `(disconnect_atom, id)`; `(rpc_atom, from, to, message)`), over
-/// CAF's openssl middleman with mutual TLS and an application-level
-/// identity handshake (see net_gateway.hpp and net-security notes). It also
-/// answers `(net_stats_atom)` with counters.
+/// CAF's BASP with mutual TLS of the raft port's own (only server
+/// certificates of the cluster CA; a BASP frame guard; net_tls.hpp,
+/// net_scribe.hpp) and an application-level identity handshake (see
+/// net_gateway.hpp and docs/security.md). Each peer is dialed on its own
+/// (net_connector.hpp), so a silent host delays only its own link. It also
+/// answers `(net_stats_atom)` with counters and the state of every link.
 ///
 /// RPCs to a peer that is not connected are dropped (Raft retries) and
 /// trigger a connection attempt (see `reverse_dial_delay`), with
