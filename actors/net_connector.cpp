@@ -1,6 +1,5 @@
 #include "actors/net_connector.hpp"
 
-
 #include "actors/messages.hpp"
 #include "actors/log_limiter.hpp"
 #include "actors/net_client.hpp"

@@ -108,21 +108,4 @@ dial_result dial_tcp(const std::string& host, uint16_t port,
   return last;
 }
 
-const char* to_string(dial_failure x) {
-  switch (x) {
-    case dial_failure::none:
-      return "connected";
-    case dial_failure::unresolved:
-      return "unresolved";
-    case dial_failure::timed_out:
-      return "timed out";
-    case dial_failure::refused:
-      return "refused";
-    case dial_failure::unreachable:
-      return "unreachable";
-    default:
-      return "failed";
-  }
-}
-
 } // namespace raft

@@ -43,7 +43,4 @@ struct dial_result {
 dial_result dial_tcp(const std::string& host, uint16_t port,
                      std::chrono::milliseconds timeout);
 
-/// "timed out", "refused", ...: for log lines and counters.
-const char* to_string(dial_failure x);
-
 } // namespace raft

@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
