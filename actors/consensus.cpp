@@ -92,12 +92,22 @@ void consensus::handle(const vote_request& req) {
   // Only voters may become leader: a server that a committed configuration
   // removed or demoted gets no votes however long it campaigns. One that
   // only an uncommitted configuration drops still counts (§6, and see the
-  // election timer): refusing it could leave no server able to win.
-  if (!is_voter(req.candidate)
-      && !committed_configuration().is_voter(req.candidate))
-    return reply();
+  // election timer): refusing it could leave no server able to win. Nor is
+  // a candidate whose log is ahead of ours refused: it may hold the
+  // configuration that made it a voter, which we have not received (thesis
+  // §4.1: votes do not consult the configuration; this check only keeps
+  // removed servers, whose logs end before their removal, from disrupting).
+  // A server that is no voter itself (a fresh disk under an old id) lends
+  // its vote to no such candidate: a stale server might count it under a
+  // configuration that held the server's previous incarnation.
   auto up_to_date = rules::candidate_up_to_date(
     req.last_log_index, req.last_log_term, log_.last_index(), log_.last_term());
+  bool log_ahead = up_to_date && is_voter(cfg_.local_id)
+                   && (req.last_log_term != log_.last_term()
+                       || req.last_log_index != log_.last_index());
+  if (!is_voter(req.candidate)
+      && !committed_configuration().is_voter(req.candidate) && !log_ahead)
+    return reply();
   if (req.pre_vote) {
     // Thesis §9.6: answer "would vote" without changing any state.
     resp.granted = req.term > term_ && up_to_date;
@@ -227,9 +237,16 @@ void consensus::handle(const append_request& req) {
     log_.append(e);
   }
   // §5.3: commit up to the leader's commit index, but only as far as this
-  // request proves our log matches the leader's.
+  // request proves our log matches the leader's. A heartbeat proves
+  // nothing itself; its leader sends at most the match it learned from our
+  // acknowledgements in its term (as etcd-raft does), entries we stored
+  // before acknowledging them. Without it a lost commit notice leaves us
+  // one entry behind until the next write.
   auto last_new = req.prev_log_index + req.entries.size();
-  auto new_commit = std::min(req.leader_commit, last_new);
+  auto proven = last_new;
+  if (req.prev_log_index == 0 && req.entries.empty())
+    proven = std::min(req.leader_commit, log_.last_index());
+  auto new_commit = std::min(req.leader_commit, proven);
   if (new_commit > commit_index_)
     commit_index_ = new_commit;
   resp.success = true;
@@ -946,6 +963,9 @@ void consensus::send_heartbeats() {
     hb.term = term_;
     hb.leader = cfg_.local_id;
     hb.round = round_;
+    // What this follower acknowledged in our term matches our log, so it
+    // may commit that far (see handle(append_request)).
+    hb.leader_commit = std::min(commit_index_, pr.match_index);
     out_.send_now.push_back(outgoing{id, std::move(hb)});
   }
 }

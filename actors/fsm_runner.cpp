@@ -12,6 +12,7 @@
 #include "caf/stateful_actor.hpp"
 #include "config/errc.hpp"
 #include "fsm/state_machine.hpp"
+#include "storage/span_reader.hpp"
 
 namespace raft {
 
@@ -27,7 +28,7 @@ caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
                          std::shared_ptr<raft_metrics> metrics) {
   return {
     [=](fsm_apply_atom, const std::vector<log_entry>& entries)
-      -> std::vector<apply_result> {
+      -> caf::result<std::vector<apply_result>> {
       std::vector<apply_result> results;
       results.reserve(entries.size());
       auto batch_start = std::chrono::steady_clock::now();
@@ -41,7 +42,17 @@ caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
         apply_result r;
         r.index = e.index;
         r.term = e.term;
-        if (e.type == entry_type::command) {
+        if (e.type == entry_type::restore) {
+          // A committed user restore: the state becomes the snapshot's. A
+          // state machine that cannot take it is in an unknown state, and
+          // the node stops rather than serve it.
+          span_reader in{e.data};
+          auto t0 = std::chrono::steady_clock::now();
+          if (auto err = fsm->restore(in))
+            return err;
+          if (metrics)
+            metrics->fsm_restore(std::chrono::steady_clock::now() - t0);
+        } else if (e.type == entry_type::command) {
           if (metrics) {
             auto t0 = std::chrono::steady_clock::now();
             r.response = fsm->apply(e);

@@ -276,10 +276,10 @@ using node_actor = caf::typed_actor<
   // (open it through the snapshot store by id). Fails with
   // nothing_new_to_snapshot if nothing was applied since the last one.
   caf::replies_to<snapshot_atom>::with<snapshot_meta>,
-  // Restores the FSM to the snapshot with this id in the node's snapshot
-  // store (HashiCorp's Restore, leader only): the snapshot becomes the
-  // log's new base at a fresh index, followers receive it by
-  // InstallSnapshot; answers the index it was restored at.
+  // Restores every FSM to the snapshot with this id in the node's snapshot
+  // store (HashiCorp's Restore, leader only): its state travels as a
+  // restore entry (at most max_entry_size), which each server applies once
+  // it commits; answers the entry's index once applied here.
   caf::replies_to<restore_atom, std::string>::with<index_t>,
   // Registers an observer actor for `observation`s.
   caf::reacts_to<observe_atom, caf::actor>,

@@ -78,8 +78,7 @@ caf::error check(const std::string& from, const append_request& x) {
       return bad("append_request entry " + std::to_string(e.index)
                  + " has term " + std::to_string(e.term)
                  + " out of order or past the request's term");
-    if (static_cast<uint8_t>(e.type)
-        > static_cast<uint8_t>(entry_type::configuration))
+    if (static_cast<uint8_t>(e.type) > static_cast<uint8_t>(last_entry_type))
       return bad("append_request entry " + std::to_string(e.index)
                  + " has an unknown type");
     prev_term = e.term;

@@ -77,8 +77,6 @@ struct node_state {
   /// A received snapshot is being restored into the FSM: nothing else may
   /// be applied meanwhile.
   bool installing = false;
-  /// A user restore is under way: no new entries until it is in place.
-  bool restoring = false;
   /// Peers a snapshot is on its way to, and when a failed peer may retry.
   std::set<std::string> sending_snapshot;
   std::map<std::string, caf::actor_clock::time_point> snapshot_retry_at;
@@ -437,7 +435,7 @@ void finish_snapshot(node_ptr self, caf::expected<snapshot_meta> res) {
 /// entries apply, then compacts the log (HashiCorp's takeSnapshot).
 void take_snapshot(node_ptr self) {
   auto& st = self->state;
-  if (st.snapshotting || st.installing || st.restoring)
+  if (st.snapshotting || st.installing)
     return; // Waiters are answered when the running one ends.
   st.snapshotting = true;
   st.snapshot_started = std::chrono::steady_clock::now();
@@ -720,7 +718,10 @@ void start_core(node_ptr self, loaded_state ls,
     st.opts.probe->core = st.core.get();
     st.opts.probe->applied = st.applied;
     auto probe = st.opts.probe;
-    self->attach_functor([probe] { probe->core = nullptr; });
+    self->attach_functor([probe] {
+      probe->core = nullptr;
+      probe->stopped = true;
+    });
   }
   st.core->start();
   st.log->info("{}: started at {} in term {} with snapshot {} and log [{}, {}], "
@@ -806,11 +807,13 @@ void restore_on_start(node_ptr self, loaded_state ls) {
       });
 }
 
-/// HashiCorp's Restore: the FSM takes the state of snapshot `id` (from this
-/// node's store), which becomes the log's base at a fresh index so that
-/// every follower receives it by InstallSnapshot; answered with the index of
-/// a barrier after it, once a quorum holds the restored state. As with
-/// HashiCorp, this overrides replicated history: for disaster recovery.
+/// HashiCorp's Restore: every state machine takes the state of snapshot
+/// `id` (from this node's store). The state travels as a restore entry, so
+/// it commits like any other entry (§5.3): no server applies it before it
+/// commits, and a leader deposed before that loses it with its other
+/// uncommitted entries. Answered with the entry's index once applied here.
+/// As with HashiCorp, this overrides replicated history: for disaster
+/// recovery.
 caf::result<index_t> user_restore(node_ptr self, const std::string& id) {
   auto& st = self->state;
   auto& core = *st.core;
@@ -819,54 +822,27 @@ caf::result<index_t> user_restore(node_ptr self, const std::string& id) {
                       "snapshots are off: the node has no snapshot store");
   if (core.role() != role::leader)
     return not_leader_error(core);
-  if (st.restoring || st.installing || st.snapshotting
-      || core.transferring())
-    return make_error(errc::unsupported,
-                      "restore refused: a snapshot, restore or leadership "
-                      "transfer is under way; retry");
-  if (st.applied != core.last_index())
-    return make_error(errc::unsupported,
-                      "restore refused: entries up to "
-                        + std::to_string(core.last_index())
-                        + " are not applied yet; retry");
-  st.restoring = true;
-  auto index = core.last_index() + 1;
-  auto term = core.term();
   auto rp = self->make_response_promise<index_t>();
-  auto fail = [self, rp](caf::error err) mutable {
-    self->state.restoring = false;
-    rp.deliver(std::move(err));
-  };
-  self
-    ->request(st.snapshots, caf::infinite, restore_atom_v, id, index, term,
-              core.latest_configuration(), core.latest_configuration_index())
+  uint64_t max_bytes = core.settings().max_entry_size;
+  self->request(st.snapshots, caf::infinite, restore_atom_v, id, max_bytes)
     .then(
-      [self, rp, fail, index, term](snapshot_meta& meta) mutable {
-        install_stored(self, meta,
-                       [self, rp, fail, index,
-                        term](caf::error err) mutable {
-                         auto& st = self->state;
-                         auto& core = *st.core;
-                         if (err)
-                           return fail(std::move(err));
-                         st.restoring = false;
-                         if (core.role() != role::leader || core.term() != term
-                             || core.log().snapshot_index() != index) {
-                           // The FSM holds the restored state but the log
-                           // moved on: restart from durable state.
-                           auto e = make_error(errc::leadership_lost,
-                                               "leadership lost during a "
-                                               "restore");
-                           rp.deliver(e);
-                           self->quit(e);
-                           return;
-                         }
-                         auto b = core.propose(entry_type::barrier, bytes{}, 0);
-                         st.barriers.emplace(b, awaiting_entry<index_promise>{
-                                                  term, rp});
-                       });
+      [self, rp](bytes& state) mutable {
+        auto& st = self->state;
+        auto& core = *st.core;
+        if (core.role() != role::leader) {
+          rp.deliver(not_leader_error(core));
+          return;
+        }
+        auto idx = core.propose(entry_type::restore, std::move(state), 0);
+        if (idx == 0) {
+          rp.deliver(make_error(errc::leadership_transfer_in_progress));
+          return;
+        }
+        st.barriers.emplace(idx,
+                            awaiting_entry<index_promise>{core.term(), rp});
+        schedule_flush(self);
       },
-      [fail](caf::error& err) mutable { fail(std::move(err)); });
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
 }
 
@@ -928,8 +904,6 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
                             + std::to_string(core.settings().max_entry_size));
       if (core.role() != role::leader)
         return not_leader_error(core);
-      if (st.restoring)
-        return make_error(errc::aborted_by_restore);
       auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
@@ -950,8 +924,6 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       auto& core = *st.core;
       if (core.role() != role::leader)
         return not_leader_error(core);
-      if (st.restoring)
-        return make_error(errc::aborted_by_restore);
       auto idx = core.propose(entry_type::barrier, bytes{}, 0);
       if (idx == 0)
         return make_error(errc::leadership_transfer_in_progress);
@@ -970,8 +942,6 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       auto& core = *st.core;
       if (core.role() != role::leader)
         return not_leader_error(core);
-      if (st.restoring)
-        return make_error(errc::aborted_by_restore);
       auto p = core.change_configuration(change);
       if (p.index == 0)
         return make_error(errc::configuration_rejected,

@@ -26,6 +26,8 @@ struct node_probe {
   /// Snapshots this node took, and installed from a leader or a restore.
   uint64_t snapshots_taken = 0;
   uint64_t snapshots_installed = 0;
+  /// The node ran and has stopped (a storage failure, a shutdown, a kill).
+  bool stopped = false;
 };
 
 /// What `spawn_node` needs.

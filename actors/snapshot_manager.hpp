@@ -44,9 +44,9 @@ struct snapshot_manager_options {
 ///   FSM state as a snapshot described by the meta's index, term and
 ///   configuration; answers the stored `snapshot_meta`. Runs while the FSM
 ///   applies later entries.
-/// - `(restore_atom, id, index, term, configuration, configuration index)`:
-///   copies snapshot `id` to a new one at `index`/`term` (a user restore);
-///   answers its meta.
+/// - `(restore_atom, id, max_bytes)`: reads snapshot `id`'s state for a
+///   user restore (an entry_type::restore entry); refused above
+///   `max_bytes`.
 /// - `(install_atom, peer, term)`: leader side of InstallSnapshot: streams
 ///   the newest snapshot to `peer` in chunks of `snapshot_chunk_size`, one
 ///   in flight, resending on silence; answers the snapshot's last index once

@@ -12,13 +12,15 @@ const char* to_string(entry_type x) {
       return "barrier";
     case entry_type::configuration:
       return "configuration";
+    case entry_type::restore:
+      return "restore";
   }
   return "unknown";
 }
 
 bool from_string(const std::string& str, entry_type& x) {
   for (auto t : {entry_type::command, entry_type::noop, entry_type::barrier,
-                 entry_type::configuration}) {
+                 entry_type::configuration, entry_type::restore}) {
     if (str == to_string(t)) {
       x = t;
       return true;

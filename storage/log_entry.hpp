@@ -30,9 +30,17 @@ enum class entry_type : uint8_t {
   barrier = 2,
   /// A cluster configuration (§6); the data is an encoded `configuration`.
   configuration = 3,
+  /// A user restore (HashiCorp's Restore): the data is a snapshot's state,
+  /// which every state machine takes when it applies this entry. Carried
+  /// in the log, the restore commits like any entry: a leader deposed
+  /// before it committed loses it with its other uncommitted entries.
+  restore = 4,
 };
 
-/// Returns "command", "noop", "barrier" or "configuration".
+/// The highest entry type; anything above it is corrupt or foreign.
+constexpr entry_type last_entry_type = entry_type::restore;
+
+/// Returns "command", "noop", "barrier", "configuration" or "restore".
 const char* to_string(entry_type x);
 
 /// Parses the output of `to_string(entry_type)`; false for unknown names.

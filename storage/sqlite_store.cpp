@@ -433,7 +433,7 @@ caf::error sqlite_store::read_row(sqlite3_stmt* stmt, log_entry& out) const {
                   static_cast<uint64_t>(stored_crc), crc);
     return corrupt(buf);
   }
-  if (type > static_cast<int64_t>(entry_type::configuration))
+  if (type > static_cast<int64_t>(last_entry_type))
     return corrupt("unknown entry type " + std::to_string(type));
   out.index = static_cast<index_t>(idx);
   out.term = static_cast<term_t>(term);

@@ -13,6 +13,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,8 +39,10 @@
 #include "config/errc.hpp"
 #include "fsm/simple_fsm.hpp"
 #include "storage/inmem_snapshot_store.hpp"
-#include "storage/inmem_store.hpp"
+#include "storage/span_reader.hpp"
+#include "history.hpp"
 #include "sim.hpp"
+#include "sim_store.hpp"
 
 namespace raft::test {
 
@@ -59,7 +63,7 @@ class cluster : public sim {
 public:
   struct member {
     std::string id;
-    std::shared_ptr<inmem_store> store;
+    std::shared_ptr<sim_store> store;
     /// Survives crashes like the store (it stands for the disk).
     std::shared_ptr<inmem_snapshot_store> snaps;
     std::shared_ptr<fsm::simple_fsm> fsm;
@@ -70,6 +74,8 @@ public:
     index_t last_commit = 0;
     term_t last_term = 0;
     index_t checked_upto = 0;
+    /// The FSM's applied index when its state was last compared.
+    index_t fsm_checked = 0;
   };
 
   caf::actor transport;
@@ -79,10 +85,14 @@ public:
   std::map<index_t, std::pair<term_t, bytes>> committed;
   /// The indexes in `committed` that hold commands.
   std::set<index_t> committed_commands;
+  /// The indexes in `committed` that hold user restores.
+  std::set<index_t> committed_restores;
   /// term -> leader id.
   std::map<term_t, std::string> leaders;
   /// Applies that were acknowledged: index -> data.
   std::map<index_t, bytes> acknowledged;
+  /// Every client operation, for the linearizability check.
+  history hist;
   explicit cluster(size_t n, uint64_t seed_value = 1,
                    void (*tweak)(raft_config&) = nullptr)
     : sim(seed_value) {
@@ -104,7 +114,7 @@ public:
     for (size_t i = 1; i <= n; ++i) {
       member m;
       m.id = std::to_string(i);
-      m.store = std::make_shared<inmem_store>();
+      m.store = std::make_shared<sim_store>();
       m.snaps = std::make_shared<inmem_snapshot_store>(2);
       auto err = bootstrap_cluster(*m.store, *m.store, conf);
       if (err)
@@ -128,6 +138,8 @@ public:
   /// after a process restart).
   void start(size_t i) {
     auto& m = nodes[i];
+    // The process restarts on whatever its disk kept.
+    m.store->revive();
     m.fsm = std::make_shared<fsm::simple_fsm>();
     m.probe = std::make_shared<node_probe>();
     node_options opts;
@@ -150,6 +162,7 @@ public:
     m.up = true;
     m.last_commit = 0;
     m.checked_upto = 0;
+    m.fsm_checked = 0;
   }
 
   /// Adds a server with an empty store (not bootstrapped) and starts it;
@@ -157,7 +170,7 @@ public:
   size_t add_member(const std::string& id) {
     member m;
     m.id = id;
-    m.store = std::make_shared<inmem_store>();
+    m.store = std::make_shared<sim_store>();
     m.snaps = std::make_shared<inmem_snapshot_store>(2);
     nodes.push_back(std::move(m));
     start(nodes.size() - 1);
@@ -176,7 +189,8 @@ public:
     // (it is outside every configuration, so its votes count for nobody).
     for (auto it = votes_.begin(); it != votes_.end();)
       it = it->first.first == m.id ? votes_.erase(it) : std::next(it);
-    m.store = std::make_shared<inmem_store>();
+    torn_writes_before_ += m.store->torn_writes;
+    m.store = std::make_shared<sim_store>();
     m.snaps = std::make_shared<inmem_snapshot_store>(2);
     m.last_term = 0;
     m.last_commit = 0;
@@ -222,13 +236,60 @@ public:
     }
   }
 
+  /// Crashes node `i` during a coming write: `writes` more write calls
+  /// succeed, the next one is torn (see sim_store).
+  void crash_mid_write(size_t i, size_t writes) {
+    nodes[i].store->crash_at_write(writes, rng());
+  }
+
+  /// Makes the next `n` writes of node `i` fail: the node must stop
+  /// without acknowledging what it could not store.
+  void fault_writes(size_t i, size_t n, disk_fault kind) {
+    nodes[i].store->fault_next_writes(n, kind);
+  }
+
+  /// Whether node `i` is down or about to go down (a crash or a storage
+  /// fault is pending): the scenario keeps a majority out of both.
+  bool down_or_doomed(size_t i) const {
+    auto& m = nodes[i];
+    return !m.up || m.store->crash_armed() || m.store->crashed()
+           || (crash_at_ != 0 && crash_node_ == i);
+  }
+
+  /// Ends every pending fault: the disks are healthy from now on.
+  void clear_disk_faults() {
+    settle_crash();
+    for (auto& m : nodes)
+      m.store->clear_faults();
+  }
+
   void after_job() override {
     if (crash_at_ != 0 && steps >= crash_at_)
       settle_crash();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      auto& m = nodes[i];
+      if (!m.up)
+        continue;
+      if (m.store->crashed()) {
+        // The crash struck during a write of this job: the process dies
+        // before it does anything more.
+        crash(i);
+        ++crashes_mid_write;
+      } else if (m.probe->stopped) {
+        // The node stopped itself (a failed write): like a process that
+        // exits, it is down until restarted.
+        crash(i);
+        ++storage_stops;
+      }
+    }
   }
 
   /// Crashes struck between two jobs (crash_after_jobs).
   size_t crashes_in_flight = 0;
+  /// Crashes struck during a write (crash_mid_write).
+  size_t crashes_mid_write = 0;
+  /// Nodes that stopped on a failed write.
+  size_t storage_stops = 0;
 
   /// Kills node `i` at once: whatever its writer had not stored is lost.
   void crash(size_t i) {
@@ -238,6 +299,11 @@ public:
     caf::anon_send_exit(m.handle, caf::exit_reason::kill);
     caf::anon_send(transport, disconnect_atom_v, m.id);
     m.up = false;
+    // A term the node held only in memory dies with it (it acted on none
+    // before storing it: the audits check that); across restarts the rule
+    // is that the stored term never goes back.
+    auto stored = m.store->get_uint64(stable_keys::current_term);
+    m.last_term = stored ? *stored : 0;
     ++restarts_;
   }
 
@@ -269,7 +335,7 @@ public:
     auto res = std::make_shared<outcome>();
     bytes data(text.begin(), text.end());
     auto node = nodes[i].handle;
-    auto* acks = &acknowledged;
+    auto op = hist.call(call_of(client_op::apply, i, data));
     sys.spawn([=](caf::event_based_actor* self) {
       self->request(node, caf::infinite, apply_atom_v, data)
         .then(
@@ -277,14 +343,85 @@ public:
             res->done = true;
             res->index = idx;
             res->response = std::move(resp);
-            (*acks)[idx] = data;
+            hist.complete(op, true, idx);
+            acknowledge(idx, data);
           },
           [=](caf::error& err) {
             res->done = true;
             res->err = std::move(err);
+            hist.complete(op, false);
           });
     });
     return res;
+  }
+
+  /// Reads through node `i` on one of its read paths (ReadIndex, a
+  /// barrier, or verify_leader) while the simulation runs. A read observes
+  /// the node's applied index when its answer arrives (where a client
+  /// reads the state machine).
+  void read_async(size_t i, client_op::kind_t kind) {
+    auto node = nodes[i].handle;
+    auto probe = nodes[i].probe;
+    auto term_at_call = probe->core ? probe->core->term() : 0;
+    auto op = hist.call(call_of(kind, i, {}));
+    sys.spawn([=](caf::event_based_actor* self) {
+      auto done = [=](index_t) {
+        if (kind != client_op::verify) {
+          hist.complete(op, true, probe->applied);
+          return;
+        }
+        // Leader of one term through call and answer; a term that changed
+        // tells nothing about which one was verified.
+        auto term = probe->core ? probe->core->term() : 0;
+        hist.complete(op, term != 0 && term == term_at_call, 0, term);
+      };
+      auto failed = [=](caf::error&) { hist.complete(op, false); };
+      if (kind == client_op::read_index)
+        self->request(node, caf::infinite, read_atom_v).then(done, failed);
+      else if (kind == client_op::barrier)
+        self->request(node, caf::infinite, barrier_atom_v).then(done, failed);
+      else
+        self->request(node, caf::infinite, verify_atom_v).then(done, failed);
+    });
+  }
+
+  /// Takes a snapshot on node `i` and restores it (HashiCorp's Restore),
+  /// a write that sets the state back to the snapshot's.
+  void restore_async(size_t i) {
+    auto node = nodes[i].handle;
+    auto op = hist.call(call_of(client_op::restore, i, {}));
+    sys.spawn([=](caf::event_based_actor* self) {
+      auto failed = [=](caf::error&) { hist.complete(op, false); };
+      self->request(node, caf::infinite, snapshot_atom_v)
+        .then(
+          [=](snapshot_meta& meta) {
+            self->request(node, caf::infinite, restore_atom_v, meta.id)
+              .then([=](index_t idx) { hist.complete(op, true, idx); },
+                    failed);
+          },
+          failed);
+    });
+  }
+
+  /// Asks node `i` to hand leadership to the most up-to-date voter.
+  void transfer_async(size_t i) {
+    auto node = nodes[i].handle;
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(node, caf::infinite, transfer_atom_v, std::string{})
+        .then([=](bool moved) { transfers_done += moved ? 1 : 0; },
+              [](caf::error&) {});
+    });
+  }
+
+  /// Leadership transfers that completed.
+  size_t transfers_done = 0;
+
+  /// Writes torn by a crash, on every disk this cluster had.
+  size_t torn_writes() const {
+    auto n = torn_writes_before_;
+    for (auto& m : nodes)
+      n += m.store->torn_writes;
+    return n;
   }
 
   /// Applies on the current leader and runs until the answer arrives.
@@ -395,18 +532,21 @@ public:
           commit_terms_.emplace(k, c->term());
           if (e.type == entry_type::command)
             committed_commands.insert(k);
+          else if (e.type == entry_type::restore)
+            committed_restores.insert(k);
+          hist.committed(k, e.term, e.data, e.type == entry_type::command);
+          // An acknowledged apply is committed where it was acknowledged.
+          auto a = acknowledged.find(k);
+          if (a != acknowledged.end() && a->second != e.data)
+            fail("acknowledged apply at " + std::to_string(k)
+                 + " was replaced");
         }
         if (!fresh && (it->second.first != e.term || it->second.second != e.data))
           fail("committed entry " + std::to_string(k) + " differs on " + m.id);
         m.checked_upto = k;
       }
     }
-    // Acknowledged applies are committed where they were acknowledged.
-    for (auto& [idx, data] : acknowledged) {
-      auto i = committed.find(idx);
-      if (i != committed.end() && i->second.second != data)
-        fail("acknowledged apply at " + std::to_string(idx) + " was replaced");
-    }
+    check_fsm_states();
   }
 
   /// Whether a vote in `term` can never be cast again by this server: its
@@ -427,6 +567,12 @@ public:
   /// vote that leaves a server must be backed by its store.
   void audit(const std::string& from, const std::string& to,
              const caf::message& msg) {
+    // Debugging aid: RAFT_TRACE=1 prints every message delivered.
+    static const bool trace = std::getenv("RAFT_TRACE") != nullptr;
+    if (trace)
+      std::cerr << "[" << steps << " " << now().count() / 1000000 << "ms] "
+                << from << " -> " << to << ": " << caf::deep_to_string(msg)
+                << "\n";
     member* m = nullptr;
     for (auto& x : nodes)
       if (x.id == from)
@@ -465,6 +611,27 @@ public:
     }
   }
 
+  /// Records an acknowledged apply; checked against the committed entry
+  /// now if it is known, else when it commits (each once: linear cost).
+  void acknowledge(index_t idx, const bytes& data) {
+    acknowledged[idx] = data;
+    auto i = committed.find(idx);
+    if (i != committed.end() && i->second.second != data)
+      note_violation("acknowledged apply at " + std::to_string(idx)
+                     + " was replaced");
+  }
+
+  /// The history's record of a call to node `i`.
+  client_op call_of(client_op::kind_t kind, size_t i, bytes data) {
+    client_op op;
+    op.kind = kind;
+    op.node = nodes[i].id;
+    op.called_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now())
+                     .count();
+    op.data = std::move(data);
+    return op;
+  }
+
   /// Whether a stored snapshot of `m` covers `index` (compacted entries
   /// are durable in it).
   static bool snapshot_covers(member& m, index_t index) {
@@ -480,19 +647,30 @@ public:
       auto& m = nodes[i];
       if (!m.up)
         continue;
+      // A reference state machine fed the committed log: commands apply,
+      // restore entries replace the state.
       auto applied = m.probe->applied;
-      std::vector<bytes> expected;
+      fsm::simple_fsm reference;
       bool complete = true;
       for (index_t k = 1; k <= applied && complete; ++k) {
         auto it = committed.find(k);
-        if (it == committed.end())
+        if (it == committed.end()) {
           complete = false;
-        else if (committed_commands.count(k) != 0)
-          expected.push_back(it->second.second);
+        } else if (committed_commands.count(k) != 0) {
+          log_entry e;
+          e.index = k;
+          e.data = it->second.second;
+          reference.apply(e);
+        } else if (committed_restores.count(k) != 0) {
+          span_reader in{it->second.second};
+          if (auto err = reference.restore(in))
+            fail("committed restore entry " + std::to_string(k)
+                 + " does not decode: " + describe(err));
+        }
       }
-      if (complete && m.fsm->logs() != expected)
+      if (complete && m.fsm->logs() != reference.logs())
         fail("state machine of " + m.id + " differs from the committed "
-             "commands up to its applied index "
+             "log up to its applied index "
              + std::to_string(applied));
     }
   }
@@ -532,6 +710,27 @@ public:
   }
 
 private:
+  /// State Machine Safety at the FSM, restores included: two state machines
+  /// that applied the same command index hold the same state.
+  void check_fsm_states() {
+    for (auto& m : nodes) {
+      if (!m.up || !m.fsm)
+        continue;
+      auto k = m.fsm->applied_index();
+      if (k == 0 || k == m.fsm_checked)
+        continue;
+      m.fsm_checked = k;
+      auto logs = m.fsm->logs();
+      size_t h = logs.size();
+      for (auto& x : logs)
+        h = h * 1000003u ^ std::hash<std::string>{}(std::string(x.begin(), x.end()));
+      auto [it, fresh] = fsm_states_.emplace(k, h);
+      if (!fresh && it->second != h)
+        fail("state machine of " + m.id + " after index " + std::to_string(k)
+             + " differs from another's after the same index");
+    }
+  }
+
   /// Log Matching (§5.3), checked at each log's tail, where entries
   /// arrive: an entry is named by index and term, so two logs holding the
   /// same (index, term) hold the same data there and the same term just
@@ -580,6 +779,8 @@ private:
   }
 
   uint64_t restarts_ = 0;
+  /// Torn writes of disks that were replaced (wipe).
+  size_t torn_writes_before_ = 0;
   std::string violation_;
   size_t crash_at_ = 0;
   size_t crash_node_ = 0;
@@ -588,6 +789,8 @@ private:
   std::map<index_t, term_t> commit_terms_;
   /// (voter, term) -> the candidate it granted its vote.
   std::map<std::pair<std::string, term_t>, std::string> votes_;
+  /// Applied command index -> a hash of the state machine after it.
+  std::map<index_t, size_t> fsm_states_;
   /// (index, term) -> (term before it, data) as first seen in any log.
   std::map<std::pair<index_t, term_t>, std::pair<term_t, bytes>> entries_;
 };

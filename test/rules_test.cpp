@@ -167,6 +167,43 @@ BOOST_AUTO_TEST_CASE(one_vote_per_term_and_only_for_up_to_date_logs) {
   BOOST_TEST(!v[0].granted);
 }
 
+/// A configuration entry at `index`: 1 and 3 voters, 2 a non-voter.
+log_entry two_as_nonvoter(index_t index, term_t term) {
+  configuration conf;
+  conf.servers.push_back(server{suffrage::voter, "1", "a1"});
+  conf.servers.push_back(server{suffrage::nonvoter, "2", "a2"});
+  conf.servers.push_back(server{suffrage::voter, "3", "a3"});
+  auto e = entry(index, term);
+  e.type = entry_type::configuration;
+  e.data = encode(conf);
+  return e;
+}
+
+BOOST_AUTO_TEST_CASE(a_candidate_ahead_of_our_log_gets_our_vote_as_a_non_voter) {
+  // Seed 450: 2 was promoted and 1 removed in entries that 3 never got;
+  // refusing 2 because 3's configuration calls it a non-voter left the
+  // cluster without a leader for good (thesis §4.1: votes do not consult
+  // the configuration).
+  auto c = make_core("3", 1, {entry(1, 1), two_as_nonvoter(2, 1)});
+  c.handle(vote_request{2, "2", 9, 1, false, false});
+  auto v = sent<vote_response>(c.take_ready());
+  BOOST_REQUIRE(v.size() == 1u);
+  BOOST_TEST(v[0].granted);
+  // A non-voter whose log is not ahead of ours holds no configuration we
+  // lack: refused, so that removed servers cannot disrupt.
+  auto d = make_core("3", 1, {entry(1, 1), two_as_nonvoter(2, 1)});
+  d.handle(vote_request{2, "2", 2, 1, false, false});
+  v = sent<vote_response>(d.take_ready());
+  BOOST_REQUIRE(v.size() == 1u);
+  BOOST_TEST(!v[0].granted);
+  // A server that is no voter itself (a fresh disk) lends no such vote.
+  auto fresh = make_core("4", 0, {});
+  fresh.handle(vote_request{2, "2", 9, 1, false, false});
+  v = sent<vote_response>(fresh.take_ready());
+  BOOST_REQUIRE(v.size() == 1u);
+  BOOST_TEST(!v[0].granted);
+}
+
 BOOST_AUTO_TEST_CASE(log_matching_and_conflict_truncation) {
   auto c = make_core("2", 2, {entry(1, 1), entry(2, 1), entry(3, 2, "old")});
   // A mismatching prev is refused with a hint that skips the conflicting
@@ -360,6 +397,42 @@ BOOST_AUTO_TEST_CASE(commit_index_reaches_idle_followers_after_commit_timeout) {
     BOOST_TEST(r.leader_commit == idx2);
   c.on_timer(timer_kind::commit, gen);
   BOOST_TEST(sent<append_request>(c.take_ready()).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_heartbeat_commits_what_the_follower_acknowledged) {
+  // Seed 1464: the request carrying the last commit index was lost, and
+  // heartbeats (prev 0) proved nothing, so followers stayed one entry
+  // behind until the next write. The leader now sends at most the match it
+  // learned from the follower in its term.
+  auto f = make_core("3", 2, {entry(1, 1), entry(2, 2), entry(3, 2)});
+  append_request hb;
+  hb.term = 2;
+  hb.leader = "1";
+  hb.leader_commit = 2;
+  f.handle(hb);
+  f.take_ready();
+  BOOST_TEST(f.commit_index() == 2u);
+  // Never past our own log.
+  hb.leader_commit = 7;
+  f.handle(hb);
+  f.take_ready();
+  BOOST_TEST(f.commit_index() == 3u);
+  // The leader's side: a heartbeat carries min(commit, the follower's match).
+  auto l = make_core("1", 1, {entry(1, 1)});
+  elect(l);
+  l.take_ready();
+  auto idx = commit_on_both(l, 1);
+  l.propose(entry_type::command, bytes{2}, 0);
+  l.take_ready();
+  l.handle(append_response{l.term(), "2", true, idx + 1, 0, 0});
+  l.take_ready();
+  for (uint64_t gen = 1; gen < 10; ++gen)
+    l.on_timer(timer_kind::heartbeat, gen);
+  auto reqs = sent<append_request>(l.take_ready());
+  BOOST_REQUIRE(!reqs.empty());
+  for (auto& r : reqs)
+    if (r.prev_log_index == 0 && r.entries.empty())
+      BOOST_TEST(r.leader_commit <= idx);
 }
 
 // A compaction covering many stored entries is handed to the log writer in

@@ -319,3 +319,51 @@ BOOST_AUTO_TEST_CASE(user_restore_takes_the_fsm_back_to_a_snapshot) {
   BOOST_TEST(texts(c.nodes[(l + 1) % 3].fsm->logs())
              == (std::vector<std::string>{"command1-0", "command3-0"}));
 }
+
+BOOST_AUTO_TEST_CASE(a_restore_that_never_committed_dies_with_its_leader) {
+  // Seed 90: the restore became the deposed leader's log base and its FSM's
+  // state at once, before any follower had it; the next leader wrote other
+  // entries at those indexes and the old leader kept the restored state.
+  // Carried as an entry, the restore is lost like any uncommitted entry.
+  cluster c{3, 41, manual_snapshots};
+  auto l = leader_of(c);
+  apply_n(c, "before-", 2);
+  auto meta = take_snapshot(c, l);
+  apply_n(c, "after-", 1);
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+  // The leader alone on one side: its restore can never commit.
+  std::vector<size_t> rest;
+  for (size_t i = 0; i < 3; ++i)
+    if (i != l)
+      rest.push_back(i);
+  c.partition({{l}, rest});
+  auto restored = c.ask<index_t>(l, restore_atom_v, meta.id);
+  BOOST_TEST(!restored); // leadership lost: the outcome is unknown
+  BOOST_TEST(texts(c.nodes[l].fsm->logs()).size() == 3u);
+  // The majority elects and writes on.
+  BOOST_REQUIRE(c.run_until([&] {
+    auto n = c.leader();
+    return n >= 0 && static_cast<size_t>(n) != l;
+  }));
+  auto res = c.apply("majority");
+  BOOST_REQUIRE_MESSAGE(!res.err, describe(res.err));
+  c.heal();
+  BOOST_REQUIRE(c.run_until([&] { return same_fsms(c); }));
+  BOOST_TEST(texts(c.nodes[l].fsm->logs())
+             == (std::vector<std::string>{"before-0", "before-1", "after-0",
+                                          "majority"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_restore_larger_than_an_entry_is_refused) {
+  cluster c{3, 43, [](raft_config& s) {
+              manual_snapshots(s);
+              s.max_entry_size = 16;
+            }};
+  auto l = leader_of(c);
+  apply_n(c, "command-", 3);
+  auto meta = take_snapshot(c, l);
+  BOOST_TEST(!c.ask<index_t>(l, restore_atom_v, meta.id));
+  BOOST_TEST(is(c.last_error, errc::too_large));
+  BOOST_TEST(describe(c.last_error).find("max_entry_size")
+             != std::string::npos);
+}

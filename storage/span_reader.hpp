@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstddef>
+
+#include "storage/log_entry.hpp"
+#include "storage/snapshot_store.hpp"
+
+namespace raft {
+
+/// Reads a snapshot's state from bytes it does not own: a restore entry's
+/// data (entry_type::restore) handed to the state machine's `restore`.
+/// The bytes must outlive the reader.
+class span_reader final : public snapshot_reader {
+public:
+  explicit span_reader(const bytes& data);
+
+  caf::expected<size_t> read(void* buf, size_t n) override;
+
+  void close() override;
+
+private:
+  const bytes* data_;
+  size_t pos_ = 0;
+  bool closed_ = false;
+};
+
+} // namespace raft
