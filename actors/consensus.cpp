@@ -5,6 +5,7 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "actors/mutation.hpp"
 #include "actors/rules.hpp"
 #include "config/errc.hpp"
 
@@ -100,8 +101,11 @@ void consensus::handle(const vote_request& req) {
   // A server that is no voter itself (a fresh disk under an old id) lends
   // its vote to no such candidate: a stale server might count it under a
   // configuration that held the server's previous incarnation.
-  auto up_to_date = rules::candidate_up_to_date(
-    req.last_log_index, req.last_log_term, log_.last_index(), log_.last_term());
+  auto up_to_date = mutant(mutation::vote_without_log_check)
+                    || rules::candidate_up_to_date(req.last_log_index,
+                                                   req.last_log_term,
+                                                   log_.last_index(),
+                                                   log_.last_term());
   bool log_ahead = up_to_date && is_voter(cfg_.local_id)
                    && (req.last_log_term != log_.last_term()
                        || req.last_log_index != log_.last_index());
@@ -117,7 +121,9 @@ void consensus::handle(const vote_request& req) {
     become_follower(req.term, std::string{});
   // §5.2: at most one vote per term, first come first served; §5.4.1: only
   // for a candidate whose log is at least as up-to-date as ours.
-  if ((voted_for_.empty() || voted_for_ == req.candidate) && up_to_date) {
+  if ((voted_for_.empty() || voted_for_ == req.candidate
+       || mutant(mutation::two_votes_in_one_term))
+      && up_to_date) {
     if (voted_for_ != req.candidate) {
       voted_for_ = req.candidate;
       hard_state_dirty_ = true;
@@ -218,6 +224,10 @@ void consensus::handle(const append_request& req) {
       return reply();
     }
   }
+  if (mutant(mutation::truncate_committed) && !req.entries.empty()
+      && req.prev_log_index + req.entries.size() < log_.last_index()
+      && req.prev_log_index + 1 > log_.snapshot_index())
+    truncate_from(req.prev_log_index + req.entries.size() + 1);
   for (auto& e : req.entries) {
     if (e.index <= log_.snapshot_index())
       continue;
@@ -261,7 +271,8 @@ void consensus::handle(const append_response& resp) {
     become_follower(resp.term, std::string{});
     return;
   }
-  if (role_ != role::leader || resp.term != term_)
+  if (role_ != role::leader
+      || (resp.term != term_ && !mutant(mutation::stale_append_response)))
     return;
   auto i = progress_.find(resp.from);
   if (i == progress_.end())
@@ -363,7 +374,7 @@ void consensus::ack_snapshot_chunk(const install_snapshot_request& req,
 
 bool consensus::install_snapshot(index_t index, term_t term,
                                  const configuration& cfg, index_t cfg_index) {
-  if (index <= commit_index_)
+  if (index <= commit_index_ && !mutant(mutation::snapshot_over_newer_state))
     return false;
   if (log_.term_at(index) == term) {
     // §7: the log already holds the snapshot's last entry; what follows it
@@ -677,7 +688,8 @@ void consensus::on_persisted(index_t index, term_t term) {
 bool consensus::request_read(uint64_t id) {
   if (role_ != role::leader)
     return false;
-  reads_.push_back(pending_read{id, round_ + 1});
+  reads_.push_back(pending_read{
+    id, mutant(mutation::read_on_expired_lease) ? round_ : round_ + 1});
   need_broadcast_ = true;
   return true;
 }
@@ -1002,7 +1014,9 @@ void consensus::maybe_commit() {
   auto t = log_.term_at(q);
   if (!t)
     return;
-  commit_index_ = rules::advance_commit(commit_index_, q, *t, term_);
+  commit_index_ = mutant(mutation::commit_old_term_by_counting)
+                    ? std::max(commit_index_, q)
+                    : rules::advance_commit(commit_index_, q, *t, term_);
   // §6: a leader removed or demoted by a configuration steps down once that
   // configuration is committed (it managed the cluster until then).
   if (latest_configuration_index() <= commit_index_
@@ -1056,12 +1070,17 @@ void consensus::end_transfer(bool moved) {
 }
 
 void consensus::check_reads() {
-  if (role_ != role::leader || reads_.empty() || !committed_in_term())
+  if (role_ != role::leader || reads_.empty()
+      || (!committed_in_term()
+          && !mutant(mutation::read_before_commit_in_term)))
     return;
   // Thesis §6.4: a read is safe once a quorum acknowledged a heartbeat round
   // that started after the read arrived.
-  auto confirmed = quorum_value(
-    UINT64_MAX, [](const peer_progress& pr) { return pr.acked_round; });
+  auto confirmed = mutant(mutation::read_without_quorum)
+                     ? UINT64_MAX
+                     : quorum_value(UINT64_MAX, [](const peer_progress& pr) {
+                         return pr.acked_round;
+                       });
   while (!reads_.empty() && reads_.front().round <= confirmed) {
     out_.reads_ready.push_back(read_result{reads_.front().id, commit_index_});
     reads_.pop_front();

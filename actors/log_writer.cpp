@@ -54,6 +54,18 @@ caf::expected<loaded_state> load(log_store& log, stable_store& stable) {
   return st;
 }
 
+/// Deletes the stored entries that a durable snapshot covers (§7), up to
+/// `compact_through`. Only after the snapshot covering them is durable:
+/// the snapshot manager closed it before the core asked for this.
+caf::error compact(log_store& log, index_t compact_through) {
+  auto first = log.first_index();
+  if (!first)
+    return std::move(first.error());
+  if (*first != 0 && *first <= compact_through)
+    return log.delete_range(*first, compact_through);
+  return caf::none;
+}
+
 caf::error persist(log_store& log, stable_store& stable,
                    const persist_request& req) {
   if (req.hard_state) {
@@ -78,21 +90,23 @@ caf::error persist(log_store& log, stable_store& stable,
       if (auto err = log.delete_range(req.truncate_from, *last))
         return err;
   }
-  if (!req.entries.empty())
-    return log.store_logs_with_commit(req.entries, req.commit_index);
-  return caf::none;
-}
-
-/// Deletes the stored entries that a durable snapshot covers (§7), up to
-/// `compact_through`. Only after the snapshot covering them is durable:
-/// the snapshot manager closed it before the core asked for this.
-caf::error compact(log_store& log, index_t compact_through) {
+  if (req.entries.empty())
+    return caf::none;
+  // After a snapshot replaced the log, the new entries start past the
+  // stored ones, which the snapshot covers (the node sends entries only
+  // after its log or its snapshot). Those go first: stored the other way
+  // round, a crash before their deletion leaves a gap that no restart can
+  // read past (found by the simulator's crashes during writes).
   auto first = log.first_index();
+  auto last = log.last_index();
   if (!first)
     return std::move(first.error());
-  if (*first != 0 && *first <= compact_through)
-    return log.delete_range(*first, compact_through);
-  return caf::none;
+  if (!last)
+    return std::move(last.error());
+  if (*last != 0 && req.entries.front().index > *last + 1)
+    if (auto err = log.delete_range(*first, *last))
+      return err;
+  return log.store_logs_with_commit(req.entries, req.commit_index);
 }
 
 /// Makes `req` durable and answers `seq`; then deletes the compacted

@@ -11,6 +11,7 @@
 #include "actors/fsm_runner.hpp"
 #include "actors/log_writer.hpp"
 #include "actors/metrics.hpp"
+#include "actors/mutation.hpp"
 #include "actors/snapshot_manager.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -49,6 +50,8 @@ struct node_state {
   // write that makes their state durable completes (persist before send).
   uint64_t write_seq = 0;
   uint64_t in_flight_seq = 0;
+  /// The newest term the store holds (with this server's vote in it).
+  term_t durable_term = 0;
   std::deque<std::pair<uint64_t, outgoing>> held;
   bool flush_scheduled = false;
 
@@ -120,6 +123,17 @@ void schedule_flush(node_ptr self) {
   }
 }
 
+/// Planted bugs 3 and 4 (actors/mutation.hpp): a message that must wait
+/// for its write goes out at once.
+bool sent_before_durable(const outgoing& m) {
+  if (mutant(mutation::ack_before_durable))
+    return std::holds_alternative<append_response>(m.msg);
+  if (mutant(mutation::vote_before_durable))
+    return std::holds_alternative<vote_response>(m.msg)
+           || std::holds_alternative<vote_request>(m.msg);
+  return false;
+}
+
 void transmit(node_ptr self, outgoing& m) {
   auto& st = self->state;
   auto msg = std::visit([](auto& x) { return caf::make_message(std::move(x)); },
@@ -155,7 +169,8 @@ void on_applied(node_ptr self, std::vector<apply_result>& results) {
   for (auto& r : results) {
     st.applied = r.index;
     if (auto i = st.applies.find(r.index); i != st.applies.end()) {
-      if (i->second.term == r.term)
+      if (i->second.term == r.term
+          || mutant(mutation::answer_for_another_entry))
         i->second.promise.deliver(r.index, std::move(r.response));
       else
         i->second.promise.deliver(entry_replaced(r, i->second.term));
@@ -194,7 +209,8 @@ void dispatch_committed(node_ptr self) {
   if (st.installing)
     return; // The FSM is being replaced; entries after it wait.
   auto& core = *st.core;
-  auto commit = core.commit_index();
+  auto commit = mutant(mutation::apply_before_commit) ? core.last_index()
+                                                       : core.commit_index();
   if (commit <= st.dispatched)
     return;
   std::vector<log_entry> entries;
@@ -258,9 +274,11 @@ void notify_state(node_ptr self) {
     caf::anon_send(o, obs);
 }
 
-void on_persisted(node_ptr self, uint64_t seq, index_t index, term_t term) {
+void on_persisted(node_ptr self, uint64_t seq, index_t index, term_t term,
+                  term_t hard_term) {
   auto& st = self->state;
   st.in_flight_seq = 0;
+  st.durable_term = std::max(st.durable_term, hard_term);
   if (index != 0)
     st.core->on_persisted(index, term);
   while (!st.held.empty() && st.held.front().first <= seq) {
@@ -344,6 +362,7 @@ void flush(node_ptr self) {
     st.in_flight_seq = seq;
     index_t idx = 0;
     term_t term = 0;
+    term_t hard_term = rd.persist.hard_state ? rd.persist.term : 0;
     if (!rd.persist.entries.empty()) {
       idx = rd.persist.entries.back().index;
       term = rd.persist.entries.back().term;
@@ -352,19 +371,29 @@ void flush(node_ptr self) {
       ->request(st.writer, caf::infinite, persist_atom_v, seq,
                 std::move(rd.persist))
       .then(
-        [self, idx, term](uint64_t done) {
-          on_persisted(self, done, idx, term);
+        [self, idx, term, hard_term](uint64_t done) {
+          on_persisted(self, done, idx, term, hard_term);
         },
         [self](caf::error& err) { on_child_error(self, err); });
   }
-  // The leader's AppendEntries go out while its own write is in flight.
-  for (auto& m : rd.send_now)
-    transmit(self, m);
   // Votes and acknowledgements wait for the write that holds their state.
   uint64_t needed = core.has_pending_state() ? st.write_seq + 1
                                              : st.in_flight_seq;
+  // The leader's AppendEntries go out while its own write is in flight,
+  // but never in a term the store does not hold yet: a single voter elects
+  // itself at once, and if it crashed before its vote was stored, it could
+  // vote for another in the same term, which would then send different
+  // entries under the same (index, term) (seeds 6578, 54194).
+  bool term_durable = st.durable_term >= core.term()
+                      || mutant(mutation::lead_before_term_durable);
+  for (auto& m : rd.send_now) {
+    if (term_durable || needed == 0)
+      transmit(self, m);
+    else
+      st.held.emplace_back(needed, std::move(m));
+  }
   for (auto& m : rd.send_after_persist) {
-    if (needed == 0)
+    if (needed == 0 || sent_before_durable(m))
       transmit(self, m);
     else
       st.held.emplace_back(needed, std::move(m));
@@ -699,6 +728,7 @@ void start_core(node_ptr self, loaded_state ls,
     return;
   }
   hard_state hs{ls.term, ls.voted_for, std::max(ls.commit_index, snap.index)};
+  st.durable_term = ls.term;
   st.core = std::make_unique<consensus>(st.opts.settings, std::move(hs),
                                         std::move(*log), snap.configuration,
                                         snap.configuration_index);

@@ -7,7 +7,7 @@
 #   FIRST=200001 scripts/soak-sim.sh 5000
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
-sim="$top/build/scenario_test"
+sim="${SIM:-$top/build/scenario_test}"
 [ -x "$sim" ] || { echo "soak-sim: $sim is missing; run scripts/build.sh first" >&2; exit 2; }
 total="${1:-100000}"
 first="${FIRST:-1}"

@@ -499,8 +499,11 @@ public:
       auto c = core(i);
       if (!c)
         continue;
-      // Election Safety (§5.2): at most one leader per term.
-      if (c->role() == role::leader) {
+      // Election Safety (§5.2): at most one leader per term. A leader
+      // counts once its vote is stored: one that crashes before that has
+      // sent nothing in its term (the node holds its messages) and was
+      // never elected as far as anyone can tell.
+      if (c->role() == role::leader && vote_durable(*m.store, c->term())) {
         auto [it, fresh] = leaders.emplace(c->term(), m.id);
         if (!fresh && it->second != m.id)
           fail("two leaders in term " + std::to_string(c->term()) + ": "
@@ -601,6 +604,16 @@ public:
       if (!vote_durable(store, r.term))
         note_violation(from + " granted a vote in term " + std::to_string(r.term)
              + " before storing it");
+    } else if (msg.match_element<append_request>(0)) {
+      // A leader acts in a term only once the term is stored: else it
+      // could restart in the old term and vote for another leader of the
+      // same term, which would send other entries under the same (index,
+      // term).
+      auto& r = msg.get_as<append_request>(0);
+      auto current = store.get_uint64(stable_keys::current_term);
+      if (!current || *current < r.term)
+        note_violation(from + " sent AppendEntries in term "
+                       + std::to_string(r.term) + " before storing the term");
     } else if (msg.match_element<vote_request>(0)) {
       auto& r = msg.get_as<vote_request>(0);
       if (r.pre_vote)

@@ -458,6 +458,12 @@ BOOST_AUTO_TEST_CASE(regression_seeds) {
   seeds.push_back({450, "a voter refused a promoted candidate: no leader",
                    now});
   seeds.push_back({1464, "duplicated snapshot answers: a chunk storm", now});
+  seeds.push_back({6578, "a single voter led before its term was stored",
+                   now});
+  seeds.push_back({54194, "a single voter led before its term was stored",
+                   now});
+  seeds.push_back({24744, "a crash after a snapshot left a gap in the log",
+                   now});
   for (auto& r : seeds) {
     try {
       run_scenario(r.seed, r.kinds);
