@@ -1,5 +1,5 @@
 #define BOOST_TEST_MODULE consensus
-#include "cluster_fixture.hpp"
+#include "sim/cluster_fixture.hpp"
 
 using namespace raft;
 using namespace raft::test;

@@ -28,7 +28,7 @@
 #include "caf/stateful_actor.hpp"
 #include "config/errc.hpp"
 #include "fsm/simple_fsm.hpp"
-#include "sim.hpp"
+#include "sim/sim.hpp"
 #include "storage/sqlite_store.hpp"
 #include "storage/synchronized_store.hpp"
 

@@ -18,7 +18,7 @@
 #include "fsm/kv_fsm.hpp"
 #include "storage/inmem_snapshot_store.hpp"
 #include "storage/inmem_store.hpp"
-#include "sim.hpp"
+#include "sim/sim.hpp"
 
 // The replicated key-value state machine: its command encoding, apply
 // semantics, snapshots, and a round trip through a raft node.

@@ -14,7 +14,7 @@
 #include "caf/typed_event_based_actor.hpp"
 #include "config/errc.hpp"
 #include "fsm/simple_fsm.hpp"
-#include "sim.hpp"
+#include "sim/sim.hpp"
 #include "storage/synchronized_store.hpp"
 
 using namespace raft;

@@ -1,5 +1,5 @@
 #define BOOST_TEST_MODULE membership
-#include "cluster_fixture.hpp"
+#include "sim/cluster_fixture.hpp"
 
 // Membership changes (§6, one server at a time) and leadership transfer
 // (thesis §3.10), deterministic under the test coordinator with the

@@ -28,7 +28,7 @@
 #include "caf/send.hpp"
 #include "config/errc.hpp"
 #include "fsm/simple_fsm.hpp"
-#include "sim.hpp"
+#include "sim/sim.hpp"
 
 using namespace raft;
 using namespace raft::test;

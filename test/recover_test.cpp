@@ -10,7 +10,7 @@
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "bootstrap/inspect.hpp"
 #include "bootstrap/recover.hpp"
-#include "cluster_fixture.hpp"
+#include "sim/cluster_fixture.hpp"
 #include "config/errc.hpp"
 #include "storage/file_snapshot_store.hpp"
 #include "storage/inmem_store.hpp"

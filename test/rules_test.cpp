@@ -3,7 +3,7 @@
 
 #include "actors/consensus.hpp"
 #include "actors/rules.hpp"
-#include "cluster_fixture.hpp"
+#include "sim/cluster_fixture.hpp"
 
 using namespace raft;
 using namespace raft::test;

@@ -1,5 +1,5 @@
 #define BOOST_TEST_MODULE snapshots
-#include "cluster_fixture.hpp"
+#include "sim/cluster_fixture.hpp"
 
 // Snapshots, log compaction and InstallSnapshot (§7), the applied index
 // across restarts, and the user restore, deterministic under the test

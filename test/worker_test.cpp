@@ -20,7 +20,7 @@
 #include "caf/send.hpp"
 #include "config/errc.hpp"
 #include "fsm/simple_fsm.hpp"
-#include "sim.hpp"
+#include "sim/sim.hpp"
 #include "actors/node.hpp"
 #include "storage/file_snapshot_store.hpp"
 #include "storage/inmem_store.hpp"
