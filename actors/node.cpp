@@ -584,7 +584,8 @@ void on_snapshot_chunk(node_ptr self, const install_snapshot_request& req) {
     schedule_flush(self);
     return;
   }
-  if (req.last_index <= st.core->commit_index()) {
+  if (req.last_index <= st.core->commit_index()
+      && !mutant(mutation::snapshot_over_newer_state)) {
     // Everything the snapshot covers is here already (installed, and the
     // success answer lost, or caught up by the log meanwhile): say so,
     // or the leader would keep resending.
@@ -598,8 +599,9 @@ void on_snapshot_chunk(node_ptr self, const install_snapshot_request& req) {
       [self, req](chunk_ack& ack) {
         auto& st = self->state;
         auto& core = *st.core;
-        if (!ack.complete || ack.meta.index <= core.commit_index()
-            || st.installing) {
+        if (!ack.complete || st.installing
+            || (ack.meta.index <= core.commit_index()
+                && !mutant(mutation::snapshot_over_newer_state))) {
           // A stale snapshot needs no restore, only an answer.
           core.ack_snapshot_chunk(req, ack.next_offset,
                                   ack.complete && !st.installing);

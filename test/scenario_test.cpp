@@ -21,6 +21,11 @@ using namespace raft::test;
 
 namespace {
 
+void trickle(raft_config& s) {
+  s.max_append_entries = 1;
+  s.max_inflight = 1;
+}
+
 void snapshot_often(raft_config& s) {
   s.snapshot_threshold = 5;
   s.snapshot_interval = std::chrono::milliseconds{150};
@@ -64,6 +69,10 @@ struct scenario_kinds {
   /// seed (before: membership in one seed of five, no transfers or
   /// restores).
   bool churn_everywhere = true;
+  /// Every fifth seed replicates one entry per request (see `trickle`).
+  bool trickle = true;
+  /// The leader is cut off right after a write (Figure 8's logs).
+  bool isolate_leader = true;
   /// Rounds of faults and client requests.
   int rounds = 40;
 };
@@ -76,7 +85,18 @@ scenario_kinds generator_of_session_5(bool in_flight_and_one_way) {
   k.disk_faults = false;
   k.reads = false;
   k.churn_everywhere = false;
+  k.trickle = false;
+  k.isolate_leader = false;
   k.rounds = 40;
+  return k;
+}
+
+/// The kinds of the scenario generator of session 6 (before `trickle`).
+scenario_kinds generator_of_session_6() {
+  scenario_kinds k;
+  k.trickle = false;
+  k.isolate_leader = false;
+  k.rounds = 120;
   return k;
 }
 
@@ -92,6 +112,9 @@ scenario_result run_scenario(uint64_t seed, scenario_kinds kinds) {
   // log and sends snapshots in tiny chunks, so compaction, InstallSnapshot
   // (lost, duplicated, reordered and interrupted chunks) and restarts from
   // a snapshot run under the same faults.
+  // Every fifth seed (with `kinds.trickle`) replicates one entry per
+  // request, one request in flight: entries of an old term then reach a
+  // majority one by one, before the new leader's own entry (Figure 8).
   using tweak_fn = void (*)(raft_config&);
   tweak_fn tweaks[] = {
     nullptr,
@@ -101,8 +124,23 @@ scenario_result run_scenario(uint64_t seed, scenario_kinds kinds) {
       s.pre_vote_disabled = true;
       snapshot_often(s);
     },
+    +[](raft_config& s) { trickle(s); },
+    +[](raft_config& s) {
+      s.pre_vote_disabled = true;
+      trickle(s);
+    },
+    +[](raft_config& s) {
+      snapshot_often(s);
+      trickle(s);
+    },
+    +[](raft_config& s) {
+      s.pre_vote_disabled = true;
+      snapshot_often(s);
+      trickle(s);
+    },
   };
-  auto tweak = tweaks[(seed % 4 == 1 ? 1 : 0) + (seed % 3 == 0 ? 2 : 0)];
+  auto tweak = tweaks[(seed % 4 == 1 ? 1 : 0) + (seed % 3 == 0 ? 2 : 0)
+                      + (kinds.trickle && seed % 5 == 2 ? 4 : 0)];
   cluster c{n, seed, tweak};
   bool with_membership = kinds.churn_everywhere || seed % 5 == 3;
   scenario_result res;
@@ -251,6 +289,26 @@ scenario_result run_scenario(uint64_t seed, scenario_kinds kinds) {
           c.restore_async(static_cast<size_t>(l));
         break;
       }
+      case 14:
+        if (kinds.isolate_leader) {
+          // A write reaches the leader, which is cut off a few jobs later:
+          // its entry stays on a minority, and the next leader writes
+          // another at the same index. Repeated, this builds the logs of
+          // Figure 8 (§5.4.2).
+          auto l = c.leader();
+          if (l < 0)
+            break;
+          client(static_cast<size_t>(l));
+          c.run_jobs(1 + pick(12));
+          std::vector<size_t> rest;
+          for (size_t i = 0; i < n; ++i)
+            if (i != static_cast<size_t>(l))
+              rest.push_back(i);
+          c.partition({{static_cast<size_t>(l)}, rest});
+          ++res.partitions;
+          break;
+        }
+        [[fallthrough]];
       default: {
         // A few clients at once on random live nodes (non-leaders refuse).
         auto k = 1 + pick(4);
@@ -458,8 +516,7 @@ BOOST_AUTO_TEST_CASE(regression_seeds) {
                    generator_of_session_5(true)});
   // Found by issue 14's second half (torn writes, disk faults, reads,
   // transfers and restores in every seed, 120 rounds).
-  scenario_kinds now;
-  now.rounds = 120;
+  auto now = generator_of_session_6();
   seeds.push_back({90, "a restore applied before it committed", now});
   seeds.push_back({450, "a voter refused a promoted candidate: no leader",
                    now});

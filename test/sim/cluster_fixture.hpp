@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -76,6 +77,9 @@ public:
     index_t checked_upto = 0;
     /// The FSM's applied index when its state was last compared.
     index_t fsm_checked = 0;
+    /// The term this node last led, and its commit index when it began.
+    term_t led_term = 0;
+    index_t commit_when_elected = 0;
   };
 
   caf::actor transport;
@@ -510,6 +514,7 @@ public:
                + it->second + " and " + m.id);
         if (fresh)
           check_leader_completeness(m, *c);
+        check_leader_rules(m, *c);
       }
       check_log_matching(m, *c);
       // Terms never go back (§5.1), even across restarts: the durable term
@@ -587,6 +592,8 @@ public:
       auto& r = msg.get_as<append_response>(0);
       if (!r.success || r.index == 0)
         return;
+      auto& acked = acks_[std::make_tuple(to, r.term, from)];
+      acked = std::max(acked, r.index);
       log_entry e;
       if (store.get_log(r.index, e) && !snapshot_covers(*m, r.index))
         note_violation(from + " acknowledged index " + std::to_string(r.index)
@@ -604,6 +611,22 @@ public:
       if (!vote_durable(store, r.term))
         note_violation(from + " granted a vote in term " + std::to_string(r.term)
              + " before storing it");
+    } else if (msg.match_element<install_snapshot_request>(0)) {
+      auto& r = msg.get_as<install_snapshot_request>(0);
+      snapshot_index_[r.snapshot_id] = r.last_index;
+      auto current = store.get_uint64(stable_keys::current_term);
+      if (!current || *current < r.term)
+        note_violation(from + " sent a snapshot in term "
+                       + std::to_string(r.term) + " before storing the term");
+    } else if (msg.match_element<install_snapshot_response>(0)) {
+      // A follower that installed a snapshot (or already held all it
+      // covers) holds its last index: the leader may count that as a match.
+      auto& r = msg.get_as<install_snapshot_response>(0);
+      auto i = snapshot_index_.find(r.snapshot_id);
+      if (r.success && i != snapshot_index_.end()) {
+        auto& acked = acks_[std::make_tuple(to, r.term, from)];
+        acked = std::max(acked, i->second);
+      }
     } else if (msg.match_element<append_request>(0)) {
       // A leader acts in a term only once the term is stored: else it
       // could restart in the old term and vote for another leader of the
@@ -744,6 +767,42 @@ private:
     }
   }
 
+  /// Rules a leader keeps while it leads, checked against its state:
+  /// - §5.4.2 (Figure 8): by counting replicas a leader commits only an
+  ///   entry of its own term; older ones commit with it. Once its commit
+  ///   index moved in its term, it points at an entry of that term.
+  /// - §5.1: a follower's match index rests on that follower's answers in
+  ///   the leader's current term; an answer of an earlier term says
+  ///   nothing about the leader's log now.
+  void check_leader_rules(member& m, const consensus& c) {
+    if (m.led_term != c.term()) {
+      m.led_term = c.term();
+      m.commit_when_elected = c.commit_index();
+    }
+    auto commit = c.commit_index();
+    if (commit > m.commit_when_elected) {
+      auto t = c.log().term_at(commit);
+      if (t && *t != c.term())
+        fail("leader " + m.id + " of term " + std::to_string(c.term())
+             + " committed index " + std::to_string(commit) + " of term "
+             + std::to_string(*t)
+             + " by counting replicas (Figure 8, §5.4.2)");
+    }
+    for (auto& [peer, pr] : c.peers()) {
+      if (pr.match_index == 0)
+        continue;
+      auto i = acks_.find(std::make_tuple(m.id, c.term(), peer));
+      auto acked = i == acks_.end() ? index_t{0} : i->second;
+      if (pr.match_index > acked)
+        fail("leader " + m.id + " of term " + std::to_string(c.term())
+             + " counts " + peer + " as holding index "
+             + std::to_string(pr.match_index) + ", but " + peer
+             + " acknowledged only " + std::to_string(acked)
+             + " in this term (an answer of another term moved the match "
+               "index)");
+    }
+  }
+
   /// Log Matching (§5.3), checked at each log's tail, where entries
   /// arrive: an entry is named by index and term, so two logs holding the
   /// same (index, term) hold the same data there and the same term just
@@ -802,6 +861,11 @@ private:
   std::map<index_t, term_t> commit_terms_;
   /// (voter, term) -> the candidate it granted its vote.
   std::map<std::pair<std::string, term_t>, std::string> votes_;
+  /// (leader, term, follower) -> the highest index the follower
+  /// acknowledged to that leader in that term.
+  std::map<std::tuple<std::string, term_t, std::string>, index_t> acks_;
+  /// Snapshot id -> its last index, from the requests that carried it.
+  std::map<std::string, index_t> snapshot_index_;
   /// Applied command index -> a hash of the state machine after it.
   std::map<index_t, size_t> fsm_states_;
   /// (index, term) -> (term before it, data) as first seen in any log.
