@@ -318,7 +318,11 @@ void report_progress(node_ptr self) {
 void start_installs(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
-  if (!st.snapshots || core.role() != role::leader)
+  // Like AppendEntries, snapshots go out only in a stored term (flush);
+  // the next flush after the write starts them (seeds 19356, 75294).
+  if (!st.snapshots || core.role() != role::leader
+      || (st.durable_term < core.term()
+          && !mutant(mutation::lead_before_term_durable)))
     return;
   auto now = self->clock().now();
   for (auto& peer : core.needs_snapshot()) {

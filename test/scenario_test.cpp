@@ -73,6 +73,8 @@ struct scenario_kinds {
   bool trickle = true;
   /// The leader is cut off right after a write (Figure 8's logs).
   bool isolate_leader = true;
+  /// A wiped server comes back under a new id (see cluster::wipe).
+  bool new_id_after_wipe = true;
   /// Rounds of faults and client requests.
   int rounds = 40;
 };
@@ -87,15 +89,25 @@ scenario_kinds generator_of_session_5(bool in_flight_and_one_way) {
   k.churn_everywhere = false;
   k.trickle = false;
   k.isolate_leader = false;
+  k.new_id_after_wipe = false;
   k.rounds = 40;
   return k;
 }
 
-/// The kinds of the scenario generator of session 6 (before `trickle`).
-scenario_kinds generator_of_session_6() {
+/// The kinds of the scenario generator early in session 6 (before
+/// `trickle`, `isolate_leader` and `new_id_after_wipe`).
+scenario_kinds generator_of_session_6_start() {
   scenario_kinds k;
   k.trickle = false;
   k.isolate_leader = false;
+  k.new_id_after_wipe = false;
+  k.rounds = 120;
+  return k;
+}
+
+/// The kinds of the scenario generator at the end of session 6.
+scenario_kinds generator_of_session_6_end() {
+  scenario_kinds k;
   k.rounds = 120;
   return k;
 }
@@ -248,7 +260,7 @@ scenario_result run_scenario(uint64_t seed, scenario_kinds kinds) {
         }
         if (!outside.empty() && (pick(2) == 0 || members.size() <= 3)) {
           auto i = outside[pick(outside.size())];
-          c.wipe(i);
+          c.wipe(i, kinds.new_id_after_wipe);
           // Let the old incarnation's delayed messages drain first: a late
           // acknowledgement from the server's previous disk would claim a
           // match the new one lacks (Raft, like HashiCorp, has no notion of
@@ -516,7 +528,7 @@ BOOST_AUTO_TEST_CASE(regression_seeds) {
                    generator_of_session_5(true)});
   // Found by issue 14's second half (torn writes, disk faults, reads,
   // transfers and restores in every seed, 120 rounds).
-  auto now = generator_of_session_6();
+  auto now = generator_of_session_6_start();
   seeds.push_back({90, "a restore applied before it committed", now});
   seeds.push_back({450, "a voter refused a promoted candidate: no leader",
                    now});
@@ -527,6 +539,8 @@ BOOST_AUTO_TEST_CASE(regression_seeds) {
                    now});
   seeds.push_back({24744, "a crash after a snapshot left a gap in the log",
                    now});
+  seeds.push_back({19356, "a snapshot sent in a term not stored yet",
+                   generator_of_session_6_end()});
   for (auto& r : seeds) {
     try {
       run_scenario(r.seed, r.kinds);

@@ -183,9 +183,13 @@ public:
   }
 
   /// Crashes node `i` and gives it empty storage, as a server whose disk
-  /// was replaced: it comes back (after `start`) as a new server with the
-  /// same id, which the leader must add again.
-  void wipe(size_t i) {
+  /// was replaced: it comes back (after `start`) as a new server, which the
+  /// leader must add again. With `new_id` it gets a new id, as Juju's
+  /// machine ids and etcd's member ids are never reused. Under its old id,
+  /// a server that still holds an old configuration counts the new disk's
+  /// vote as the old one's, which it is not (seed 37597: a stale leader
+  /// elected by a removed server and a wiped one).
+  void wipe(size_t i, bool new_id = false) {
     crash(i);
     run_jobs();
     auto& m = nodes[i];
@@ -194,6 +198,8 @@ public:
     for (auto it = votes_.begin(); it != votes_.end();)
       it = it->first.first == m.id ? votes_.erase(it) : std::next(it);
     torn_writes_before_ += m.store->torn_writes;
+    if (new_id)
+      m.id = m.id.substr(0, m.id.find('.')) + "." + std::to_string(++wipes_);
     m.store = std::make_shared<sim_store>();
     m.snaps = std::make_shared<inmem_snapshot_store>(2);
     m.last_term = 0;
@@ -851,6 +857,7 @@ private:
   }
 
   uint64_t restarts_ = 0;
+  uint64_t wipes_ = 0;
   /// Torn writes of disks that were replaced (wipe).
   size_t torn_writes_before_ = 0;
   std::string violation_;
