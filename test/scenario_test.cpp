@@ -79,29 +79,21 @@ struct scenario_kinds {
   int rounds = 40;
 };
 
-/// The kinds of the scenario generator before issue 14's second half.
-scenario_kinds generator_of_session_5(bool in_flight_and_one_way) {
-  scenario_kinds k;
-  k.crashes_in_flight = in_flight_and_one_way;
-  k.one_way_links = in_flight_and_one_way;
-  k.disk_faults = false;
-  k.reads = false;
-  k.churn_everywhere = false;
-  k.trickle = false;
-  k.isolate_leader = false;
-  k.new_id_after_wipe = false;
-  k.rounds = 40;
-  return k;
-}
-
 /// The kinds of the scenario generator early in session 6 (before
 /// `trickle`, `isolate_leader` and `new_id_after_wipe`).
 scenario_kinds generator_of_session_6_start() {
   scenario_kinds k;
-  k.trickle = false;
-  k.isolate_leader = false;
-  k.new_id_after_wipe = false;
+  k.trickle = k.isolate_leader = k.new_id_after_wipe = false;
   k.rounds = 120;
+  return k;
+}
+
+/// The kinds of the scenario generator before issue 14's second half.
+scenario_kinds generator_of_session_5(bool in_flight_and_one_way) {
+  auto k = generator_of_session_6_start();
+  k.crashes_in_flight = k.one_way_links = in_flight_and_one_way;
+  k.disk_faults = k.reads = k.churn_everywhere = false;
+  k.rounds = 40;
   return k;
 }
 
