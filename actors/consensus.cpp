@@ -598,20 +598,18 @@ proposal consensus::change_configuration(const configuration_change& ch) {
           && (!known || i->suffrage != suffrage::voter))
         promotions_[ch.id] = ch.address;
       break;
+    // Removing or demoting a server that is not a member changes nothing
+    // and succeeds, as HashiCorp's does: a caller whose first answer was
+    // lost retries safely. The unchanged configuration is still written,
+    // so the answer means the same as any other: committed.
     case change_kind::demote_voter:
-      if (!known) {
-        p.refusal = "unknown server " + ch.id;
-        return p;
-      }
-      i->suffrage = suffrage::nonvoter;
+      if (known)
+        i->suffrage = suffrage::nonvoter;
       promotions_.erase(ch.id);
       break;
     case change_kind::remove_server:
-      if (!known) {
-        p.refusal = "unknown server " + ch.id;
-        return p;
-      }
-      next.servers.erase(i);
+      if (known)
+        next.servers.erase(i);
       promotions_.erase(ch.id);
       break;
   }

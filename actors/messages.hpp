@@ -281,8 +281,13 @@ using node_actor = caf::typed_actor<
   // restore entry (at most max_entry_size), which each server applies once
   // it commits; answers the entry's index once applied here.
   caf::replies_to<restore_atom, std::string>::with<index_t>,
-  // Registers an observer actor for `observation`s.
+  // Registers an observer actor for `observation`s; it gets the current
+  // one at once.
   caf::reacts_to<observe_atom, caf::actor>,
+  // Subscribes an actor to leadership (HashiCorp's LeaderCh): it gets
+  // `(leader_atom, bool leader, term_t term)` now and on every gain and
+  // loss.
+  caf::reacts_to<observe_atom, leader_atom, caf::actor>,
   caf::replies_to<shutdown_atom>::with<bool>,
   // RPCs from the transport.
   caf::reacts_to<vote_request>, caf::reacts_to<vote_response>,

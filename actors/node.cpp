@@ -93,6 +93,9 @@ struct node_state {
   uint64_t lease_step_downs = 0;
   std::chrono::steady_clock::time_point snapshot_started;
   std::vector<caf::actor> observers;
+  /// Told `(leader_atom, bool, term)` on every gain and loss of
+  /// leadership (HashiCorp's LeaderCh).
+  std::vector<caf::actor> leadership_subscribers;
   caf::actor_clock::time_point last_contact;
   bool ever_contacted = false;
   raft::role last_role = role::follower;
@@ -266,6 +269,10 @@ void notify_state(node_ptr self) {
   }
   if (core.role() != role::leader)
     st.proposed_at.clear();
+  if ((core.role() == role::leader) != (st.last_role == role::leader))
+    for (auto& s : st.leadership_subscribers)
+      caf::anon_send(s, leader_atom_v, core.role() == role::leader,
+                     core.term());
   st.last_role = core.role();
   st.last_term = core.term();
   st.last_leader = core.leader_id();
@@ -1050,7 +1057,18 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
                               core.latest_configuration_index());
     },
     [=](observe_atom, caf::actor observer) {
+      // A late observer learns the state at once, not at the next change
+      // (before the node started there is none: the start is a change).
+      if (auto& core = self->state.core)
+        caf::anon_send(observer, observation{core->id(), core->role(),
+                                             core->term(), core->leader_id()});
       self->state.observers.push_back(std::move(observer));
+    },
+    [=](observe_atom, leader_atom, caf::actor subscriber) {
+      if (auto& core = self->state.core)
+        caf::anon_send(subscriber, leader_atom_v,
+                       core->role() == role::leader, core->term());
+      self->state.leadership_subscribers.push_back(std::move(subscriber));
     },
     [=](shutdown_atom) -> caf::result<bool> {
       auto& st = self->state;

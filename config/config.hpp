@@ -69,6 +69,11 @@ public:
   uint64_t snapshot_threshold = 0;
   std::chrono::milliseconds snapshot_interval{0};
   uint64_t trailing_logs = 0;
+  /// The largest entry an apply may carry, in bytes; zero means raft's
+  /// default (8 MiB). At most 64 MiB, the largest message the network
+  /// transport carries. A user restore travels as one entry, so this also
+  /// bounds the snapshots that can be restored online.
+  size_t max_entry_size = 0;
   /// Snapshots kept on disk; zero means 2, negative is invalid.
   int snapshot_retention = 0;
   /// Where the raft metrics are registered; none when null.

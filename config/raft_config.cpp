@@ -52,6 +52,10 @@ caf::error raft_config::validate() const {
     return invalid("MaxInflight must be positive");
   if (max_entry_size == 0)
     return invalid("MaxEntrySize must be positive");
+  if (max_entry_size > max_entry_size_limit)
+    return invalid("MaxEntrySize of " + std::to_string(max_entry_size)
+                   + " bytes exceeds 64 MiB, the largest message the network "
+                     "transport carries");
   if (snapshot_chunk_size == 0)
     return invalid("SnapshotChunkSize must be positive");
   return caf::none;
@@ -73,6 +77,8 @@ caf::expected<raft_config> new_raft_config(const config& cfg) {
     result.snapshot_interval = cfg.snapshot_interval;
   if (cfg.trailing_logs != 0)
     result.trailing_logs = cfg.trailing_logs;
+  if (cfg.max_entry_size != 0)
+    result.max_entry_size = cfg.max_entry_size;
   if (auto err = result.validate())
     return make_error(errc::not_valid,
                       "validating raft config: " + describe(err));

@@ -56,6 +56,9 @@ struct raft_config {
   /// Largest entry payload accepted by apply, in bytes; larger ones are
   /// refused before they are replicated.
   size_t max_entry_size = 8 * 1024 * 1024;
+  /// The largest `max_entry_size` allowed: the network transport's largest
+  /// message (net_transport_options::max_message_size).
+  static constexpr size_t max_entry_size_limit = 64 * 1024 * 1024;
   /// AppendEntries requests in flight per follower (the pipeline window).
   uint32_t max_inflight = 16;
   /// Bytes of snapshot state per InstallSnapshot chunk.

@@ -143,6 +143,22 @@ BOOST_AUTO_TEST_CASE(only_nonzero_timeouts_override) {
   BOOST_TEST(res->leader_lease_timeout.count() == 500);
 }
 
+BOOST_AUTO_TEST_CASE(the_largest_entry_is_a_setting) {
+  // Issue 18: the worker's config sets raft's max_entry_size, validated.
+  fixture f;
+  auto cfg = f.valid();
+  BOOST_TEST(new_raft_config(cfg)->max_entry_size == 8u * 1024 * 1024);
+  cfg.max_entry_size = 1024;
+  auto res = new_raft_config(cfg);
+  BOOST_REQUIRE(res);
+  BOOST_TEST(res->max_entry_size == 1024u);
+  cfg.max_entry_size = raft_config::max_entry_size_limit + 1;
+  res = new_raft_config(cfg);
+  BOOST_REQUIRE(!res);
+  BOOST_TEST(describe(res.error()).find("MaxEntrySize") != std::string::npos);
+  BOOST_TEST(describe(res.error()).find("64 MiB") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(validation_texts) {
   auto check = [](void (*mutate)(raft_config&), const char* expect) {
     raft_config rc;

@@ -287,3 +287,65 @@ BOOST_AUTO_TEST_CASE(transfer_and_leader_removal_under_load) {
                "acknowledged " << text_of(data) << " missing");
   c.check_fsms();
 }
+
+BOOST_AUTO_TEST_CASE(removing_or_demoting_a_stranger_changes_nothing_and_succeeds) {
+  // HashiCorp's RemoveServer and DemoteVoter of an id that is not a member
+  // leave the configuration as it is and succeed, so a removal whose first
+  // answer was lost can be retried (issue 18).
+  cluster c{3, 27};
+  auto l = leader_of(c);
+  auto before = c.core(l)->latest_configuration();
+  for (auto kind : {change_kind::remove_server, change_kind::demote_voter}) {
+    auto res = c.ask<index_t>(l, change_atom_v, change(kind, "42"));
+    BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+    BOOST_TEST(std::get<0>(*res) > 0u);
+    BOOST_REQUIRE(settled(c, 3));
+    BOOST_TEST(c.core(l)->latest_configuration().servers.size()
+               == before.servers.size());
+  }
+  // A retried removal of a server already removed succeeds too.
+  auto other = c.nodes[(l + 1) % 3].id;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto res = c.ask<index_t>(l, change_atom_v,
+                              change(change_kind::remove_server, other));
+    BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+    BOOST_REQUIRE(settled(c, 2));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(late_observers_learn_the_state_and_subscribers_hear_leadership) {
+  // HashiCorp's LeaderCh delivers every gain and loss of leadership, and
+  // an observer registered late still learns the current state (issue 18).
+  cluster c{3, 28};
+  auto l = leader_of(c);
+  for (int k = 0; k < 5; ++k)
+    BOOST_REQUIRE(!c.apply("x" + std::to_string(k)).err);
+  auto seen = std::make_shared<std::vector<observation>>();
+  auto leadership = std::make_shared<std::vector<std::pair<bool, term_t>>>();
+  auto observer = c.sys.spawn([=](caf::event_based_actor*) -> caf::behavior {
+    return {
+      [=](const observation& o) { seen->push_back(o); },
+      [=](leader_atom, bool leader, term_t term) {
+        leadership->emplace_back(leader, term);
+      },
+    };
+  });
+  auto handle = c.nodes[l].handle;
+  caf::anon_send(handle, observe_atom_v, observer);
+  caf::anon_send(handle, observe_atom_v, leader_atom_v, observer);
+  c.run_jobs();
+  BOOST_REQUIRE_EQUAL(seen->size(), 1u);
+  BOOST_TEST(seen->front().role == role::leader);
+  BOOST_TEST(seen->front().leader == c.nodes[l].id);
+  BOOST_REQUIRE_EQUAL(leadership->size(), 1u);
+  auto term = c.core(l)->term();
+  BOOST_TEST(leadership->front().first);
+  BOOST_TEST(leadership->front().second == term);
+  // Leadership moves away: the subscriber hears the loss.
+  auto res = c.ask<bool>(l, transfer_atom_v, std::string{});
+  BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
+  BOOST_REQUIRE(c.run_until([&] { return leadership->size() >= 2; }));
+  BOOST_TEST(leadership->back().first == false);
+  BOOST_TEST(seen->back().role == role::follower);
+  caf::anon_send_exit(observer, caf::exit_reason::user_shutdown);
+}
