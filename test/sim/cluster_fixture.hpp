@@ -620,10 +620,7 @@ public:
     } else if (msg.match_element<install_snapshot_request>(0)) {
       auto& r = msg.get_as<install_snapshot_request>(0);
       snapshot_index_[r.snapshot_id] = r.last_index;
-      auto current = store.get_uint64(stable_keys::current_term);
-      if (!current || *current < r.term)
-        note_violation(from + " sent a snapshot in term "
-                       + std::to_string(r.term) + " before storing the term");
+      require_stored_term(store, from, r.term, "a snapshot");
     } else if (msg.match_element<install_snapshot_response>(0)) {
       // A follower that installed a snapshot (or already held all it
       // covers) holds its last index: the leader may count that as a match.
@@ -634,15 +631,8 @@ public:
         acked = std::max(acked, i->second);
       }
     } else if (msg.match_element<append_request>(0)) {
-      // A leader acts in a term only once the term is stored: else it
-      // could restart in the old term and vote for another leader of the
-      // same term, which would send other entries under the same (index,
-      // term).
       auto& r = msg.get_as<append_request>(0);
-      auto current = store.get_uint64(stable_keys::current_term);
-      if (!current || *current < r.term)
-        note_violation(from + " sent AppendEntries in term "
-                       + std::to_string(r.term) + " before storing the term");
+      require_stored_term(store, from, r.term, "AppendEntries");
     } else if (msg.match_element<vote_request>(0)) {
       auto& r = msg.get_as<vote_request>(0);
       if (r.pre_vote)
@@ -672,6 +662,17 @@ public:
                      .count();
     op.data = std::move(data);
     return op;
+  }
+
+  /// A leader acts in a term only once the term is stored: else it could
+  /// restart in the old term and vote for another leader of the same term,
+  /// which would send other entries under the same (index, term).
+  void require_stored_term(inmem_store& store, const std::string& from,
+                           term_t term, const char* what) {
+    auto current = store.get_uint64(stable_keys::current_term);
+    if (!current || *current < term)
+      note_violation(from + " sent " + what + " in term " + std::to_string(term)
+                     + " before storing the term");
   }
 
   /// Whether a stored snapshot of `m` covers `index` (compacted entries
