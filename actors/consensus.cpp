@@ -203,6 +203,7 @@ void consensus::handle(const append_request& req) {
   }
   if (req.term > term_ || role_ != role::follower || leader_id_ != req.leader)
     become_follower(req.term, req.leader);
+  leader_address_ = req.leader_address;
   heard_leader_ = true;
   out_.leader_contact = true;
   // §5.3 consistency check: our log must hold prev with the same term.
@@ -758,6 +759,13 @@ ready consensus::take_ready(bool may_persist) {
 std::string consensus::leader_address() const {
   if (leader_id_.empty())
     return {};
+  // The transport's address, as HashiCorp reports it: our own once we lead,
+  // the one the leader's AppendEntries carry otherwise. The configuration's
+  // is the fallback (a leader known only from InstallSnapshot).
+  if (leader_id_ == cfg_.local_id && !local_address_.empty())
+    return local_address_;
+  if (leader_id_ != cfg_.local_id && !leader_address_.empty())
+    return leader_address_;
   auto s = latest_configuration().find(leader_id_);
   return s != nullptr ? s->address : std::string{};
 }
@@ -804,6 +812,8 @@ void consensus::become_follower(term_t term, const std::string& leader) {
   set_term(term);
   auto changed = role_ != role::follower || leader_id_ != leader;
   role_ = role::follower;
+  if (leader_id_ != leader)
+    leader_address_.clear();
   leader_id_ = leader;
   progress_.clear();
   pre_vote_phase_ = false;
@@ -905,6 +915,7 @@ void consensus::send_append(const std::string& peer, peer_progress& pr,
     append_request req;
     req.term = term_;
     req.leader = cfg_.local_id;
+    req.leader_address = local_address_;
     req.prev_log_index = prev;
     req.prev_log_term = *prev_term;
     req.entries = std::move(entries);
@@ -972,6 +983,7 @@ void consensus::send_heartbeats() {
     append_request hb;
     hb.term = term_;
     hb.leader = cfg_.local_id;
+    hb.leader_address = local_address_;
     hb.round = round_;
     // What this follower acknowledged in our term matches our log, so it
     // may commit that far (see handle(append_request)).

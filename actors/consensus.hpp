@@ -198,6 +198,12 @@ public:
   /// Arms the first election timer. Call once.
   void start();
 
+  /// The address the transport gave this server (HashiCorp's LocalAddr):
+  /// sent with AppendEntries, and reported as the leader's while we lead.
+  void set_local_address(std::string address) {
+    local_address_ = std::move(address);
+  }
+
   void handle(const vote_request& req);
   void handle(const vote_response& resp);
   void handle(const append_request& req);
@@ -376,6 +382,13 @@ public:
   /// (needed before serving reads or accepting configuration changes).
   bool committed_in_term() const;
 
+  /// Whether a configuration change must wait before it may be proposed:
+  /// the leader has not committed in its term yet, or the previous change
+  /// is not committed (thesis §4.1: one change at a time).
+  bool configuration_change_waits() const {
+    return !committed_in_term() || latest_configuration_index() > commit_index_;
+  }
+
   /// True if entries or hard state wait to be handed to the log writer.
   bool has_pending_state() const;
 
@@ -434,6 +447,9 @@ private:
   term_t term_;
   std::string voted_for_;
   std::string leader_id_;
+  std::string local_address_;
+  /// The current leader's transport address, from its AppendEntries.
+  std::string leader_address_;
   raft_log log_;
   index_t commit_index_ = 0;
   index_t durable_index_;

@@ -236,10 +236,25 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, kv_cas_atom, "kvcas")
   CAF_ADD_ATOM(caf_raft, raft, kv_del_atom, "kvdel")
   CAF_ADD_ATOM(caf_raft, raft, kv_fwd_atom, "kvfwd")
+  // A restore streamed by the caller (restore_upload.cpp).
+  CAF_ADD_ATOM(caf_raft, raft, upload_atom, "upload")
 
 CAF_END_TYPE_ID_BLOCK(caf_raft)
 
 namespace raft {
+
+/// One restore streamed in by a caller (HashiCorp's Restore from an
+/// io.Reader), opened through the node's `(restore_atom, open_atom)`.
+using restore_upload_actor = caf::typed_actor<
+  // Appends `chunk` at `offset`; answers the next offset. A chunk at any
+  // other offset is refused (naming the expected one), as is a state larger
+  // than max_entry_size.
+  caf::replies_to<upload_atom, uint64_t, bytes>::with<uint64_t>,
+  // Ends the stream: checks its size and CRC-32C, then restores every FSM
+  // to it as `(restore_atom, bytes)` does; answers the entry's index.
+  caf::replies_to<upload_atom, commit_atom, uint64_t, uint32_t>::with<index_t>,
+  // Internal: the idle timer (an abandoned upload frees its memory).
+  caf::reacts_to<timer_atom, uint64_t>>;
 
 /// The raft node's interface: what Go's *raft.Raft offers.
 using node_actor = caf::typed_actor<
@@ -281,6 +296,11 @@ using node_actor = caf::typed_actor<
   // restore entry (at most max_entry_size), which each server applies once
   // it commits; answers the entry's index once applied here.
   caf::replies_to<restore_atom, std::string>::with<index_t>,
+  // The same with the state itself (the bytes an FSM's persist writes).
+  caf::replies_to<restore_atom, bytes>::with<index_t>,
+  // Opens a restore streamed in chunks: answers a `restore_upload_actor`
+  // (as caf::actor, so it crosses the network). Leader only.
+  caf::replies_to<restore_atom, open_atom>::with<caf::actor>,
   // Registers an observer actor for `observation`s; it gets the current
   // one at once.
   caf::reacts_to<observe_atom, caf::actor>,

@@ -12,6 +12,7 @@
 #include "actors/log_writer.hpp"
 #include "actors/metrics.hpp"
 #include "actors/mutation.hpp"
+#include "actors/restore_upload.hpp"
 #include "actors/snapshot_manager.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -64,6 +65,13 @@ struct node_state {
   std::map<index_t, awaiting_entry<apply_promise>> applies;
   std::map<index_t, awaiting_entry<index_promise>> barriers;
   std::vector<caf::typed_response_promise<bool>> transfers;
+  /// Configuration changes waiting for the previous one to commit, in the
+  /// order they came (HashiCorp queues them too).
+  struct queued_change {
+    configuration_change change;
+    index_promise promise;
+  };
+  std::deque<queued_change> queued_changes;
   struct read_request {
     index_promise promise;
     bool verify_only;
@@ -243,6 +251,42 @@ void fail_uncommitted(node_ptr self, errc code) {
   }
 }
 
+/// How many configuration changes may wait behind the one in progress; a
+/// caller beyond that is refused, so a runaway client cannot grow the queue
+/// without bound.
+constexpr size_t max_queued_changes = 64;
+
+/// Proposes the queued configuration changes one at a time: the next once
+/// the previous one committed (thesis §4.1). Each is answered when its own
+/// entry commits (as a barrier), or at once if refused.
+void propose_queued_changes(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  while (!st.queued_changes.empty() && core.role() == role::leader
+         && !core.configuration_change_waits()) {
+    auto q = std::move(st.queued_changes.front());
+    st.queued_changes.pop_front();
+    auto p = core.change_configuration(q.change);
+    if (p.index == 0) {
+      q.promise.deliver(make_error(errc::configuration_rejected,
+                                   "configuration change rejected: "
+                                     + p.refusal));
+      continue;
+    }
+    st.barriers.emplace(p.index,
+                        awaiting_entry<index_promise>{core.term(), q.promise});
+    schedule_flush(self);
+  }
+}
+
+/// A deposed leader never proposed its queued changes: they did not happen.
+void fail_queued_changes(node_ptr self) {
+  auto& st = self->state;
+  for (auto& q : st.queued_changes)
+    q.promise.deliver(not_leader_error(*st.core));
+  st.queued_changes.clear();
+}
+
 void notify_state(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
@@ -254,6 +298,7 @@ void notify_state(node_ptr self) {
                  to_string(core.role()), core.term());
   if (st.last_role == role::leader && core.role() != role::leader) {
     fail_uncommitted(self, errc::leadership_lost);
+    fail_queued_changes(self);
     if (st.snapshots)
       caf::anon_send(st.snapshots, cancel_atom_v);
   }
@@ -445,6 +490,7 @@ void flush(node_ptr self) {
     st.ever_contacted = true;
   }
   dispatch_committed(self);
+  propose_queued_changes(self);
   start_installs(self);
   if (st.metrics)
     report_progress(self);
@@ -747,6 +793,7 @@ void start_core(node_ptr self, loaded_state ls,
                                         snap.configuration_index);
   if (discard)
     st.core->discard_stored_log();
+  st.core->set_local_address(local_address);
   st.started = true;
   st.last_term = st.core->term();
   st.last_role = role::follower;
@@ -856,7 +903,30 @@ void restore_on_start(node_ptr self, loaded_state ls) {
 /// commits, and a leader deposed before that loses it with its other
 /// uncommitted entries. Answered with the entry's index once applied here.
 /// As with HashiCorp, this overrides replicated history: for disaster
-/// recovery.
+/// recovery. This proposes the restore entry carrying `state` and answers
+/// `rp` with its index once applied here.
+void propose_restore(node_ptr self, index_promise rp, bytes state) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.role() != role::leader) {
+    rp.deliver(not_leader_error(core));
+    return;
+  }
+  auto max_bytes = core.settings().max_entry_size;
+  if (state.size() > max_bytes) {
+    rp.deliver(restore_too_large("the state", state.size(), max_bytes));
+    return;
+  }
+  auto idx = core.propose(entry_type::restore, std::move(state), 0);
+  if (idx == 0) {
+    rp.deliver(make_error(errc::leadership_transfer_in_progress));
+    return;
+  }
+  st.barriers.emplace(idx, awaiting_entry<index_promise>{core.term(), rp});
+  schedule_flush(self);
+}
+
+/// HashiCorp's Restore of snapshot `id` from this node's store.
 caf::result<index_t> user_restore(node_ptr self, const std::string& id) {
   auto& st = self->state;
   auto& core = *st.core;
@@ -870,20 +940,7 @@ caf::result<index_t> user_restore(node_ptr self, const std::string& id) {
   self->request(st.snapshots, caf::infinite, restore_atom_v, id, max_bytes)
     .then(
       [self, rp](bytes& state) mutable {
-        auto& st = self->state;
-        auto& core = *st.core;
-        if (core.role() != role::leader) {
-          rp.deliver(not_leader_error(core));
-          return;
-        }
-        auto idx = core.propose(entry_type::restore, std::move(state), 0);
-        if (idx == 0) {
-          rp.deliver(make_error(errc::leadership_transfer_in_progress));
-          return;
-        }
-        st.barriers.emplace(idx,
-                            awaiting_entry<index_promise>{core.term(), rp});
-        schedule_flush(self);
+        propose_restore(self, rp, std::move(state));
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -985,15 +1042,15 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       auto& core = *st.core;
       if (core.role() != role::leader)
         return not_leader_error(core);
-      auto p = core.change_configuration(change);
-      if (p.index == 0)
+      if (st.queued_changes.size() >= max_queued_changes)
         return make_error(errc::configuration_rejected,
-                          "configuration change rejected: " + p.refusal);
-      // Answered when the entry is applied, i.e. committed (as a barrier).
+                          "configuration change rejected: "
+                            + std::to_string(max_queued_changes)
+                            + " changes already wait for the one in "
+                              "progress; retry once they commit");
       auto rp = self->make_response_promise<index_t>();
-      st.barriers.emplace(p.index,
-                          awaiting_entry<index_promise>{core.term(), rp});
-      schedule_flush(self);
+      st.queued_changes.push_back({change, rp});
+      propose_queued_changes(self);
       return rp;
     },
     [=](transfer_atom, const std::string& target) -> caf::result<bool> {
@@ -1162,6 +1219,18 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
           && st.applied
                >= st.last_snapshot_index + st.core->settings().snapshot_threshold)
         take_snapshot(self);
+    },
+    [=](restore_atom, bytes& state) -> caf::result<index_t> {
+      auto rp = self->make_response_promise<index_t>();
+      propose_restore(self, rp, std::move(state));
+      return rp;
+    },
+    [=](restore_atom, open_atom) -> caf::result<caf::actor> {
+      auto& core = *self->state.core;
+      if (core.role() != role::leader)
+        return not_leader_error(core);
+      return caf::actor_cast<caf::actor>(spawn_restore_upload(
+        self->system(), self, core.settings().max_entry_size));
     },
     [=](restore_atom, const std::string& id) -> caf::result<index_t> {
       return user_restore(self, id);

@@ -54,6 +54,10 @@ typename Inspector::result_type inspect(Inspector& f, vote_response& x) {
 struct append_request {
   term_t term = 0;
   std::string leader;
+  /// The leader's transport address (HashiCorp's RPCHeader.Addr): what
+  /// followers report as the leader's address, which may differ from the
+  /// one in the configuration (Juju's bootstrap writes "localhost").
+  std::string leader_address;
   index_t prev_log_index = 0;
   term_t prev_log_term = 0;
   std::vector<log_entry> entries;
@@ -66,7 +70,7 @@ struct append_request {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_request& x) {
   return f(caf::meta::type_name("append_request"), x.term, x.leader,
-           x.prev_log_index, x.prev_log_term, x.entries, x.leader_commit,
+           x.leader_address, x.prev_log_index, x.prev_log_term, x.entries, x.leader_commit,
            x.round);
 }
 

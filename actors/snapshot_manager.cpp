@@ -1,7 +1,6 @@
 #include "actors/snapshot_manager.hpp"
 
 #include <chrono>
-
 #include <map>
 #include <random>
 
@@ -9,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/metrics.hpp"
+#include "actors/restore_upload.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/response_promise.hpp"
@@ -346,13 +346,7 @@ caf::expected<bytes> read_for_restore(manager_state& st, const std::string& id,
     return std::move(src.error());
   if (src->meta.size > max_bytes) {
     src->reader->close();
-    return make_error(errc::too_large,
-                      "restore refused: snapshot " + id + " holds "
-                        + std::to_string(src->meta.size)
-                        + " bytes, more than max_entry_size ("
-                        + std::to_string(max_bytes)
-                        + "); a restore travels as one log entry: raise "
-                          "max_entry_size or restore offline");
+    return restore_too_large("snapshot " + id, src->meta.size, max_bytes);
   }
   bytes state;
   auto err = read_some(*src->reader, src->meta.size, state);

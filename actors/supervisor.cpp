@@ -315,6 +315,11 @@ worker_actor::behavior_type supervisor(supervisor_ptr self, config cfg,
     },
     [=](report_atom) -> caf::result<stats_map> {
       auto& st = self->state;
+      if (st.ph == phase::starting) {
+        // Raft() still waits for the node: not an error (the original
+        // reports one only when Raft() fails).
+        return stats_map{{"state", "Starting"}, {"leader", ""}};
+      }
       if (st.ph != phase::running) {
         stats_map m;
         m["error"] = describe(stop_error(self));

@@ -66,9 +66,13 @@ BOOST_AUTO_TEST_CASE(one_change_at_a_time_and_prev_index_checked) {
   BOOST_TEST(is(c.last_error, errc::configuration_rejected));
   BOOST_TEST(describe(c.last_error).find("configuration changed since")
              != std::string::npos);
-  // Two changes sent at once: the second finds the first uncommitted.
+  // Two changes sent at once both succeed, in order: the second waits for
+  // the first to commit (HashiCorp's queue; Juju's clusterer relies on it).
+  // A third names the configuration the first one replaces: it is refused
+  // when its turn comes.
   auto first = std::make_shared<std::optional<index_t>>();
-  auto second_err = std::make_shared<caf::error>();
+  auto second = std::make_shared<std::optional<index_t>>();
+  auto third_err = std::make_shared<caf::error>();
   auto node = c.nodes[l].handle;
   c.sys.spawn([=](caf::event_based_actor* self) {
     self->request(node, caf::infinite, change_atom_v,
@@ -76,10 +80,44 @@ BOOST_AUTO_TEST_CASE(one_change_at_a_time_and_prev_index_checked) {
       .then([=](index_t i) { *first = i; }, [](caf::error&) {});
     self->request(node, caf::infinite, change_atom_v,
                   change(change_kind::add_nonvoter, "7", "addr-7"))
-      .then([](index_t) {}, [=](caf::error& e) { *second_err = e; });
+      .then([=](index_t i) { *second = i; }, [](caf::error&) {});
+    self->request(node, caf::infinite, change_atom_v,
+                  change(change_kind::add_nonvoter, "6", "addr-6", idx))
+      .then([](index_t) {}, [=](caf::error& e) { *third_err = e; });
   });
-  BOOST_REQUIRE(c.run_until([&] { return first->has_value() && *second_err; }));
-  BOOST_TEST(describe(*second_err).find("in progress") != std::string::npos);
+  BOOST_REQUIRE(c.run_until(
+    [&] { return first->has_value() && second->has_value() && *third_err; }));
+  BOOST_TEST(**second > **first);
+  auto& conf = c.core(l)->latest_configuration();
+  BOOST_TEST(conf.find("8") != nullptr);
+  BOOST_TEST(conf.find("7") != nullptr);
+  BOOST_TEST(conf.find("6") == nullptr);
+  BOOST_TEST(describe(*third_err).find("configuration changed since")
+             != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(queued_changes_are_bounded) {
+  cluster c{3, 24};
+  auto l = leader_of(c);
+  BOOST_REQUIRE(!c.apply("x").err);
+  // One change in progress and 64 waiting; the next is refused at once.
+  constexpr int n = 66;
+  auto ok = std::make_shared<int>(0);
+  auto refused = std::make_shared<std::vector<std::string>>();
+  auto node = c.nodes[l].handle;
+  c.sys.spawn([=](caf::event_based_actor* self) {
+    for (int k = 0; k < n; ++k)
+      self->request(node, caf::infinite, change_atom_v,
+                    change(change_kind::add_nonvoter, "q" + std::to_string(k),
+                           "addr-q" + std::to_string(k)))
+        .then([=](index_t) { ++*ok; },
+              [=](caf::error& e) { refused->push_back(describe(e)); });
+  });
+  BOOST_REQUIRE(c.run_until([&] { return *ok + refused->size() == n; }, 20000));
+  BOOST_TEST(*ok == n - 1);
+  BOOST_REQUIRE(refused->size() == 1u);
+  BOOST_TEST(refused->front().find("64 changes already wait")
+             != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(removed_leader_steps_down_and_cannot_disrupt) {

@@ -123,6 +123,34 @@ BOOST_AUTO_TEST_CASE(stale_term_message_rejected) {
   BOOST_TEST(c.term() == 5u);
 }
 
+BOOST_AUTO_TEST_CASE(the_leader_address_is_the_transport_address) {
+  // HashiCorp reports the leader's transport address, not the one in the
+  // configuration (Juju's bootstrap writes "localhost" there).
+  auto follower = make_core("2", 1, {entry(1, 1)});
+  append_request ae;
+  ae.term = 2;
+  ae.leader = "1";
+  ae.leader_address = "10.0.0.1:17070";
+  ae.prev_log_index = 1;
+  ae.prev_log_term = 1;
+  follower.handle(ae);
+  BOOST_TEST(follower.leader_id() == "1");
+  BOOST_TEST(follower.leader_address() == "10.0.0.1:17070");
+  // A leader that sends none (an older peer) falls back to the configuration.
+  ae.leader_address.clear();
+  follower.handle(ae);
+  BOOST_TEST(follower.leader_address() == "a1");
+  // A new leader reports its own transport address, and sends it.
+  auto leader = make_core("1", 1, {entry(1, 1)});
+  leader.set_local_address("10.0.0.1:17070");
+  elect(leader);
+  BOOST_TEST(leader.leader_address() == "10.0.0.1:17070");
+  auto rd = leader.take_ready();
+  auto appends = sent<append_request>(rd);
+  BOOST_REQUIRE(!appends.empty());
+  BOOST_TEST(appends[0].leader_address == "10.0.0.1:17070");
+}
+
 BOOST_AUTO_TEST_CASE(candidate_seeing_current_leader_steps_down) {
   auto c = make_core("2", 1, {entry(1, 1)});
   auto rd = c.take_ready(); // nothing yet

@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -41,6 +42,7 @@
 #include "actors/inmem_transport.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
+#include "actors/restore_upload.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -1272,6 +1274,55 @@ BOOST_AUTO_TEST_CASE(snapshots_under_load_and_a_follower_caught_up_by_one) {
                           "store of node " << c.nodes[i].id << " holds ["
                                            << *first << ", " << *last << "]");
     }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(restore_from_a_caller_stream_with_real_threads) {
+  // HashiCorp's Restore(meta, reader, timeout) as a blocking caller uses it:
+  // a snapshot saved to a file is streamed back in chunks through
+  // restore_from_stream, and every FSM returns to it.
+  threaded_cluster c{3, true, +[](raft_config& s) {
+                       s.snapshot_threshold = 1 << 20; // by hand only
+                     }};
+  BOOST_TEST_CONTEXT("seed " << c.seed) {
+    caf::scoped_actor self{c.sys};
+    std::set<std::string> tried;
+    BOOST_REQUIRE(c.apply(self, "command1", tried).index != 0);
+    BOOST_REQUIRE(c.apply(self, "command2", tried).index != 0);
+    auto l = c.find_leader(self);
+    BOOST_REQUIRE(l >= 0);
+    snapshot_meta meta;
+    self->request(c.shared->node(static_cast<size_t>(l)), 10s, snapshot_atom_v)
+      .receive([&](snapshot_meta& m) { meta = m; },
+               [&](caf::error& e) { BOOST_FAIL(describe(e)); });
+    // Save it to a file, as `raftctl snapshot save` would.
+    auto file = c.dirs.make() + "/saved.snap";
+    {
+      auto store = new_snapshot_store(c.nodes[l].dir, 2, nullptr);
+      BOOST_REQUIRE(store);
+      auto opened = (*store)->open(meta.id);
+      BOOST_REQUIRE(opened);
+      std::ofstream out{file, std::ios::binary};
+      std::vector<char> buf(4096);
+      for (;;) {
+        auto n = opened->second->read(buf.data(), buf.size());
+        BOOST_REQUIRE(n);
+        if (*n == 0)
+          break;
+        out.write(buf.data(), static_cast<std::streamsize>(*n));
+      }
+      opened->second->close();
+    }
+    BOOST_REQUIRE(c.apply(self, "command3", tried).index != 0);
+    BOOST_REQUIRE(c.wait_fsm_sizes(3));
+    std::ifstream in{file, std::ios::binary};
+    auto idx = restore_from_stream(self,
+                                   c.shared->node(static_cast<size_t>(l)), in,
+                                   std::chrono::seconds{10}, 7);
+    // (The message is built even when the check passes.)
+    BOOST_REQUIRE_MESSAGE(idx, (idx ? std::string{} : describe(idx.error())));
+    BOOST_TEST(*idx > meta.index);
+    BOOST_REQUIRE_MESSAGE(c.wait_fsm_sizes(2), c.fsm_sizes());
   }
 }
 

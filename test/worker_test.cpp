@@ -315,7 +315,9 @@ BOOST_AUTO_TEST_CASE(report) {
   auto r = ask_now<stats_map>(w, report_atom_v);
   BOOST_REQUIRE(!r.err);
   BOOST_TEST(r.value["state"] == "Leader");
-  BOOST_TEST(r.value["leader"] == "localhost");
+  // The transport's address (the fixture's transport says "123"), not the
+  // configuration's "localhost": what the original reports.
+  BOOST_TEST(r.value["leader"] == "123");
   BOOST_TEST(r.value["cluster-config.servers.123.suffrage"] == "Voter");
   BOOST_TEST(r.value.count("last-contact") == 0u); // leaders have none
   kill(w);
@@ -437,6 +439,33 @@ BOOST_AUTO_TEST_CASE(new_worker_times_out) {
   BOOST_TEST(is(started->err, errc::start_timeout));
   BOOST_TEST(describe(started->err) == "timed out waiting for worker loop");
   BOOST_TEST((now() - t0 >= caf::timespan{loop_timeout}));
+  caf::anon_send_exit(silent, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(report_while_starting_says_starting) {
+  // The original reports an error only when Raft() fails; while the
+  // transport has not answered, Raft() waits, so Report says "starting".
+  bootstrap_dir();
+  auto silent = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {[=](connect_atom, const std::string&, const caf::actor&) {
+      return self->make_response_promise(); // never delivered
+    }};
+  });
+  auto cfg = make_config();
+  cfg.transport = silent;
+  auto w = spawn(cfg);
+  BOOST_REQUIRE(w);
+  auto node = ask<node_actor>(*w, raft_atom_v);
+  auto r = ask<stats_map>(*w, report_atom_v);
+  run_jobs(); // no timer fires: still within the start timeout
+  BOOST_REQUIRE(r->done);
+  BOOST_REQUIRE(!r->err);
+  BOOST_TEST(r->value.count("error") == 0u);
+  BOOST_TEST(r->value["state"] == "Starting");
+  BOOST_TEST(r->value["leader"] == "");
+  BOOST_TEST(!node->done); // Raft() is still waiting
+  kill(*w);
+  run_jobs();
   caf::anon_send_exit(silent, caf::exit_reason::user_shutdown);
 }
 
