@@ -2,8 +2,8 @@
 
 // Every message the caf-raft actors exchange, the one type-ID block that
 // registers them, and the typed actor interfaces. Plain RPC structs live in
-// rpc.hpp (the protocol core uses them without CAF); everything actor-only
-// lives here.
+// protocol/rpc.hpp (the protocol core uses them without CAF) and their
+// inspectors in inspect.hpp; everything actor-only lives here.
 
 #include <any>
 #include <chrono>
@@ -12,8 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "actors/consensus.hpp"
-#include "actors/rpc.hpp"
+#include "actors/inspect.hpp"
+#include "actors/protocol/consensus.hpp"
+#include "actors/protocol/rpc.hpp"
 #include "caf/allowed_unsafe_message_type.hpp"
 #include "caf/fwd.hpp"
 #include "caf/message.hpp"

@@ -11,7 +11,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/histogram.h>
 
-#include "actors/consensus.hpp"
+#include "actors/protocol/consensus.hpp"
 #include "config/errc.hpp"
 
 namespace raft {

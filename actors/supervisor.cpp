@@ -12,7 +12,7 @@
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "config/errc.hpp"
-#include "config/raft_config.hpp"
+#include "config/new_raft_config.hpp"
 #include "storage/file_snapshot_store.hpp"
 #include "storage/sqlite_store.hpp"
 #include "storage/synchronized_store.hpp"

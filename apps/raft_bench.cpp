@@ -65,7 +65,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/address_book.hpp"
-#include "actors/consensus.hpp"
+#include "actors/protocol/consensus.hpp"
 #include "actors/messages.hpp"
 #include "actors/net_transport.hpp"
 #include "actors/node.hpp"

@@ -2,7 +2,7 @@
 
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "config/errc.hpp"
-#include "config/raft_config.hpp"
+#include "config/new_raft_config.hpp"
 #include "storage/file_snapshot_store.hpp"
 #include "storage/sqlite_store.hpp"
 

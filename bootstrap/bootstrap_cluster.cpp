@@ -18,8 +18,8 @@ caf::expected<bool> has_existing_state(log_store& log, stable_store& stable) {
 
 caf::error bootstrap_cluster(log_store& log, stable_store& stable,
                              const configuration& cfg) {
-  if (auto err = cfg.validate())
-    return err;
+  if (auto why = cfg.problem(); !why.empty())
+    return make_error(errc::not_valid, std::move(why));
   auto existing = has_existing_state(log, stable);
   if (!existing)
     return std::move(existing.error());

@@ -20,11 +20,11 @@ constexpr index_t scan_batch = 512;
 void note_entry(data_dir_info& info, const log_entry& e) {
   if (e.type != entry_type::configuration)
     return;
-  auto cfg = decode_configuration(e.data);
+  std::string why;
+  auto cfg = decode_configuration(e.data, &why);
   if (!cfg) {
     info.problems.push_back("entry " + std::to_string(e.index)
-                            + ": configuration does not decode: "
-                            + describe(cfg.error()));
+                            + ": configuration does not decode: " + why);
     return;
   }
   info.configurations.push_back({e.index, e.term, std::move(*cfg)});

@@ -21,9 +21,10 @@ caf::error latest_config(log_store& log, index_t first, index_t last,
       return err;
     if (e.type != entry_type::configuration)
       continue;
-    auto decoded = decode_configuration(e.data);
+    std::string why;
+    auto decoded = decode_configuration(e.data, &why);
     if (!decoded)
-      return std::move(decoded.error());
+      return make_error(errc::corrupt, why);
     cfg = std::move(*decoded);
     index = k;
     return caf::none;
@@ -36,8 +37,8 @@ caf::error latest_config(log_store& log, index_t first, index_t last,
 caf::expected<recover_result>
 recover_cluster(log_store& log, stable_store& stable, const configuration& cfg,
                 index_t snapshot_index, term_t snapshot_term) {
-  if (auto err = cfg.validate())
-    return err;
+  if (auto why = cfg.problem(); !why.empty())
+    return make_error(errc::not_valid, std::move(why));
   term_t current = 0;
   if (auto t = stable.get_uint64(stable_keys::current_term))
     current = *t;

@@ -5,12 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "caf/error.hpp"
-#include "caf/expected.hpp"
-
 namespace raft {
-
-class config;
 
 /// The consensus settings (HashiCorp's raft.Config), with its defaults.
 struct raft_config {
@@ -68,14 +63,8 @@ struct raft_config {
   uint64_t random_seed = 0;
 
   /// HashiCorp's ValidateConfig, with its texts (e.g. "Heartbeat timeout is
-  /// too low"); the first failed rule wins.
-  caf::error validate() const;
+  /// too low"): the first failed rule, or an empty string.
+  std::string problem() const;
 };
-
-/// Builds the consensus settings from the worker's config as the original's
-/// NewRaftConfig does: HashiCorp's defaults, the local id, shutdown on
-/// remove off, and the three timeouts where they are non-zero. Failures read
-/// "validating raft config: <rule>".
-caf::expected<raft_config> new_raft_config(const config& cfg);
 
 } // namespace raft

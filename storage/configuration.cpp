@@ -2,8 +2,6 @@
 
 #include <set>
 
-#include "config/errc.hpp"
-
 namespace raft {
 
 namespace {
@@ -51,8 +49,10 @@ struct reader {
   }
 };
 
-caf::error corrupt(const std::string& what) {
-  return make_error(errc::corrupt, "configuration entry: " + what);
+std::nullopt_t corrupt(std::string* problem, const std::string& what) {
+  if (problem != nullptr)
+    *problem = "configuration entry: " + what;
+  return std::nullopt;
 }
 
 } // namespace
@@ -81,26 +81,22 @@ size_t configuration::voter_count() const {
   return n;
 }
 
-caf::error configuration::validate() const {
+std::string configuration::problem() const {
   std::set<std::string> ids;
   std::set<std::string> addresses;
   for (auto& s : servers) {
     if (s.id.empty())
-      return make_error(errc::not_valid, "empty ID in configuration");
+      return "empty ID in configuration";
     if (s.address.empty())
-      return make_error(errc::not_valid,
-                        "empty address in configuration for server " + s.id);
+      return "empty address in configuration for server " + s.id;
     if (!ids.insert(s.id).second)
-      return make_error(errc::not_valid,
-                        "found duplicate ID in configuration: " + s.id);
+      return "found duplicate ID in configuration: " + s.id;
     if (!addresses.insert(s.address).second)
-      return make_error(errc::not_valid,
-                        "found duplicate address in configuration: "
-                          + s.address);
+      return "found duplicate address in configuration: " + s.address;
   }
   if (voter_count() == 0)
-    return make_error(errc::not_valid, "need at least one voter in configuration");
-  return caf::none;
+    return "need at least one voter in configuration";
+  return {};
 }
 
 bytes encode(const configuration& x) {
@@ -115,32 +111,36 @@ bytes encode(const configuration& x) {
   return out;
 }
 
-caf::expected<configuration> decode_configuration(const bytes& buf) {
+std::optional<configuration> decode_configuration(const bytes& buf,
+                                                  std::string* problem) {
   reader rd{buf};
   uint8_t version = 0;
   if (!rd.u8(version))
-    return corrupt("empty");
+    return corrupt(problem, "empty");
   if (version != encoding_version)
-    return corrupt("unknown encoding version " + std::to_string(version));
+    return corrupt(problem,
+                   "unknown encoding version " + std::to_string(version));
   uint32_t n = 0;
   if (!rd.u32(n))
-    return corrupt("missing server count");
+    return corrupt(problem, "missing server count");
   // Each server needs at least 9 bytes; refuse counts the data cannot hold
   // before reserving memory for them.
   if (n > (buf.size() - rd.pos) / 9)
-    return corrupt("server count " + std::to_string(n) + " exceeds the data");
+    return corrupt(problem,
+                   "server count " + std::to_string(n) + " exceeds the data");
   configuration result;
   result.servers.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     server s;
     uint8_t suff = 0;
     if (!rd.u8(suff) || suff > 1 || !rd.str(s.id) || !rd.str(s.address))
-      return corrupt("server " + std::to_string(i) + " is malformed");
+      return corrupt(problem,
+                     "server " + std::to_string(i) + " is malformed");
     s.suffrage = static_cast<suffrage>(suff);
     result.servers.push_back(std::move(s));
   }
   if (rd.pos != buf.size())
-    return corrupt("trailing bytes");
+    return corrupt(problem, "trailing bytes");
   return result;
 }
 

@@ -1,11 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "caf/expected.hpp"
-#include "caf/meta/type_name.hpp"
 #include "storage/log_entry.hpp"
 
 namespace raft {
@@ -38,10 +37,6 @@ struct server {
   }
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, server& x) {
-  return f(caf::meta::type_name("server"), x.suffrage, x.id, x.address);
-}
 
 /// The cluster's membership (§6 of the Raft paper, single-server changes).
 struct configuration {
@@ -57,9 +52,9 @@ struct configuration {
   size_t voter_count() const;
 
   /// Checks the rules of HashiCorp's checkConfiguration: at least one voter,
-  /// no empty or duplicate ids or addresses. Returns a "not valid" error
-  /// naming the problem.
-  caf::error validate() const;
+  /// no empty or duplicate ids or addresses. Returns the first problem
+  /// found, in words, or an empty string.
+  std::string problem() const;
 
   friend bool operator==(const configuration& x, const configuration& y) {
     return x.servers == y.servers;
@@ -69,17 +64,16 @@ struct configuration {
   }
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, configuration& x) {
-  return f(caf::meta::type_name("configuration"), x.servers);
-}
 
 /// Encodes `x` for the data of a configuration log entry and for snapshot
 /// metadata. The format is stable: a version byte, then a count and for each
 /// server its suffrage byte and two length-prefixed strings (little endian).
 bytes encode(const configuration& x);
 
-/// Decodes the output of `encode`; fails with `corrupt` on malformed input.
-caf::expected<configuration> decode_configuration(const bytes& buf);
+/// Decodes the output of `encode`; nothing on malformed input, whose fault
+/// `problem` (if given) then names ("configuration entry: trailing bytes").
+std::optional<configuration> decode_configuration(const bytes& buf,
+                                                  std::string* problem
+                                                  = nullptr);
 
 } // namespace raft

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "caf/meta/type_name.hpp"
 
 namespace raft {
 
@@ -65,11 +64,6 @@ struct log_entry {
   }
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
-  return f(caf::meta::type_name("log_entry"), x.index, x.term, x.type, x.data,
-           x.appended_at_ms);
-}
 
 /// Milliseconds since the Unix epoch, for `log_entry::appended_at_ms`.
 int64_t unix_millis_now();

@@ -9,7 +9,7 @@
 #include "caf/event_based_actor.hpp"
 #include "config/config.hpp"
 #include "config/errc.hpp"
-#include "config/raft_config.hpp"
+#include "config/new_raft_config.hpp"
 #include "fsm/simple_fsm.hpp"
 
 using namespace raft;
@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(validation_texts) {
     raft_config rc;
     rc.local_id = "1";
     mutate(rc);
-    BOOST_TEST(describe(rc.validate()) == expect);
+    BOOST_TEST(describe(validate(rc)) == expect);
   };
   check([](raft_config& c) { c.local_id.clear(); }, "LocalID cannot be empty");
   check([](raft_config& c) { c.protocol_version = 4; },
@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(validation_texts) {
         "Election timeout must be equal or greater than Heartbeat Timeout");
   raft_config ok;
   ok.local_id = "1";
-  BOOST_TEST(!ok.validate());
+  BOOST_TEST(!validate(ok));
 }
 
 BOOST_AUTO_TEST_CASE(errors_compare_by_code) {

@@ -19,7 +19,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/consensus.hpp"
+#include "actors/protocol/consensus.hpp"
 #include "actors/inmem_transport.hpp"
 #include "actors/metrics.hpp"
 #include "actors/supervisor.hpp"

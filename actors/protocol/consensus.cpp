@@ -1,4 +1,4 @@
-#include "actors/consensus.hpp"
+#include "actors/protocol/consensus.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -6,8 +6,7 @@
 #include <stdexcept>
 
 #include "actors/mutation.hpp"
-#include "actors/rules.hpp"
-#include "config/errc.hpp"
+#include "actors/protocol/rules.hpp"
 
 namespace raft {
 
@@ -614,8 +613,8 @@ proposal consensus::change_configuration(const configuration_change& ch) {
       promotions_.erase(ch.id);
       break;
   }
-  if (auto err = next.validate()) {
-    p.refusal = describe(err);
+  if (auto why = next.problem(); !why.empty()) {
+    p.refusal = why;
     return p;
   }
   p.index = propose(entry_type::configuration, encode(next), 0);

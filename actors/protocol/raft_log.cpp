@@ -1,4 +1,4 @@
-#include "actors/raft_log.hpp"
+#include "actors/protocol/raft_log.hpp"
 
 #include <cassert>
 #include <stdexcept>

@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "caf/meta/type_name.hpp"
 #include "storage/configuration.hpp"
 #include "storage/log_entry.hpp"
 
@@ -29,12 +28,6 @@ struct vote_request {
   bool leadership_transfer = false;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, vote_request& x) {
-  return f(caf::meta::type_name("vote_request"), x.term, x.candidate,
-           x.last_log_index, x.last_log_term, x.pre_vote,
-           x.leadership_transfer);
-}
 
 /// The answer to a `vote_request`.
 struct vote_response {
@@ -44,11 +37,6 @@ struct vote_response {
   bool pre_vote = false;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, vote_response& x) {
-  return f(caf::meta::type_name("vote_response"), x.term, x.from, x.granted,
-           x.pre_vote);
-}
 
 /// AppendEntries (§5.3), also the heartbeat.
 struct append_request {
@@ -67,12 +55,6 @@ struct append_request {
   uint64_t round = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, append_request& x) {
-  return f(caf::meta::type_name("append_request"), x.term, x.leader,
-           x.leader_address, x.prev_log_index, x.prev_log_term, x.entries, x.leader_commit,
-           x.round);
-}
 
 /// The answer to an `append_request`.
 struct append_response {
@@ -89,11 +71,6 @@ struct append_response {
   uint64_t round = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, append_response& x) {
-  return f(caf::meta::type_name("append_response"), x.term, x.from, x.success,
-           x.index, x.hint, x.round);
-}
 
 /// TimeoutNow (thesis §3.10): the leader asks a caught-up voter to campaign
 /// at once, for a leadership transfer.
@@ -102,10 +79,6 @@ struct timeout_now {
   std::string leader;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, timeout_now& x) {
-  return f(caf::meta::type_name("timeout_now"), x.term, x.leader);
-}
 
 /// InstallSnapshot (§7), sent in bounded chunks rather than one message:
 /// chunk `offset` of a snapshot of `size` bytes whose last entry is
@@ -126,13 +99,6 @@ struct install_snapshot_request {
   bool done = false;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f,
-                                        install_snapshot_request& x) {
-  return f(caf::meta::type_name("install_snapshot_request"), x.term, x.leader,
-           x.snapshot_id, x.last_index, x.last_term, x.configuration,
-           x.configuration_index, x.size, x.crc, x.offset, x.data, x.done);
-}
 
 /// The answer to one chunk: the offset the follower expects next (so a
 /// lost chunk is resent from there), or `success` once installed.
@@ -144,11 +110,5 @@ struct install_snapshot_response {
   bool success = false;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f,
-                                        install_snapshot_response& x) {
-  return f(caf::meta::type_name("install_snapshot_response"), x.term, x.from,
-           x.snapshot_id, x.next_offset, x.success);
-}
 
 } // namespace raft

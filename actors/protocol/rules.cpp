@@ -1,4 +1,4 @@
-#include "actors/rules.hpp"
+#include "actors/protocol/rules.hpp"
 
 #include <algorithm>
 #include <functional>

@@ -26,8 +26,8 @@
 #include <variant>
 #include <vector>
 
-#include "actors/raft_log.hpp"
-#include "actors/rpc.hpp"
+#include "actors/protocol/raft_log.hpp"
+#include "actors/protocol/rpc.hpp"
 #include "config/raft_config.hpp"
 #include "storage/configuration.hpp"
 

@@ -3,7 +3,7 @@
 // Raft's decision rules as pure functions, each citing the paper (Ongaro and
 // Ousterhout, "In Search of an Understandable Consensus Algorithm", extended
 // version) or Ongaro's thesis. No actor, clock or storage in here: the
-// consensus core calls these, and test/rules_test.cpp checks each directly.
+// consensus core calls these, and test/protocol/rules_test.cpp checks each directly.
 
 #include <vector>
 
