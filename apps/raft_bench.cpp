@@ -64,10 +64,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/address_book.hpp"
+#include "actors/transport/address_book.hpp"
 #include "actors/protocol/consensus.hpp"
 #include "actors/messages.hpp"
-#include "actors/net_transport.hpp"
+#include "actors/transport/net_transport.hpp"
 #include "actors/node.hpp"
 #include "apps/bench/cli.hpp"
 #include "apps/bench/counting_fsm.hpp"

@@ -39,7 +39,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/inmem_transport.hpp"
+#include "actors/transport/inmem_transport.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
 #include "apps/bench/cli.hpp"

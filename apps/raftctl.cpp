@@ -24,7 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/kv_service.hpp"
-#include "actors/net_client.hpp"
+#include "actors/transport/net_client.hpp"
 #include "actors/messages.hpp"
 #include "bootstrap/inspect.hpp"
 #include "bootstrap/recover.hpp"
@@ -34,7 +34,7 @@
 #include "config/errc.hpp"
 #include "config/node_config.hpp"
 #include "config/tls_settings.hpp"
-#include "actors/address_provider.hpp"
+#include "actors/transport/address_provider.hpp"
 
 
 using namespace raft;

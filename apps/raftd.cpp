@@ -21,12 +21,12 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/address_book.hpp"
+#include "actors/transport/address_book.hpp"
 #include "actors/engine.hpp"
 #include "actors/kv_service.hpp"
 #include "actors/manifold.hpp"
 #include "actors/messages.hpp"
-#include "actors/net_transport.hpp"
+#include "actors/transport/net_transport.hpp"
 #include "actors/supervisor.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"

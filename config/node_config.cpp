@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "actors/address_provider.hpp"
+#include "actors/transport/address_provider.hpp"
 #include "caf/config_option_adder.hpp"
 #include "config/errc.hpp"
 

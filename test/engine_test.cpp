@@ -16,7 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/engine.hpp"
-#include "actors/inmem_transport.hpp"
+#include "actors/transport/inmem_transport.hpp"
 #include "actors/manifold.hpp"
 #include "actors/supervisor.hpp"
 #include "bootstrap/bootstrap.hpp"

@@ -6,7 +6,7 @@
 #include <random>
 #include <thread>
 
-#include "actors/inmem_transport.hpp"
+#include "actors/transport/inmem_transport.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"

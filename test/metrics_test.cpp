@@ -20,7 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/protocol/consensus.hpp"
-#include "actors/inmem_transport.hpp"
+#include "actors/transport/inmem_transport.hpp"
 #include "actors/metrics.hpp"
 #include "actors/supervisor.hpp"
 #include "bootstrap/bootstrap.hpp"

@@ -41,8 +41,8 @@
 
 #include "eventually.hpp"
 #include "actors/messages.hpp"
-#include "actors/net_protocol.hpp"
-#include "actors/net_transport.hpp"
+#include "actors/transport/net_protocol.hpp"
+#include "actors/transport/net_transport.hpp"
 #include "actors/node.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"

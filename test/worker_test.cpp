@@ -12,7 +12,7 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/inmem_transport.hpp"
+#include "actors/transport/inmem_transport.hpp"
 #include "actors/supervisor.hpp"
 #include "bootstrap/bootstrap.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"

@@ -1,4 +1,4 @@
-#include "actors/net_scribe.hpp"
+#include "actors/transport/net_scribe.hpp"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/net_tls.hpp"
+#include "actors/transport/net_tls.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/basp/header.hpp"
 #include "caf/io/middleman.hpp"

@@ -1,4 +1,4 @@
-#include "actors/net_dial.hpp"
+#include "actors/transport/net_dial.hpp"
 
 #include <fcntl.h>
 #include <netdb.h>

@@ -1,4 +1,4 @@
-#include "actors/net_gateway.hpp"
+#include "actors/transport/net_gateway.hpp"
 
 #include <chrono>
 #include <deque>
@@ -8,8 +8,8 @@
 
 #include "actors/messages.hpp"
 #include "actors/log_limiter.hpp"
-#include "actors/net_protocol.hpp"
-#include "actors/net_sessions.hpp"
+#include "actors/transport/net_protocol.hpp"
+#include "actors/transport/net_sessions.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"

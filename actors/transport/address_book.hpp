@@ -5,7 +5,7 @@
 #include <mutex>
 #include <string>
 
-#include "actors/address_provider.hpp"
+#include "actors/transport/address_provider.hpp"
 #include "caf/expected.hpp"
 
 namespace raft {

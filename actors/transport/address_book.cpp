@@ -1,4 +1,4 @@
-#include "actors/address_book.hpp"
+#include "actors/transport/address_book.hpp"
 
 #include "config/errc.hpp"
 

@@ -1,4 +1,4 @@
-#include "actors/address_provider.hpp"
+#include "actors/transport/address_provider.hpp"
 
 #include "config/errc.hpp"
 

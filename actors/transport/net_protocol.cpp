@@ -1,4 +1,4 @@
-#include "actors/net_protocol.hpp"
+#include "actors/transport/net_protocol.hpp"
 
 #include "actors/messages.hpp"
 #include "config/errc.hpp"

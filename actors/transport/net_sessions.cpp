@@ -1,4 +1,4 @@
-#include "actors/net_sessions.hpp"
+#include "actors/transport/net_sessions.hpp"
 
 #include "config/tls_identity.hpp"
 

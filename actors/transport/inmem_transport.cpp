@@ -1,4 +1,4 @@
-#include "actors/inmem_transport.hpp"
+#include "actors/transport/inmem_transport.hpp"
 
 #include <map>
 #include <random>

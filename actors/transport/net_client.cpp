@@ -1,9 +1,9 @@
-#include "actors/net_client.hpp"
+#include "actors/transport/net_client.hpp"
 
 #include <set>
 
-#include "actors/net_dial.hpp"
-#include "actors/net_scribe.hpp"
+#include "actors/transport/net_dial.hpp"
+#include "actors/transport/net_scribe.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/basp_broker.hpp"
 #include "caf/io/middleman.hpp"

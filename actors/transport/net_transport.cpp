@@ -1,4 +1,4 @@
-#include "actors/net_transport.hpp"
+#include "actors/transport/net_transport.hpp"
 
 #include <map>
 #include <random>
@@ -7,13 +7,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/messages.hpp"
-#include "actors/net_connector.hpp"
-#include "actors/net_doorman.hpp"
-#include "actors/net_gateway.hpp"
+#include "actors/transport/net_connector.hpp"
+#include "actors/transport/net_doorman.hpp"
+#include "actors/transport/net_gateway.hpp"
 #include "actors/log_limiter.hpp"
-#include "actors/net_protocol.hpp"
-#include "actors/net_sessions.hpp"
-#include "actors/net_tls.hpp"
+#include "actors/transport/net_protocol.hpp"
+#include "actors/transport/net_sessions.hpp"
+#include "actors/transport/net_tls.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"

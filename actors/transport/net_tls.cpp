@@ -1,4 +1,4 @@
-#include "actors/net_tls.hpp"
+#include "actors/transport/net_tls.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/address_provider.hpp"
+#include "actors/transport/address_provider.hpp"
 #include "caf/actor.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"

@@ -1,11 +1,11 @@
-#include "actors/net_doorman.hpp"
+#include "actors/transport/net_doorman.hpp"
 
 #include <unistd.h>
 
 #include <set>
 
-#include "actors/net_scribe.hpp"
-#include "actors/net_tls.hpp"
+#include "actors/transport/net_scribe.hpp"
+#include "actors/transport/net_tls.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/abstract_broker.hpp"
 #include "caf/io/basp_broker.hpp"
