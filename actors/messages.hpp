@@ -22,7 +22,6 @@
 #include "caf/replies_to.hpp"
 #include "caf/type_id.hpp"
 #include "caf/typed_actor.hpp"
-#include "fsm/kv_command.hpp"
 #include "storage/configuration.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/snapshot_store.hpp"
@@ -230,13 +229,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, net_stats_atom, "netstats")
   CAF_ADD_ATOM(caf_raft, raft, net_accept_atom, "netaccept")
 
-  CAF_ADD_TYPE_ID(caf_raft, (fsm::kv_result))
-  // The key-value service of raftd (kv_service.cpp).
-  CAF_ADD_ATOM(caf_raft, raft, kv_put_atom, "kvput")
-  CAF_ADD_ATOM(caf_raft, raft, kv_get_atom, "kvget")
-  CAF_ADD_ATOM(caf_raft, raft, kv_cas_atom, "kvcas")
-  CAF_ADD_ATOM(caf_raft, raft, kv_del_atom, "kvdel")
-  CAF_ADD_ATOM(caf_raft, raft, kv_fwd_atom, "kvfwd")
   // A restore streamed by the caller (restore_upload.cpp).
   CAF_ADD_ATOM(caf_raft, raft, upload_atom, "upload")
 

@@ -14,8 +14,9 @@
 #include "caf/binary_serializer.hpp"
 #include "caf/event_based_actor.hpp"
 #include "config/errc.hpp"
-#include "fsm/kv_command.hpp"
-#include "fsm/kv_fsm.hpp"
+#include "fsm/kv/kv_command.hpp"
+#include "fsm/kv/kv_messages.hpp"
+#include "fsm/kv/kv_fsm.hpp"
 #include "storage/inmem_snapshot_store.hpp"
 #include "storage/inmem_store.hpp"
 #include "sim/sim.hpp"
@@ -630,6 +631,7 @@ BOOST_AUTO_TEST_CASE(tampered_store_snapshot_is_refused) {
 // as it must to reach a client over the network.
 BOOST_AUTO_TEST_CASE(kv_result_serializes_in_a_message) {
   test::test_system_config cfg;
+  register_kv_types(cfg);
   caf::actor_system sys{cfg};
   kv_result r;
   r.ok = true;

@@ -1,6 +1,6 @@
 #pragma once
 
-// Shared by the benchmark programs (apps/raft_bench*.cpp); header-only
+// Shared by the benchmark programs (apps/bench/raft_bench*.cpp); header-only
 // because every apps/*.cpp becomes a program of its own.
 
 #include <atomic>

@@ -1,6 +1,6 @@
 #pragma once
 
-// The client side of the benchmark programs (apps/raft_bench*.cpp): `conc`
+// The client side of the benchmark programs (apps/bench/raft_bench*.cpp): `conc`
 // client actors, each with one apply in flight, against a leader for a
 // fixed time. Header-only because every apps/*.cpp becomes a program.
 

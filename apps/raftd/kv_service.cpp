@@ -1,4 +1,4 @@
-#include "actors/kv_service.hpp"
+#include "apps/raftd/kv_service.hpp"
 
 #include <set>
 
@@ -12,7 +12,7 @@
 #include "caf/openssl/manager.hpp"
 #include "caf/stateful_actor.hpp"
 #include "config/errc.hpp"
-#include "fsm/kv_command.hpp"
+#include "fsm/kv/kv_command.hpp"
 
 namespace raft {
 

@@ -23,16 +23,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/kv_service.hpp"
+#include "apps/raftd/kv_service.hpp"
 #include "actors/transport/net_client.hpp"
 #include "actors/messages.hpp"
+#include "fsm/kv/kv_messages.hpp"
 #include "bootstrap/inspect.hpp"
 #include "bootstrap/recover.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/scoped_actor.hpp"
 #include "config/errc.hpp"
-#include "config/node_config.hpp"
+#include "apps/raftd/node_config.hpp"
 #include "config/tls_settings.hpp"
 #include "actors/transport/address_provider.hpp"
 
@@ -233,6 +234,7 @@ struct ctl_config : caf::actor_system_config {
     set("logger.console-verbosity", caf::atom("quiet"));
     set("logger.file-verbosity", caf::atom("quiet"));
     register_types(*this);
+    register_kv_types(*this);
   }
 };
 

@@ -23,7 +23,7 @@
 
 #include "actors/transport/address_book.hpp"
 #include "actors/engine.hpp"
-#include "actors/kv_service.hpp"
+#include "apps/raftd/kv_service.hpp"
 #include "actors/manifold.hpp"
 #include "actors/messages.hpp"
 #include "actors/transport/net_transport.hpp"
@@ -34,9 +34,9 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "config/errc.hpp"
-#include "config/node_config.hpp"
+#include "apps/raftd/node_config.hpp"
 #include "config/tls_identity.hpp"
-#include "fsm/kv_fsm.hpp"
+#include "fsm/kv/kv_fsm.hpp"
 #include "storage/sqlite_store.hpp"
 
 
@@ -260,6 +260,7 @@ int run(node_config& cfg) {
 int main(int argc, char** argv) {
   node_config cfg;
   register_types(cfg);
+  register_kv_types(cfg);
   // CAF's own log stays quiet; raftd logs through spdlog.
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));

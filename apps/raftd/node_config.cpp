@@ -1,4 +1,4 @@
-#include "config/node_config.hpp"
+#include "apps/raftd/node_config.hpp"
 
 #include <cctype>
 #include <filesystem>

@@ -12,7 +12,8 @@
 #include "actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
-#include "fsm/kv_fsm.hpp"
+#include "fsm/kv/kv_fsm.hpp"
+#include "fsm/kv/kv_messages.hpp"
 
 namespace spdlog {
 class logger;

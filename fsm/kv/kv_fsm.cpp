@@ -1,4 +1,4 @@
-#include "fsm/kv_fsm.hpp"
+#include "fsm/kv/kv_fsm.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -6,6 +6,7 @@
 #include <boost/crc.hpp>
 
 #include "config/errc.hpp"
+#include "fsm/kv/kv_messages.hpp"
 
 namespace fsm {
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "fsm/kv_command.hpp"
+#include "fsm/kv/kv_command.hpp"
 #include "fsm/state_machine.hpp"
 
 namespace fsm {

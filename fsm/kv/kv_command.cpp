@@ -1,4 +1,4 @@
-#include "fsm/kv_command.hpp"
+#include "fsm/kv/kv_command.hpp"
 
 #include "config/errc.hpp"
 

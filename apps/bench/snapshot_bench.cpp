@@ -57,8 +57,9 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "config/errc.hpp"
-#include "fsm/kv_command.hpp"
-#include "fsm/kv_fsm.hpp"
+#include "fsm/kv/kv_command.hpp"
+#include "fsm/kv/kv_fsm.hpp"
+#include "fsm/kv/kv_messages.hpp"
 #include "storage/file_snapshot_store.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -772,6 +773,7 @@ int main(int argc, char** argv) {
   bench::watchdog dog{"snapshot-bench: -timeout", opts.timeout};
   caf::actor_system_config cfg;
   register_types(cfg);
+  register_kv_types(cfg);
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
