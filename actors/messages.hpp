@@ -231,10 +231,16 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
 
   // A restore streamed by the caller (restore_upload.cpp).
   CAF_ADD_ATOM(caf_raft, raft, upload_atom, "upload")
+  // An election actor's report (election.cpp).
+  CAF_ADD_ATOM(caf_raft, raft, election_atom, "election")
 
 CAF_END_TYPE_ID_BLOCK(caf_raft)
 
 namespace raft {
+
+/// The election actor of one campaign (election.cpp): the node forwards it
+/// the answers to its requests.
+using election_actor = caf::typed_actor<caf::reacts_to<vote_response>>;
 
 /// One restore streamed in by a caller (HashiCorp's Restore from an
 /// io.Reader), opened through the node's `(restore_atom, open_atom)`.
@@ -307,6 +313,8 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<append_request>, caf::reacts_to<append_response>,
   caf::reacts_to<timeout_now>, caf::reacts_to<install_snapshot_request>,
   caf::reacts_to<install_snapshot_response>,
+  // Internal: an election actor's outcome (term, pre-vote, epoch, won).
+  caf::reacts_to<election_atom, term_t, bool, uint64_t, bool>,
   // Internal: timers and batching; the snapshot manager's periodic check.
   caf::reacts_to<timer_atom, uint8_t, uint64_t>, caf::reacts_to<flush_atom>,
   caf::reacts_to<snapshot_atom, check_atom>>;

@@ -3,11 +3,13 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/election.hpp"
 #include "actors/fsm_runner.hpp"
 #include "actors/log_writer.hpp"
 #include "actors/metrics.hpp"
@@ -55,6 +57,13 @@ struct node_state {
   term_t durable_term = 0;
   std::deque<std::pair<uint64_t, outgoing>> held;
   bool flush_scheduled = false;
+
+  // Campaigns (§5.2): one election actor at a time, started once the write
+  // holding the candidate's vote is durable. The epoch numbers them, so a
+  // report of an earlier campaign is dropped.
+  election_actor election;
+  uint64_t campaign_epoch = 0;
+  std::optional<std::pair<uint64_t, campaign>> held_campaign;
 
   // Application pipeline.
   index_t dispatched = 0;
@@ -140,9 +149,42 @@ bool sent_before_durable(const outgoing& m) {
   if (mutant(mutation::ack_before_durable))
     return std::holds_alternative<append_response>(m.msg);
   if (mutant(mutation::vote_before_durable))
-    return std::holds_alternative<vote_response>(m.msg)
-           || std::holds_alternative<vote_request>(m.msg);
+    return std::holds_alternative<vote_response>(m.msg);
   return false;
+}
+
+/// Stops the running campaign, if any: the node moved on. A new epoch
+/// fences off whatever the old election actor already sent.
+void end_campaign(node_ptr self) {
+  auto& st = self->state;
+  ++st.campaign_epoch;
+  st.held_campaign.reset();
+  if (st.election) {
+    self->send_exit(st.election, caf::exit_reason::user_shutdown);
+    st.election = nullptr;
+  }
+}
+
+/// Hands a campaign to an election actor of its own, if this server is
+/// still the candidate that started it.
+void start_campaign(node_ptr self, campaign c) {
+  auto& st = self->state;
+  if (st.core->role() != role::candidate)
+    return;
+  st.election = spawn_election(self->system(), caf::actor_cast<caf::actor>(self),
+                               st.opts.transport, st.core->id(), std::move(c),
+                               st.campaign_epoch);
+}
+
+/// A new campaign replaces the running one; it starts once the write with
+/// the candidate's vote (`needed`) is durable (persist before send).
+/// Planted bug 4 (actors/mutation.hpp) starts it at once.
+void plan_campaign(node_ptr self, uint64_t needed, campaign c) {
+  end_campaign(self);
+  if (needed == 0 || mutant(mutation::vote_before_durable))
+    start_campaign(self, std::move(c));
+  else
+    self->state.held_campaign.emplace(needed, std::move(c));
 }
 
 void transmit(node_ptr self, outgoing& m) {
@@ -337,6 +379,11 @@ void on_persisted(node_ptr self, uint64_t seq, index_t index, term_t term,
     transmit(self, st.held.front().second);
     st.held.pop_front();
   }
+  if (st.held_campaign && st.held_campaign->first <= seq) {
+    auto c = std::move(st.held_campaign->second);
+    st.held_campaign.reset();
+    start_campaign(self, std::move(c));
+  }
   schedule_flush(self);
 }
 
@@ -454,6 +501,10 @@ void flush(node_ptr self) {
     else
       st.held.emplace_back(needed, std::move(m));
   }
+  if (rd.new_campaign)
+    plan_campaign(self, needed, std::move(*rd.new_campaign));
+  else if (core.role() != role::candidate && (st.election || st.held_campaign))
+    end_campaign(self);
   for (auto& t : rd.timers)
     self->delayed_send(self, t.delay, timer_atom_v,
                        static_cast<uint8_t>(t.kind), t.generation);
@@ -1178,7 +1229,18 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       schedule_flush(self);
     },
     [=](const vote_response& x) {
-      self->state.core->handle(x);
+      auto& st = self->state;
+      st.core->handle(x); // a newer term makes us a follower (§5.1)
+      if (st.election && st.core->role() == role::candidate)
+        self->send(st.election, x);
+      schedule_flush(self);
+    },
+    [=](election_atom, term_t term, bool pre_vote, uint64_t epoch, bool won) {
+      auto& st = self->state;
+      if (epoch != st.campaign_epoch)
+        return; // an earlier campaign's
+      st.election = nullptr; // it ended with its report
+      st.core->on_campaign_result(term, pre_vote, won);
       schedule_flush(self);
     },
     [=](const append_request& x) {

@@ -138,41 +138,25 @@ void consensus::handle(const vote_request& req) {
 void consensus::handle(const vote_response& resp) {
   if (role_ == role::shutdown)
     return;
-  if (resp.term > term_) {
-    // A higher term in a granted pre-vote cannot happen (the voter's term is
-    // below the one we asked about); otherwise we are out of date.
-    if (!(resp.pre_vote && resp.granted)) {
-      become_follower(resp.term, std::string{});
-      return;
-    }
-  }
-  if (role_ != role::candidate || resp.pre_vote != pre_vote_phase_)
+  // A higher term in a granted pre-vote cannot happen (the voter's term is
+  // below the one we asked about); otherwise we are out of date.
+  if (resp.term > term_ && !(resp.pre_vote && resp.granted))
+    become_follower(resp.term, std::string{});
+}
+
+void consensus::on_campaign_result(term_t term, bool pre_vote, bool won) {
+  if (role_ != role::candidate || pre_vote != pre_vote_phase_)
     return;
-  if (!resp.pre_vote && resp.term != term_)
-    return; // A vote from an earlier election.
-  if (!is_voter(resp.from))
+  // A pre-vote asks about the next term without entering it.
+  if (term != (pre_vote ? term_ + 1 : term_))
     return;
-  votes_[resp.from] = resp.granted;
-  size_t granted = 0;
-  size_t rejected = 0;
-  for (auto& v : voters()) {
-    auto i = votes_.find(v);
-    if (i == votes_.end())
-      continue;
-    if (i->second)
-      ++granted;
-    else
-      ++rejected;
-  }
-  auto quorum = rules::quorum_size(voters().size());
-  if (granted >= quorum) {
-    if (pre_vote_phase_)
-      become_candidate(transfer_campaign_);
-    else
-      become_leader();
-  } else if (rejected >= quorum) {
+  if (!won) {
     // Lost: wait for a leader or the next timeout as a follower.
     become_follower(term_, std::string{});
+  } else if (pre_vote) {
+    become_candidate(transfer_campaign_);
+  } else {
+    become_leader();
   }
 }
 
@@ -817,7 +801,6 @@ void consensus::become_follower(term_t term, const std::string& leader) {
   progress_.clear();
   pre_vote_phase_ = false;
   transfer_campaign_ = false;
-  votes_.clear();
   heard_leader_ = false;
   // Invalidate leader timers and start listening for a leader.
   ++timer_gen_[static_cast<size_t>(timer_kind::heartbeat)];
@@ -834,8 +817,6 @@ void consensus::become_pre_candidate() {
   pre_vote_phase_ = true;
   transfer_campaign_ = false;
   leader_id_.clear();
-  votes_.clear();
-  votes_[cfg_.local_id] = true;
   out_.state_changed = true;
   arm(timer_kind::election, cfg_.election_timeout, true);
   // Alone in the configuration: no one else to ask. (Not so for a server
@@ -846,9 +827,7 @@ void consensus::become_pre_candidate() {
   }
   vote_request req{term_ + 1, cfg_.local_id, log_.last_index(),
                    log_.last_term(), true, false};
-  for (auto& v : voters())
-    if (v != cfg_.local_id)
-      send(v, req);
+  out_.new_campaign = campaign{std::move(req), voters()};
 }
 
 void consensus::become_candidate(bool transfer) {
@@ -860,8 +839,6 @@ void consensus::become_candidate(bool transfer) {
   voted_for_ = cfg_.local_id;
   hard_state_dirty_ = true;
   leader_id_.clear();
-  votes_.clear();
-  votes_[cfg_.local_id] = true;
   out_.state_changed = true;
   arm(timer_kind::election, cfg_.election_timeout, true);
   if (is_voter(cfg_.local_id) && rules::quorum_size(voters().size()) <= 1) {
@@ -870,9 +847,7 @@ void consensus::become_candidate(bool transfer) {
   }
   vote_request req{term_, cfg_.local_id, log_.last_index(), log_.last_term(),
                    false, transfer};
-  for (auto& v : voters())
-    if (v != cfg_.local_id)
-      send(v, req);
+  out_.new_campaign = campaign{std::move(req), voters()};
 }
 
 void consensus::become_leader() {
@@ -880,7 +855,6 @@ void consensus::become_leader() {
   leader_id_ = cfg_.local_id;
   pre_vote_phase_ = false;
   transfer_campaign_ = false;
-  votes_.clear();
   progress_.clear();
   for (auto& s : latest_configuration().servers) {
     if (s.id == cfg_.local_id)

@@ -20,6 +20,7 @@
 #include <deque>
 #include <iosfwd>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -142,6 +143,15 @@ struct read_result {
 };
 
 /// What the host must do after feeding the core an input.
+/// A campaign for an election actor to run (§5.2; pre-vote, thesis §9.6):
+/// the request to send to every voter but this server, and the voters whose
+/// majority decides it. Like a vote, it starts only once `persist` is
+/// durable (the candidate's vote for itself).
+struct campaign {
+  vote_request request;
+  std::vector<std::string> voters;
+};
+
 struct ready {
   /// What to make durable; messages in `send_after_persist` wait for it.
   persist_request persist;
@@ -157,6 +167,8 @@ struct ready {
   std::vector<uint64_t> reads_failed;
   /// Leadership transfers that ended: true if leadership moved.
   std::vector<bool> transfers_done;
+  /// A campaign to run, after `persist`; it ends with `on_campaign_result`.
+  std::optional<campaign> new_campaign;
   /// Set when role, term or leader changed (for observers and metrics).
   bool state_changed = false;
   /// Set when a valid leader was heard (AppendEntries/TimeoutNow of the
@@ -205,7 +217,13 @@ public:
   }
 
   void handle(const vote_request& req);
+  /// Only a newer term matters here (§5.1); the campaign's election actor
+  /// counts the votes.
   void handle(const vote_response& resp);
+  /// The outcome of the campaign for `term` (the term its requests carry)
+  /// in the pre-vote or the vote phase. A stale one (another phase, another
+  /// term, no longer a candidate) changes nothing.
+  void on_campaign_result(term_t term, bool pre_vote, bool won);
   void handle(const append_request& req);
   void handle(const append_response& resp);
   void handle(const timeout_now& req);
@@ -468,7 +486,6 @@ private:
   // Candidate state.
   bool pre_vote_phase_ = false;
   bool transfer_campaign_ = false;
-  std::map<std::string, bool> votes_;
   // Leader state.
   std::map<std::string, peer_progress> progress_;
   uint64_t round_ = 0;

@@ -5,6 +5,7 @@
 
 #include "actors/protocol/consensus.hpp"
 #include "actors/protocol/rules.hpp"
+#include "actors/protocol/vote_tally.hpp"
 
 using namespace raft;
 
@@ -51,6 +52,13 @@ std::vector<T> sent(const ready& rd) {
     for (auto& m : *list)
       if (auto x = std::get_if<T>(&m.msg))
         result.push_back(*x);
+  // A campaign's requests go out through its election actor: one per voter
+  // but the candidate.
+  if constexpr (std::is_same_v<T, vote_request>)
+    if (rd.new_campaign)
+      for (auto& v : rd.new_campaign->voters)
+        if (v != rd.new_campaign->request.candidate)
+          result.push_back(rd.new_campaign->request);
   return result;
 }
 
@@ -61,7 +69,8 @@ void elect(consensus& c) {
   auto rd = c.take_ready();
   auto reqs = sent<vote_request>(rd);
   BOOST_REQUIRE(!reqs.empty());
-  c.handle(vote_response{reqs[0].term, "2", true, false});
+  // The election actor counted a majority.
+  c.on_campaign_result(reqs[0].term, false, true);
   BOOST_REQUIRE(c.role() == role::leader);
 }
 
@@ -527,9 +536,33 @@ BOOST_AUTO_TEST_CASE(pre_vote_does_not_change_term) {
   BOOST_TEST(v.term() == 1u);
   BOOST_TEST(v.voted_for().empty());
   // With a majority of pre-votes the real election starts at term 2.
-  c.handle(vr[0]);
+  vote_tally tally{rd.new_campaign->voters};
+  tally.record("2", true);
+  BOOST_REQUIRE((tally.record(vr[0].from, vr[0].granted) == vote_outcome::won));
+  c.on_campaign_result(reqs[0].term, true, true);
   BOOST_TEST(c.term() == 2u);
   BOOST_TEST(c.voted_for() == "2");
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_campaign_result_changes_nothing) {
+  // Fencing: the election actor reports with its campaign's term and phase;
+  // a report of another term or phase, or to a server that is no longer a
+  // candidate, is dropped.
+  auto c = make_core("1", 1, {entry(1, 1)});
+  c.on_timer(timer_kind::election, 1);
+  auto rd = c.take_ready();
+  BOOST_REQUIRE(rd.new_campaign);
+  auto term = rd.new_campaign->request.term;
+  BOOST_REQUIRE(c.role() == role::candidate);
+  c.on_campaign_result(term - 1, false, true); // an earlier election's
+  BOOST_TEST((c.role() == role::candidate));
+  c.on_campaign_result(term, true, true); // the other phase's
+  BOOST_TEST((c.role() == role::candidate));
+  c.on_campaign_result(term, false, true);
+  BOOST_TEST((c.role() == role::leader));
+  // Once leader, a late "lost" of the same campaign does not depose it.
+  c.on_campaign_result(term, false, false);
+  BOOST_TEST((c.role() == role::leader));
 }
 
 BOOST_AUTO_TEST_CASE(votes_refused_while_a_leader_is_heard) {
