@@ -56,6 +56,8 @@ enum class mutation : int {
   answer_for_another_entry = 13,
   /// Figure 2: a leader sending AppendEntries in a term it has not stored.
   lead_before_term_durable = 14,
+  /// §5.2: a voter's repeated answer (a duplicated message) counted again.
+  count_repeated_votes = 15,
 };
 
 /// Whether planted bug `m` is built in.

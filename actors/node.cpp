@@ -158,6 +158,8 @@ bool sent_before_durable(const outgoing& m) {
 void end_campaign(node_ptr self) {
   auto& st = self->state;
   ++st.campaign_epoch;
+  if (st.opts.probe)
+    st.opts.probe->campaign_epoch = st.campaign_epoch;
   st.held_campaign.reset();
   if (st.election) {
     self->send_exit(st.election, caf::exit_reason::user_shutdown);

@@ -28,6 +28,8 @@ struct node_probe {
   uint64_t snapshots_installed = 0;
   /// The node ran and has stopped (a storage failure, a shutdown, a kill).
   bool stopped = false;
+  /// The epoch of the node's current campaign (election reports carry it).
+  uint64_t campaign_epoch = 0;
 };
 
 /// What `spawn_node` needs.

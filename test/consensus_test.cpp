@@ -20,3 +20,33 @@ BOOST_AUTO_TEST_CASE(three_nodes_elect_one_leader_and_commit) {
     return true;
   }));
 }
+
+BOOST_AUTO_TEST_CASE(a_report_of_an_earlier_campaign_is_dropped) {
+  // Fencing (DESIGN.md §4): an election actor reports with the epoch of its
+  // campaign; the node drops the report of any campaign but its current one,
+  // even when term and phase still match (the core's own check).
+  cluster c{3, 51};
+  BOOST_REQUIRE(c.run_until([&] { return c.has_leader(); }));
+  auto x = (static_cast<size_t>(c.leader()) + 1) % 3;
+  std::vector<size_t> rest;
+  for (size_t i = 0; i < 3; ++i)
+    if (i != x)
+      rest.push_back(i);
+  c.partition({{x}, rest});
+  // Alone, x campaigns (pre-vote first) and never hears an answer.
+  BOOST_REQUIRE(c.run_until([&] { return c.core(x)->role() == role::candidate; }));
+  auto& probe = *c.nodes[x].probe;
+  auto term = c.core(x)->term();
+  auto epoch = probe.campaign_epoch;
+  BOOST_REQUIRE(epoch > 0);
+  auto node = c.nodes[x].handle;
+  caf::anon_send(node, election_atom_v, term + 1, true, epoch - 1, true);
+  c.run_jobs();
+  BOOST_TEST(c.core(x)->term() == term); // still asking for pre-votes
+  BOOST_TEST((c.core(x)->role() == role::candidate));
+  // The same report with the current epoch moves it to the vote phase.
+  caf::anon_send(node, election_atom_v, term + 1, true, epoch, true);
+  c.run_jobs();
+  BOOST_TEST(c.core(x)->term() == term + 1);
+  BOOST_TEST(c.core(x)->voted_for() == c.nodes[x].id);
+}

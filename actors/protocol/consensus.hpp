@@ -6,14 +6,15 @@
 // which timers to arm, how far the commit index moved). No clock, socket,
 // thread or actor in here; the node actor executes the effects.
 //
-// Why term, vote and log decisions live in one object rather than in
-// separate election and replication actors: a vote is only safe if it is
-// decided against the same log the voter acknowledges appends from (§5.4.1
-// and the Leader Completeness proof, §5.4.3). An election actor that granted
-// a vote at term T+1 while a replication actor still accepted entries of
-// term T could let a leader commit an entry that the new leader lacks. One
-// owner keeps those decisions atomic; the actors around it own durability
-// (log writer), application (FSM runner), snapshots and the watchdog.
+// Which decisions live here (DESIGN.md §4): a vote is only safe if it is
+// decided against the same term and log the voter acknowledges appends from
+// (§5.4.1 and the Leader Completeness proof, §5.4.3), so granting votes,
+// accepting appends, the term, the log and the commit index have this one
+// owner. A campaign decides nothing against the voter's log: the core only
+// starts it (`ready::new_campaign`) and takes its outcome
+// (`on_campaign_result`); an election actor sends the requests and counts
+// the answers (`vote_tally`). The leader's per-follower replication is still
+// here (`peer_progress`); it moves to replicator actors next.
 
 #include <chrono>
 #include <cstdint>

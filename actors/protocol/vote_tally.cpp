@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "actors/mutation.hpp"
 #include "actors/protocol/rules.hpp"
 
 namespace raft {
@@ -14,19 +15,23 @@ vote_tally::vote_tally(std::vector<std::string> voters)
 }
 
 vote_outcome vote_tally::record(const std::string& from, bool granted) {
-  if (std::binary_search(voters_.begin(), voters_.end(), from))
-    answers_.emplace(from, granted);
+  if (std::binary_search(voters_.begin(), voters_.end(), from)) {
+    auto fresh = answers_.emplace(from, granted).second;
+    if (!fresh && granted && mutant(mutation::count_repeated_votes))
+      ++repeats_;
+  }
   return outcome();
 }
 
 size_t vote_tally::granted() const {
-  return static_cast<size_t>(
-    std::count_if(answers_.begin(), answers_.end(),
-                  [](auto& kv) { return kv.second; }));
+  return repeats_
+         + static_cast<size_t>(std::count_if(answers_.begin(), answers_.end(),
+                                             [](auto& kv) { return kv.second; }));
 }
 
 size_t vote_tally::refused() const {
-  return answers_.size() - granted();
+  return static_cast<size_t>(std::count_if(
+    answers_.begin(), answers_.end(), [](auto& kv) { return !kv.second; }));
 }
 
 vote_outcome vote_tally::outcome() const {

@@ -34,6 +34,8 @@ public:
 private:
   std::vector<std::string> voters_;
   std::map<std::string, bool> answers_;
+  /// Planted bug 15 only (actors/mutation.hpp): answers counted twice.
+  size_t repeats_ = 0;
 };
 
 } // namespace raft

@@ -28,9 +28,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/transport/inmem_transport.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
+#include "actors/protocol/rules.hpp"
+#include "actors/transport/inmem_transport.hpp"
 #include "bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -518,8 +519,10 @@ public:
         if (!fresh && it->second != m.id)
           fail("two leaders in term " + std::to_string(c->term()) + ": "
                + it->second + " and " + m.id);
-        if (fresh)
+        if (fresh) {
+          check_elected_by_majority(m, *c);
           check_leader_completeness(m, *c);
+        }
         check_leader_rules(m, *c);
       }
       check_log_matching(m, *c);
@@ -838,6 +841,27 @@ private:
              + std::to_string(it->second.first) + ", "
              + std::to_string(it->second.second.size()) + " bytes");
     }
+  }
+
+  /// §5.2: a new leader holds the votes of a majority of its
+  /// configuration's voters in its term, its own among them, as delivered
+  /// on the network (an election actor that counts an answer twice, or one
+  /// from another term, elects a leader without them).
+  void check_elected_by_majority(const member& m, const consensus& c) {
+    size_t voters = 0;
+    size_t votes = 0;
+    for (auto& s : c.latest_configuration().servers) {
+      if (s.suffrage != suffrage::voter)
+        continue;
+      ++voters;
+      auto i = votes_.find(std::make_pair(s.id, c.term()));
+      if (s.id == m.id || (i != votes_.end() && i->second == m.id))
+        ++votes;
+    }
+    if (votes < rules::quorum_size(voters))
+      fail(m.id + " leads term " + std::to_string(c.term()) + " with "
+           + std::to_string(votes) + " of " + std::to_string(voters)
+           + " votes");
   }
 
   /// Leader Completeness (§5.4): a new leader holds every entry committed
