@@ -269,39 +269,15 @@ void consensus::handle(const append_response& resp) {
       check_reads();
       return;
     }
-    if (resp.index > pr.match_index)
-      pr.match_index = resp.index;
-    while (!pr.inflight.empty() && pr.inflight.front() <= pr.match_index)
-      pr.inflight.pop_front();
-    if (!pr.replicating) {
-      // The logs match: switch from probing to pipelining.
-      pr.replicating = true;
-      pr.probe_sent = false;
-      pr.inflight.clear();
-      pr.next_index = pr.match_index + 1;
-    } else if (pr.next_index <= pr.match_index) {
-      pr.next_index = pr.match_index + 1;
-    }
+    pr.on_success(resp.index);
     maybe_commit();
     maybe_promote();
     maybe_send_timeout_now();
     replicate_dirty_ = true;
-  } else if (pr.replicating) {
-    if (resp.index <= pr.match_index)
-      return; // Rejects a request older than what is known to match.
-    pr.replicating = false;
-    pr.inflight.clear();
-    pr.probe_sent = false;
-    pr.next_index = std::max(pr.match_index + 1,
-                             rules::next_after_rejection(resp.index, resp.hint));
+  } else if (pr.on_rejection(resp.index, resp.hint)) {
     send_append(resp.from, pr, true);
   } else {
-    if (resp.index + 1 != pr.next_index)
-      return; // Not the answer to the probe in flight.
-    pr.probe_sent = false;
-    pr.next_index = std::max(pr.match_index + 1,
-                             rules::next_after_rejection(resp.index, resp.hint));
-    send_append(resp.from, pr, true);
+    return; // a late answer to an older request
   }
   check_reads();
 }
@@ -429,13 +405,7 @@ void consensus::snapshot_installed(const std::string& peer, index_t index) {
   if (i == progress_.end())
     return;
   auto& pr = i->second;
-  pr.contacted = true;
-  pr.match_index = std::max(pr.match_index, index);
-  pr.next_index = pr.match_index + 1;
-  // Probe from the snapshot on: the follower's log now starts there.
-  pr.replicating = false;
-  pr.probe_sent = false;
-  pr.inflight.clear();
+  pr.on_snapshot(index);
   maybe_commit();
   maybe_promote();
   send_append(peer, pr, true);
@@ -859,8 +829,7 @@ void consensus::become_leader() {
   for (auto& s : latest_configuration().servers) {
     if (s.id == cfg_.local_id)
       continue;
-    peer_progress pr;
-    pr.next_index = log_.last_index() + 1;
+    progress pr{log_.last_index() + 1};
     progress_.emplace(s.id, pr);
   }
   out_.state_changed = true;
@@ -876,7 +845,7 @@ void consensus::become_leader() {
 
 // -- leader -------------------------------------------------------------------
 
-void consensus::send_append(const std::string& peer, peer_progress& pr,
+void consensus::send_append(const std::string& peer, progress& pr,
                             bool force) {
   auto emit = [&](index_t prev, std::vector<log_entry> entries) {
     auto prev_term = log_.term_at(prev);
@@ -907,7 +876,7 @@ void consensus::send_append(const std::string& peer, peer_progress& pr,
   auto last = log_.last_index();
   if (pr.replicating) {
     bool sent = false;
-    while (pr.inflight.size() < cfg_.max_inflight && pr.next_index <= last) {
+    while (pr.window_open(cfg_.max_inflight) && pr.next_index <= last) {
       std::vector<log_entry> batch;
       log_.slice(pr.next_index, last, cfg_.max_append_entries,
                  max_append_bytes, batch);
@@ -916,15 +885,14 @@ void consensus::send_append(const std::string& peer, peer_progress& pr,
       auto batch_last = batch.back().index;
       if (!emit(pr.next_index - 1, std::move(batch)))
         return;
-      pr.inflight.push_back(batch_last);
-      pr.next_index = batch_last + 1;
+      pr.on_sent(batch_last);
       sent = true;
     }
     if (!sent && force)
       emit(pr.next_index - 1, {});
     return;
   }
-  if (pr.probe_sent && !force)
+  if (!pr.may_probe(force))
     return;
   std::vector<log_entry> batch;
   if (pr.next_index <= last)
@@ -936,18 +904,7 @@ void consensus::send_append(const std::string& peer, peer_progress& pr,
 
 void consensus::send_heartbeats() {
   for (auto& [id, pr] : progress_) {
-    if (pr.replicating && !pr.inflight.empty()
-        && pr.match_index == pr.match_at_last_tick) {
-      // No progress for a whole tick with requests outstanding: some were
-      // lost. Fall back to probing from the last known match.
-      pr.replicating = false;
-      pr.inflight.clear();
-      pr.next_index = pr.match_index + 1;
-    }
-    pr.match_at_last_tick = pr.match_index;
-    if (!pr.replicating) {
-      // Retry the probe: the previous one or its answer may be lost.
-      pr.probe_sent = false;
+    if (pr.on_tick()) {
       send_append(id, pr, true);
       continue;
     }
@@ -973,7 +930,7 @@ void consensus::replicate_to_all() {
 }
 
 uint64_t consensus::quorum_value(
-  uint64_t self_value, uint64_t (*of)(const peer_progress&)) const {
+  uint64_t self_value, uint64_t (*of)(const progress&)) const {
   // One value per voter (the leader's own given, unknown peers 0); the one
   // a majority reaches.
   std::vector<uint64_t> values;
@@ -993,7 +950,7 @@ void consensus::maybe_commit() {
     return;
   // The leader counts itself only once its own write is durable.
   auto q = quorum_value(durable_index_,
-                        [](const peer_progress& pr) { return pr.match_index; });
+                        [](const progress& pr) { return pr.match_index; });
   auto t = log_.term_at(q);
   if (!t)
     return;
@@ -1061,7 +1018,7 @@ void consensus::check_reads() {
   // that started after the read arrived.
   auto confirmed = mutant(mutation::read_without_quorum)
                      ? UINT64_MAX
-                     : quorum_value(UINT64_MAX, [](const peer_progress& pr) {
+                     : quorum_value(UINT64_MAX, [](const progress& pr) {
                          return pr.acked_round;
                        });
   while (!reads_.empty() && reads_.front().round <= confirmed) {
@@ -1142,8 +1099,7 @@ void consensus::track_configuration(const log_entry& entry) {
     auto& latest = configs_.back().second;
     for (auto& s : latest.servers)
       if (s.id != cfg_.local_id && progress_.count(s.id) == 0) {
-        peer_progress pr;
-        pr.next_index = log_.last_index() + 1;
+        progress pr{log_.last_index() + 1};
         progress_.emplace(s.id, pr);
       }
     for (auto i = progress_.begin(); i != progress_.end();)

@@ -14,7 +14,7 @@
 // starts it (`ready::new_campaign`) and takes its outcome
 // (`on_campaign_result`); an election actor sends the requests and counts
 // the answers (`vote_tally`). The leader's per-follower replication is still
-// here (`peer_progress`); it moves to replicator actors next.
+// here (`progress`); it moves to replicator actors next.
 
 #include <chrono>
 #include <cstdint>
@@ -28,6 +28,7 @@
 #include <variant>
 #include <vector>
 
+#include "actors/protocol/progress.hpp"
 #include "actors/protocol/raft_log.hpp"
 #include "actors/protocol/rpc.hpp"
 #include "config/raft_config.hpp"
@@ -175,26 +176,6 @@ struct ready {
   /// Set when a valid leader was heard (AppendEntries/TimeoutNow of the
   /// current term), for last-contact tracking.
   bool leader_contact = false;
-};
-
-/// Replication progress of one follower, as seen by the leader
-/// (etcd-raft's Progress: probe one request at a time until the logs
-/// match, then pipeline up to `max_inflight` requests).
-struct peer_progress {
-  index_t next_index = 1;
-  index_t match_index = 0;
-  bool replicating = false;
-  bool probe_sent = false;
-  /// Last indexes of the requests in flight (pipeline mode).
-  std::deque<index_t> inflight;
-  /// The match index at the previous heartbeat, to detect a stall.
-  index_t match_at_last_tick = 0;
-  /// The highest heartbeat round this peer echoed.
-  uint64_t acked_round = 0;
-  /// Heard from in the current lease period.
-  bool contacted = false;
-  /// The commit index last sent to this peer.
-  index_t sent_commit = 0;
 };
 
 /// The Raft protocol for one server.
@@ -389,7 +370,7 @@ public:
   /// The newest committed configuration.
   const configuration& committed_configuration() const;
 
-  const std::map<std::string, peer_progress>& peers() const {
+  const std::map<std::string, progress>& peers() const {
     return progress_;
   }
 
@@ -437,11 +418,11 @@ private:
 
   // -- leader ----------------------------------------------------------------
 
-  void send_append(const std::string& peer, peer_progress& pr, bool force);
+  void send_append(const std::string& peer, progress& pr, bool force);
   void send_heartbeats();
   void replicate_to_all();
   uint64_t quorum_value(uint64_t self_value,
-                        uint64_t (*of)(const peer_progress&)) const;
+                        uint64_t (*of)(const progress&)) const;
   void maybe_commit();
   void maybe_promote();
   void maybe_send_timeout_now();
@@ -488,7 +469,7 @@ private:
   bool pre_vote_phase_ = false;
   bool transfer_campaign_ = false;
   // Leader state.
-  std::map<std::string, peer_progress> progress_;
+  std::map<std::string, progress> progress_;
   uint64_t round_ = 0;
   uint64_t broadcast_round_ = 0;
   struct pending_read {

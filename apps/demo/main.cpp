@@ -47,7 +47,7 @@ struct member {
   std::exit(1);
 }
 
-void progress(size_t done, size_t total) {
+void show_progress(size_t done, size_t total) {
   constexpr int width = 40;
   int filled = static_cast<int>(width * done / std::max<size_t>(total, 1));
   std::fprintf(stderr, "\r  [%.*s%*s] %zu/%zu", filled,
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
         pending[k].receive(
           [&](index_t idx, caf::message&) { acked[idx] = texts[k]; },
           [&](caf::error&) { ++failed; });
-      progress(std::min(i + n, to), writes);
+      show_progress(std::min(i + n, to), writes);
     }
   };
   std::cout << "writing " << writes << " commands:\n";
