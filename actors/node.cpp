@@ -143,6 +143,34 @@ void schedule_flush(node_ptr self) {
   }
 }
 
+/// Keeps `rp` until the entry just proposed at `idx` is applied. The entry
+/// is named by its index and this term (§5.3): if another leader's entry
+/// commits at that index, the request fails instead (on_applied).
+template <class Promise>
+void await_entry(node_ptr self,
+                 std::map<index_t, awaiting_entry<Promise>>& waiting,
+                 index_t idx, Promise rp) {
+  waiting.emplace(idx,
+                  awaiting_entry<Promise>{self->state.core->term(), rp});
+  schedule_flush(self);
+}
+
+/// Proposes an entry and waits for it (`await_entry`): the one path by
+/// which apply, barrier and restore are answered. Returns the index, or 0
+/// after failing `rp` if the core refused (a leadership transfer).
+template <class Promise>
+index_t propose_and_await(node_ptr self, entry_type type, bytes data,
+                          int64_t appended_at_ms,
+                          std::map<index_t, awaiting_entry<Promise>>& waiting,
+                          Promise rp) {
+  auto idx = self->state.core->propose(type, std::move(data), appended_at_ms);
+  if (idx == 0)
+    rp.deliver(make_error(errc::leadership_transfer_in_progress));
+  else
+    await_entry(self, waiting, idx, rp);
+  return idx;
+}
+
 /// Planted bugs 3 and 4 (actors/mutation.hpp): a message that must wait
 /// for its write goes out at once.
 bool sent_before_durable(const outgoing& m) {
@@ -317,9 +345,7 @@ void propose_queued_changes(node_ptr self) {
                                      + p.refusal));
       continue;
     }
-    st.barriers.emplace(p.index,
-                        awaiting_entry<index_promise>{core.term(), q.promise});
-    schedule_flush(self);
+    await_entry(self, st.barriers, p.index, q.promise);
   }
 }
 
@@ -970,13 +996,8 @@ void propose_restore(node_ptr self, index_promise rp, bytes state) {
     rp.deliver(restore_too_large("the state", state.size(), max_bytes));
     return;
   }
-  auto idx = core.propose(entry_type::restore, std::move(state), 0);
-  if (idx == 0) {
-    rp.deliver(make_error(errc::leadership_transfer_in_progress));
-    return;
-  }
-  st.barriers.emplace(idx, awaiting_entry<index_promise>{core.term(), rp});
-  schedule_flush(self);
+  propose_and_await(self, entry_type::restore, std::move(state), 0,
+                    st.barriers, rp);
 }
 
 /// HashiCorp's Restore of snapshot `id` from this node's store.
@@ -1060,16 +1081,13 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
-      auto idx = core.propose(entry_type::command, std::move(data), now);
-      if (idx == 0)
-        return make_error(errc::leadership_transfer_in_progress);
       auto rp = self->make_response_promise<index_t, caf::message>();
-      st.applies.emplace(idx, awaiting_entry<apply_promise>{core.term(), rp});
-      if (st.metrics) {
+      auto idx = propose_and_await(self, entry_type::command, std::move(data),
+                                   now, st.applies, rp);
+      if (idx != 0 && st.metrics) {
         st.metrics->apply();
         st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());
       }
-      schedule_flush(self);
       return rp;
     },
     [=](barrier_atom) -> caf::result<index_t> {
@@ -1077,16 +1095,13 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       auto& core = *st.core;
       if (core.role() != role::leader)
         return not_leader_error(core);
-      auto idx = core.propose(entry_type::barrier, bytes{}, 0);
-      if (idx == 0)
-        return make_error(errc::leadership_transfer_in_progress);
       auto rp = self->make_response_promise<index_t>();
-      st.barriers.emplace(idx, awaiting_entry<index_promise>{core.term(), rp});
-      if (st.metrics) {
+      auto idx = propose_and_await(self, entry_type::barrier, bytes{}, 0,
+                                   st.barriers, rp);
+      if (idx != 0 && st.metrics) {
         st.metrics->barrier();
         st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());
       }
-      schedule_flush(self);
       return rp;
     },
     [=](change_atom, const configuration_change& change)
