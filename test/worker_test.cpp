@@ -109,6 +109,16 @@ struct worker_fixture : sim {
     return r.value;
   }
 
+  /// A transport that never answers the node (as the original's LocalAddr
+  /// blocking on the clock): the worker stays starting.
+  caf::actor spawn_silent_transport() {
+    return sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+      return {[=](connect_atom, const std::string&, const caf::actor&) {
+        return self->make_response_promise(); // never delivered
+      }};
+    });
+  }
+
   void wait_for_leadership(const node_actor& node) {
     BOOST_REQUIRE(run_until(
       [&] {
@@ -422,13 +432,7 @@ BOOST_AUTO_TEST_CASE(leader_never_times_out) {
 
 BOOST_AUTO_TEST_CASE(new_worker_times_out) {
   bootstrap_dir();
-  // A transport that never answers the node (as the original's LocalAddr
-  // blocking on the clock).
-  auto silent = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
-    return {[=](connect_atom, const std::string&, const caf::actor&) {
-      return self->make_response_promise(); // never delivered
-    }};
-  });
+  auto silent = spawn_silent_transport();
   auto cfg = make_config();
   cfg.transport = silent;
   auto w = spawn(cfg);
@@ -446,11 +450,7 @@ BOOST_AUTO_TEST_CASE(report_while_starting_says_starting) {
   // The original reports an error only when Raft() fails; while the
   // transport has not answered, Raft() waits, so Report says "starting".
   bootstrap_dir();
-  auto silent = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
-    return {[=](connect_atom, const std::string&, const caf::actor&) {
-      return self->make_response_promise(); // never delivered
-    }};
-  });
+  auto silent = spawn_silent_transport();
   auto cfg = make_config();
   cfg.transport = silent;
   auto w = spawn(cfg);
