@@ -1217,6 +1217,9 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       for (auto& [idx, rp] : st.reads_waiting_apply)
         rp.deliver(make_error(errc::raft_shutdown));
       st.reads_waiting_apply.clear();
+      for (auto& q : st.queued_changes)
+        q.promise.deliver(make_error(errc::raft_shutdown));
+      st.queued_changes.clear();
       notify_state(self);
       caf::anon_send(st.opts.transport, disconnect_atom_v, st.core->id());
       // HashiCorp's Shutdown waits for its goroutines: answer (and quit)

@@ -148,6 +148,34 @@ BOOST_AUTO_TEST_CASE(queued_changes_fail_when_leadership_is_lost) {
   BOOST_TEST(is(*second, errc::not_leader));
 }
 
+BOOST_AUTO_TEST_CASE(queued_changes_fail_at_shutdown) {
+  // A shutdown answers every waiting request, the queued changes too.
+  cluster c{3, 26};
+  auto l = leader_of(c);
+  BOOST_REQUIRE(!c.apply("x").err);
+  std::vector<size_t> rest;
+  for (size_t i = 0; i < 3; ++i)
+    if (i != l)
+      rest.push_back(i);
+  c.partition({{l}, rest});
+  auto first = std::make_shared<caf::error>();
+  auto second = std::make_shared<caf::error>();
+  auto node = c.nodes[l].handle;
+  c.sys.spawn([=](caf::event_based_actor* self) {
+    self->request(node, caf::infinite, change_atom_v,
+                  change(change_kind::add_nonvoter, "8", "addr-8"))
+      .then([](index_t) {}, [=](caf::error& e) { *first = e; });
+    self->request(node, caf::infinite, change_atom_v,
+                  change(change_kind::add_nonvoter, "7", "addr-7"))
+      .then([](index_t) {}, [=](caf::error& e) { *second = e; });
+    self->request(node, caf::infinite, shutdown_atom_v)
+      .then([](bool) {}, [](caf::error&) {});
+  });
+  BOOST_REQUIRE(c.run_until([&] { return *first && *second; }));
+  BOOST_TEST(is(*first, errc::raft_shutdown));
+  BOOST_TEST(is(*second, errc::raft_shutdown));
+}
+
 BOOST_AUTO_TEST_CASE(removed_leader_steps_down_and_cannot_disrupt) {
   cluster c{3, 23};
   auto l = leader_of(c);
