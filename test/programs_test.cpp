@@ -116,6 +116,15 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
     return g.code == 0 && g.out == "yes\n";
   });
   BOOST_TEST(caught_up, c.logs());
+  // SIGHUP (log rotation, a closed terminal) does not stop a server: each
+  // still answers afterwards, and exits 0 only on the SIGTERM below (one
+  // that SIGHUP killed would report the signal instead).
+  for (auto& n : c.nodes)
+    ::kill(n.pid, SIGHUP);
+  for (auto& n : c.nodes) {
+    auto g = c.ctl(n, "get after-kill --stale");
+    BOOST_TEST(g.code == 0, n.id << " after SIGHUP: " << g.out);
+  }
   // A clean stop (SIGTERM, exit 0) of every server, then a restart, keeps
   // every acknowledged write.
   for (auto& n : c.nodes)

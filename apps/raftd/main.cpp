@@ -3,7 +3,8 @@
 // ends, e.g. with the no-leader timeout, is restarted with back-off), the
 // network transport with mutual TLS, the key-value/admin service raftctl
 // talks to (published over TLS with the same CA) and, optionally, a
-// Prometheus endpoint. SIGTERM or SIGINT stop it cleanly (exit 0).
+// Prometheus endpoint. SIGTERM or SIGINT stop it cleanly (exit 0); SIGHUP is
+// ignored.
 //
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad settings.
 
@@ -112,11 +113,14 @@ int run(node_config& cfg) {
     }
   }
   // Every thread CAF starts inherits this mask, so the signals reach only
-  // sigwait below.
+  // sigwait below. SIGHUP (what log rotation and closed terminals send) is
+  // taken too, so that it does not kill the server: raftd logs to stderr
+  // and has no file of its own to reopen, so it only says so.
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   int rc = 0;
   {
@@ -235,7 +239,9 @@ int run(node_config& cfg) {
                 cfg.raft_addresses.at(cfg.id), cfg.client_host, *port,
                 cfg.data_dir);
       int sig = 0;
-      sigwait(&sigs, &sig);
+      for (sigwait(&sigs, &sig); sig == SIGHUP; sigwait(&sigs, &sig))
+        log->info("SIGHUP received: ignored (raftd logs to stderr and has no "
+                  "log file to reopen); SIGTERM or SIGINT stop it");
       log->info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     }
     // -- clean stop -----------------------------------------------------------
