@@ -138,6 +138,23 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(versions) {
+  // raftd --version (before any setting is read) and raftctl version name
+  // the project's version and what they run on, and exit 0.
+  for (auto [cmd, name] :
+       {std::pair{bin_dir + "/raftd --version", "raftd "},
+        std::pair{bin_dir + "/raftctl --version", "raftctl "},
+        std::pair{bin_dir + "/raftctl version", "raftctl "}}) {
+    auto r = run(cmd);
+    BOOST_TEST(r.code == 0, cmd << ": " << r.out);
+    BOOST_TEST(r.out.rfind(name, 0) == 0u, r.out);
+    BOOST_TEST(r.out.find(" (git ") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("CAF 0.17") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("SQLite 3.") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("OpenSSL") != std::string::npos, r.out);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(admin_commands_and_offline_tools) {
   cluster c;
   c.start_all();

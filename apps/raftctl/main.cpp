@@ -26,6 +26,7 @@
 #include "apps/raftd/kv_service.hpp"
 #include "actors/transport/net_client.hpp"
 #include "actors/messages.hpp"
+#include "config/version.hpp"
 #include "fsm/kv/kv_messages.hpp"
 #include "bootstrap/inspect.hpp"
 #include "bootstrap/recover.hpp"
@@ -56,6 +57,8 @@ options:
                        forward a request to it
   --json               machine-readable output
 
+  --version            the versions of raftctl, CAF, SQLite and OpenSSL
+
 online commands:
   status [--cluster]                 one node, or every server as a table
   put KEY (VALUE | --file F)
@@ -71,6 +74,7 @@ online commands:
   snapshot
 
 offline commands (raftd stopped):
+  version                            as --version
   inspect DATA_DIR
   recover DATA_DIR --config ID=RAFT_ADDR,...   force the membership (backstop)
 )";
@@ -144,6 +148,9 @@ options parse_args(int argc, char** argv) {
         throw usage_error{"--timeout must be positive"};
     } else if (a == "-h" || a == "--help") {
       std::cout << usage_text;
+      std::exit(0);
+    } else if (a == "--version") {
+      std::cout << version_text("raftctl");
       std::exit(0);
     } else if (a.size() > 1 && a[0] == '-')
       throw usage_error{"unknown option " + a};
@@ -784,6 +791,10 @@ int cmd_recover(const options& o, std::vector<std::string> args) {
 
 int dispatch(const options& o) {
   auto& c = o.command;
+  if (c == "version") {
+    std::cout << version_text("raftctl");
+    return 0;
+  }
   if (c == "inspect")
     return cmd_inspect(o, o.args);
   if (c == "recover")

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <string_view>
 #include <memory>
 #include <mutex>
 #include <pthread.h>
@@ -36,6 +37,7 @@
 #include "caf/send.hpp"
 #include "config/errc.hpp"
 #include "apps/raftd/node_config.hpp"
+#include "config/version.hpp"
 #include "config/tls_identity.hpp"
 #include "fsm/kv/kv_fsm.hpp"
 #include "storage/sqlite_store.hpp"
@@ -264,6 +266,12 @@ int run(node_config& cfg) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Before CAF's parser, which knows no --version.
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view{argv[i]} == "--version") {
+      std::cout << version_text("raftd");
+      return 0;
+    }
   node_config cfg;
   register_types(cfg);
   register_kv_types(cfg);
