@@ -120,60 +120,60 @@ BOOST_AUTO_TEST_CASE(queued_changes_are_bounded) {
              != std::string::npos);
 }
 
+namespace {
+
+/// The answers to two changes sent to a leader cut off from the others (so
+/// the first cannot commit and the second waits behind it), followed by a
+/// shutdown if `then_shutdown`.
+struct two_queued_changes {
+  caf::error first;
+  caf::error second;
+};
+
+std::shared_ptr<two_queued_changes>
+queue_two_changes_on_a_cut_off_leader(cluster& c, bool then_shutdown) {
+  auto l = leader_of(c);
+  BOOST_REQUIRE(!c.apply("x").err);
+  std::vector<size_t> rest;
+  for (size_t i = 0; i < 3; ++i)
+    if (i != l)
+      rest.push_back(i);
+  c.partition({{l}, rest});
+  auto out = std::make_shared<two_queued_changes>();
+  auto node = c.nodes[l].handle;
+  c.sys.spawn([=](caf::event_based_actor* self) {
+    self->request(node, caf::infinite, change_atom_v,
+                  change(change_kind::add_nonvoter, "8", "addr-8"))
+      .then([](index_t) {}, [=](caf::error& e) { out->first = e; });
+    self->request(node, caf::infinite, change_atom_v,
+                  change(change_kind::add_nonvoter, "7", "addr-7"))
+      .then([](index_t) {}, [=](caf::error& e) { out->second = e; });
+    if (then_shutdown)
+      self->request(node, caf::infinite, shutdown_atom_v)
+        .then([](bool) {}, [](caf::error&) {});
+  });
+  BOOST_REQUIRE(c.run_until([&] { return out->first && out->second; }));
+  return out;
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(queued_changes_fail_when_leadership_is_lost) {
   // Cut off from the others, the leader cannot commit its change; the one
   // queued behind it was never proposed, so it fails as not_leader (its
   // outcome is known: nothing happened), the first as leadership_lost.
   cluster c{3, 25};
-  auto l = leader_of(c);
-  BOOST_REQUIRE(!c.apply("x").err);
-  std::vector<size_t> rest;
-  for (size_t i = 0; i < 3; ++i)
-    if (i != l)
-      rest.push_back(i);
-  c.partition({{l}, rest});
-  auto first = std::make_shared<caf::error>();
-  auto second = std::make_shared<caf::error>();
-  auto node = c.nodes[l].handle;
-  c.sys.spawn([=](caf::event_based_actor* self) {
-    self->request(node, caf::infinite, change_atom_v,
-                  change(change_kind::add_nonvoter, "8", "addr-8"))
-      .then([](index_t) {}, [=](caf::error& e) { *first = e; });
-    self->request(node, caf::infinite, change_atom_v,
-                  change(change_kind::add_nonvoter, "7", "addr-7"))
-      .then([](index_t) {}, [=](caf::error& e) { *second = e; });
-  });
-  BOOST_REQUIRE(c.run_until([&] { return *first && *second; }));
-  BOOST_TEST(is(*first, errc::leadership_lost));
-  BOOST_TEST(is(*second, errc::not_leader));
+  auto out = queue_two_changes_on_a_cut_off_leader(c, false);
+  BOOST_TEST(is(out->first, errc::leadership_lost));
+  BOOST_TEST(is(out->second, errc::not_leader));
 }
 
 BOOST_AUTO_TEST_CASE(queued_changes_fail_at_shutdown) {
   // A shutdown answers every waiting request, the queued changes too.
   cluster c{3, 26};
-  auto l = leader_of(c);
-  BOOST_REQUIRE(!c.apply("x").err);
-  std::vector<size_t> rest;
-  for (size_t i = 0; i < 3; ++i)
-    if (i != l)
-      rest.push_back(i);
-  c.partition({{l}, rest});
-  auto first = std::make_shared<caf::error>();
-  auto second = std::make_shared<caf::error>();
-  auto node = c.nodes[l].handle;
-  c.sys.spawn([=](caf::event_based_actor* self) {
-    self->request(node, caf::infinite, change_atom_v,
-                  change(change_kind::add_nonvoter, "8", "addr-8"))
-      .then([](index_t) {}, [=](caf::error& e) { *first = e; });
-    self->request(node, caf::infinite, change_atom_v,
-                  change(change_kind::add_nonvoter, "7", "addr-7"))
-      .then([](index_t) {}, [=](caf::error& e) { *second = e; });
-    self->request(node, caf::infinite, shutdown_atom_v)
-      .then([](bool) {}, [](caf::error&) {});
-  });
-  BOOST_REQUIRE(c.run_until([&] { return *first && *second; }));
-  BOOST_TEST(is(*first, errc::raft_shutdown));
-  BOOST_TEST(is(*second, errc::raft_shutdown));
+  auto out = queue_two_changes_on_a_cut_off_leader(c, true);
+  BOOST_TEST(is(out->first, errc::raft_shutdown));
+  BOOST_TEST(is(out->second, errc::raft_shutdown));
 }
 
 BOOST_AUTO_TEST_CASE(removed_leader_steps_down_and_cannot_disrupt) {
