@@ -14,6 +14,7 @@
 
 #include "actors/inspect.hpp"
 #include "actors/protocol/consensus.hpp"
+#include "actors/protocol/entry_window.hpp"
 #include "actors/protocol/rpc.hpp"
 #include "caf/allowed_unsafe_message_type.hpp"
 #include "caf/fwd.hpp"
@@ -142,6 +143,23 @@ typename Inspector::result_type inspect(Inspector& f, chunk_ack& x) {
            x.meta);
 }
 
+/// A replicator's report to its node (replicator.cpp): what `follower`
+/// answered in `term`. The node drops a report of another term, or of a
+/// replicator it no longer runs for that follower (`epoch`).
+struct replication_report {
+  std::string follower;
+  term_t term = 0;
+  uint64_t epoch = 0;
+  index_t match_index = 0;
+  uint64_t acked_round = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replication_report& x) {
+  return f(caf::meta::type_name("replication_report"), x.follower, x.term,
+           x.epoch, x.match_index, x.acked_round);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f,
                                         configuration_change& x) {
@@ -176,6 +194,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(caf_raft, (raft::configuration_change))
   CAF_ADD_TYPE_ID(caf_raft, (raft::snapshot_meta))
   CAF_ADD_TYPE_ID(caf_raft, (raft::chunk_ack))
+  CAF_ADD_TYPE_ID(caf_raft, (raft::replication_report))
 
   CAF_ADD_ATOM(caf_raft, raft, apply_atom, "apply")
   CAF_ADD_ATOM(caf_raft, raft, barrier_atom, "barrier")
@@ -233,6 +252,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft, caf::first_custom_type_id)
   CAF_ADD_ATOM(caf_raft, raft, upload_atom, "upload")
   // An election actor's report (election.cpp).
   CAF_ADD_ATOM(caf_raft, raft, election_atom, "election")
+  // The node and its replicators (replicator.cpp).
+  CAF_ADD_ATOM(caf_raft, raft, replicate_atom, "replicate")
+  CAF_ADD_ATOM(caf_raft, raft, entries_atom, "entries")
+  CAF_ADD_ATOM(caf_raft, raft, round_atom, "round")
 
 CAF_END_TYPE_ID_BLOCK(caf_raft)
 
@@ -241,6 +264,20 @@ namespace raft {
 /// The election actor of one campaign (election.cpp): the node forwards it
 /// the answers to its requests.
 using election_actor = caf::typed_actor<caf::reacts_to<vote_response>>;
+
+/// The replicator of one follower in one leader term (replicator.cpp).
+using replicator_actor = caf::typed_actor<
+  // The leader appended these entries (shared, local only) and its commit
+  // index is this.
+  caf::reacts_to<replicate_atom, entry_batch, index_t>,
+  // A read round (thesis §6.4): send a heartbeat carrying it now.
+  caf::reacts_to<round_atom, uint64_t>,
+  // The leader compacted its log through this index (§7).
+  caf::reacts_to<compact_atom, index_t>,
+  // The follower's answer, forwarded by the node once its term is checked.
+  caf::reacts_to<append_response>,
+  // Internal: the heartbeat, commit and snapshot-retry timers.
+  caf::reacts_to<timer_atom, uint8_t>>;
 
 /// One restore streamed in by a caller (HashiCorp's Restore from an
 /// io.Reader), opened through the node's `(restore_atom, open_atom)`.
@@ -315,6 +352,10 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<install_snapshot_response>,
   // Internal: an election actor's outcome (term, pre-vote, epoch, won).
   caf::reacts_to<election_atom, term_t, bool, uint64_t, bool>,
+  // Internal: a replicator's report, and its fetch of the leader's entries
+  // from an index on (fails with log_not_found once they are compacted).
+  caf::reacts_to<replication_report>,
+  caf::replies_to<entries_atom, index_t>::with<entry_batch>,
   // Internal: timers and batching; the snapshot manager's periodic check.
   caf::reacts_to<timer_atom, uint8_t, uint64_t>, caf::reacts_to<flush_atom>,
   caf::reacts_to<snapshot_atom, check_atom>>;
@@ -364,3 +405,4 @@ struct engine_resource {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::engine_resource)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::opened_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::captured_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::entry_batch)

@@ -14,6 +14,7 @@
 #include "actors/log_writer.hpp"
 #include "actors/metrics.hpp"
 #include "actors/mutation.hpp"
+#include "actors/replicator.hpp"
 #include "actors/restore_upload.hpp"
 #include "actors/snapshot_manager.hpp"
 #include "caf/actor_system.hpp"
@@ -65,6 +66,24 @@ struct node_state {
   uint64_t campaign_epoch = 0;
   std::optional<std::pair<uint64_t, campaign>> held_campaign;
 
+  // Replication (leader): one replicator per follower for this term,
+  // started once the term is durable. The epoch numbers them, so a report
+  // of a replicator the node no longer runs is dropped.
+  struct running_replicator {
+    replicator_actor handle;
+    uint64_t epoch;
+    /// The follower_view generation it serves.
+    uint64_t generation;
+  };
+  std::map<std::string, running_replicator> replicators;
+  uint64_t replicator_epoch = 0;
+  term_t replicating_term = 0;
+  /// What the replicators were handed: entries, commit index, read round.
+  index_t handed_index = 0;
+  index_t handed_commit = 0;
+  uint64_t handed_round = 0;
+  index_t handed_compaction = 0;
+
   // Application pipeline.
   index_t dispatched = 0;
   index_t applied = 0;
@@ -97,9 +116,6 @@ struct node_state {
   /// A received snapshot is being restored into the FSM: nothing else may
   /// be applied meanwhile.
   bool installing = false;
-  /// Peers a snapshot is on its way to, and when a failed peer may retry.
-  std::set<std::string> sending_snapshot;
-  std::map<std::string, caf::actor_clock::time_point> snapshot_retry_at;
 
   // Observability.
   /// Null without a registry; every report is guarded by it.
@@ -121,6 +137,10 @@ struct node_state {
 };
 
 using node_ptr = node_actor::stateful_pointer<node_state>;
+
+/// Data one entry fetch of a replicator carries at most (once it holds an
+/// entry): a lagging follower catches up in steps of this size.
+constexpr size_t max_fetch_bytes = 8 * 1024 * 1024;
 
 caf::error not_leader_error(const consensus& core) {
   std::string text = "node is not the leader";
@@ -442,45 +462,130 @@ void report_progress(node_ptr self) {
     m.set_last_contact(self->clock().now() - st.last_contact);
 }
 
-void start_installs(node_ptr self) {
+/// Stops every replicator: this server no longer leads in their term.
+void stop_replicators(node_ptr self) {
+  auto& st = self->state;
+  for (auto& [id, r] : st.replicators)
+    self->send_exit(r.handle, caf::exit_reason::user_shutdown);
+  st.replicators.clear();
+  if (st.opts.probe)
+    st.opts.probe->replicator_epochs.clear();
+}
+
+/// The leader's entries from `from` on, after the entry before it, as one
+/// batch shared by every replicator; at most `max_count` entries.
+caf::expected<entry_batch> entries_from(const consensus& core, index_t from,
+                                        size_t max_count, size_t max_bytes) {
+  auto& log = core.log();
+  auto prev_term = from > 0 ? log.term_at(from - 1) : std::optional<term_t>{0};
+  if (from == 0 || !prev_term)
+    return make_error(errc::log_not_found,
+                      "entry " + std::to_string(from)
+                        + " is compacted into the snapshot at "
+                        + std::to_string(log.snapshot_index()));
+  std::vector<log_entry> entries;
+  if (from <= log.last_index())
+    log.slice(from, log.last_index(), max_count, max_bytes, entries);
+  return make_entry_batch(from - 1, *prev_term, std::move(entries));
+}
+
+/// Starts the replicator of `peer`, handing it the entries from where its
+/// replication starts up to the leader's last.
+void start_replicator(node_ptr self, const std::string& peer,
+                      const follower_view& f) {
   auto& st = self->state;
   auto& core = *st.core;
-  // Like AppendEntries, snapshots go out only in a stored term (flush);
-  // the next flush after the write starts them (seeds 19356, 75294).
-  if (!st.snapshots || core.role() != role::leader
+  auto from = std::max(f.next_index, core.log().first_index());
+  auto first = entries_from(core, from, SIZE_MAX, SIZE_MAX);
+  if (!first)
+    first = entries_from(core, core.log().first_index(), SIZE_MAX, SIZE_MAX);
+  auto& cfg = core.settings();
+  replication_settings rs;
+  rs.max_inflight = cfg.max_inflight;
+  rs.max_append_entries = cfg.max_append_entries;
+  replicator_options ro;
+  ro.node = self;
+  ro.transport = st.opts.transport;
+  ro.snapshots = st.snapshots;
+  ro.epoch = ++st.replicator_epoch;
+  ro.heartbeat_interval = cfg.heartbeat_timeout / 10;
+  ro.commit_timeout = cfg.commit_timeout;
+  ro.snapshot_retry = cfg.election_timeout;
+  ro.seed = std::hash<std::string>{}(peer) ^ core.term();
+  replication r{core.id(), core.local_address(), peer, core.term(), rs,
+                *first, core.commit_index(), core.round()};
+  auto handle = spawn_replicator(self->system(), std::move(ro), std::move(r));
+  st.replicators[peer] = {handle, st.replicator_epoch, f.generation};
+  if (st.opts.probe)
+    st.opts.probe->replicator_epochs[peer] = st.replicator_epoch;
+}
+
+/// Hands every running replicator the entries appended since the last
+/// hand-over (one batch they all share), the commit index, and the newest
+/// read round.
+void hand_over(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.last_index() > st.handed_index
+      || core.commit_index() > st.handed_commit) {
+    auto b = entries_from(core, st.handed_index + 1, SIZE_MAX, SIZE_MAX);
+    if (!b)
+      throw std::logic_error("raft: the leader's entries after "
+                             + std::to_string(st.handed_index)
+                             + " were compacted before replication");
+    st.handed_index = core.last_index();
+    st.handed_commit = core.commit_index();
+    for (auto& [id, r] : st.replicators)
+      self->send(r.handle, replicate_atom_v, *b, st.handed_commit);
+  }
+  if (core.log().snapshot_index() > st.handed_compaction) {
+    st.handed_compaction = core.log().snapshot_index();
+    for (auto& [id, r] : st.replicators)
+      self->send(r.handle, compact_atom_v, st.handed_compaction);
+  }
+  if (core.round() > st.handed_round) {
+    st.handed_round = core.round();
+    for (auto& [id, r] : st.replicators)
+      self->send(r.handle, round_atom_v, st.handed_round);
+  }
+}
+
+/// Runs one replicator per follower of the leader's latest configuration
+/// and hands them what is new: entries, the commit index, a read round.
+/// Like every message of a term, they start only once the term is durable
+/// (persist before send; seeds 6578, 54194, 19356, 75294).
+void sync_replicators(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.role() != role::leader || st.replicating_term != core.term())
+    stop_replicators(self);
+  if (core.role() != role::leader
       || (st.durable_term < core.term()
           && !mutant(mutation::lead_before_term_durable)))
     return;
-  auto now = self->clock().now();
-  for (auto& peer : core.needs_snapshot()) {
-    if (st.sending_snapshot.count(peer) != 0)
-      continue;
-    if (auto i = st.snapshot_retry_at.find(peer);
-        i != st.snapshot_retry_at.end() && now < i->second)
-      continue;
-    st.sending_snapshot.insert(peer);
-    auto term = core.term();
-    self
-      ->request(st.snapshots, caf::infinite, install_atom_v, peer, term)
-      .then(
-        [self, peer, term](index_t index) {
-          auto& st = self->state;
-          st.sending_snapshot.erase(peer);
-          st.snapshot_retry_at.erase(peer);
-          if (st.core->term() == term)
-            st.core->snapshot_installed(peer, index);
-          schedule_flush(self);
-        },
-        [self, peer](caf::error& err) {
-          auto& st = self->state;
-          st.sending_snapshot.erase(peer);
-          // Retry after an election timeout, not on every heartbeat.
-          st.snapshot_retry_at[peer] = self->clock().now()
-                                       + st.core->settings().election_timeout;
-          st.core->snapshot_failed(peer);
-          schedule_flush(self);
-        });
+  if (st.replicating_term != core.term()) {
+    st.replicating_term = core.term();
+    st.handed_index = core.last_index();
+    st.handed_commit = core.commit_index();
+    st.handed_round = core.round();
+    st.handed_compaction = core.log().snapshot_index();
   }
+  hand_over(self);
+  auto& followers = core.followers();
+  for (auto i = st.replicators.begin(); i != st.replicators.end();) {
+    auto f = followers.find(i->first);
+    if (f == followers.end() || f->second.generation != i->second.generation) {
+      self->send_exit(i->second.handle, caf::exit_reason::user_shutdown);
+      if (st.opts.probe)
+        st.opts.probe->replicator_epochs.erase(i->first);
+      i = st.replicators.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  for (auto& [peer, f] : followers)
+    if (st.replicators.count(peer) == 0)
+      start_replicator(self, peer, f);
 }
 
 void flush(node_ptr self) {
@@ -570,7 +675,7 @@ void flush(node_ptr self) {
   }
   dispatch_committed(self);
   propose_queued_changes(self);
-  start_installs(self);
+  sync_replicators(self);
   if (st.metrics)
     report_progress(self);
   if (rd.state_changed)
@@ -1205,6 +1310,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       if (st.core->role() == role::shutdown)
         return true;
       st.core->shutdown();
+      stop_replicators(self);
       for (auto& [idx, w] : st.applies)
         w.promise.deliver(make_error(errc::raft_shutdown));
       st.applies.clear();
@@ -1268,8 +1374,35 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       schedule_flush(self);
     },
     [=](const append_response& x) {
-      self->state.core->handle(x);
+      auto& st = self->state;
+      auto& core = *st.core;
+      core.handle(x); // a newer term makes us a follower (§5.1)
+      if (core.role() != role::leader) {
+        schedule_flush(self);
+        return;
+      }
+      if (auto i = st.replicators.find(x.from); i != st.replicators.end())
+        self->send(i->second.handle, x);
+    },
+    [=](const replication_report& r) {
+      auto& st = self->state;
+      auto i = st.replicators.find(r.follower);
+      // Fencing: a report of an earlier term, or of a replicator stopped
+      // since (the follower was removed and added again), is stale.
+      if (i == st.replicators.end() || i->second.epoch != r.epoch
+          || r.term != st.core->term())
+        return;
+      st.core->on_replicated(r.follower, r.match_index, r.acked_round);
       schedule_flush(self);
+    },
+    [=](entries_atom, index_t from) -> caf::result<entry_batch> {
+      auto& core = *self->state.core;
+      auto& cfg = core.settings();
+      auto b = entries_from(core, from, cfg.max_append_entries * cfg.max_inflight,
+                            max_fetch_bytes);
+      if (!b)
+        return std::move(b.error());
+      return std::move(*b);
     },
     [=](const timeout_now& x) {
       self->state.core->handle(x);

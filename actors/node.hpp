@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 
 #include "actors/messages.hpp"
@@ -30,6 +31,9 @@ struct node_probe {
   bool stopped = false;
   /// The epoch of the node's current campaign (election reports carry it).
   uint64_t campaign_epoch = 0;
+  /// The epoch of the replicator the node runs for each follower (their
+  /// reports carry it); empty unless leading.
+  std::map<std::string, uint64_t> replicator_epochs;
 };
 
 /// What `spawn_node` needs.

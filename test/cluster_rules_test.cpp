@@ -48,11 +48,9 @@ bool leader_survives_rejoin(bool pre_vote) {
       rest.push_back(i);
   c.partition({{f}, rest});
   // Many election timeouts pass on the isolated follower.
-  for (int k = 0; k < 300; ++k)
-    c.step_time();
+  c.run_for(std::chrono::seconds{2});
   c.heal();
-  for (int k = 0; k < 300; ++k)
-    c.step_time();
+  c.run_for(std::chrono::seconds{2});
   return c.leader() == static_cast<int>(l) && c.core(l)->term() == term;
 }
 
@@ -147,8 +145,7 @@ BOOST_AUTO_TEST_CASE(election_safety_under_split_votes) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     cluster c{5, seed};
     c.faults(fault_settings{0.1, 0.1, 0.5, std::chrono::milliseconds{150}});
-    for (int k = 0; k < 200; ++k)
-      c.step_time();
+    c.run_for(std::chrono::seconds{1});
     BOOST_TEST_CONTEXT("seed " << seed) {
       BOOST_TEST(c.leaders.size() >= 1u);
     }

@@ -10,12 +10,6 @@
 
 namespace raft {
 
-namespace {
-
-/// Bytes of entry data per AppendEntries beyond which a batch is cut.
-constexpr size_t max_append_bytes = 1024 * 1024;
-
-} // namespace
 
 const char* to_string(role x) {
   switch (x) {
@@ -249,35 +243,27 @@ void consensus::handle(const append_request& req) {
 }
 
 void consensus::handle(const append_response& resp) {
-  if (role_ == role::shutdown)
-    return;
-  if (resp.term > term_) {
+  if (role_ != role::shutdown && resp.term > term_)
     become_follower(resp.term, std::string{});
+}
+
+void consensus::on_replicated(const std::string& peer, index_t match,
+                              uint64_t acked_round) {
+  if (role_ != role::leader)
     return;
-  }
-  if (role_ != role::leader
-      || (resp.term != term_ && !mutant(mutation::stale_append_response)))
+  auto i = followers_.find(peer);
+  if (i == followers_.end())
     return;
-  auto i = progress_.find(resp.from);
-  if (i == progress_.end())
-    return;
-  auto& pr = i->second;
-  pr.contacted = true;
-  pr.acked_round = std::max(pr.acked_round, resp.round);
-  if (resp.success) {
-    if (resp.index == 0 && req_is_heartbeat(resp)) {
-      check_reads();
-      return;
-    }
-    pr.on_success(resp.index);
+  auto& f = i->second;
+  f.contacted = true;
+  f.acked_round = std::max(f.acked_round, acked_round);
+  // A follower cannot hold more of this leader's log than there is.
+  match = std::min(match, log_.last_index());
+  if (match > f.match_index) {
+    f.match_index = match;
     maybe_commit();
     maybe_promote();
     maybe_send_timeout_now();
-    replicate_dirty_ = true;
-  } else if (pr.on_rejection(resp.index, resp.hint)) {
-    send_append(resp.from, pr, true);
-  } else {
-    return; // a late answer to an older request
   }
   check_reads();
 }
@@ -321,7 +307,7 @@ void consensus::handle(const install_snapshot_response& resp) {
   if (resp.term > term_)
     become_follower(resp.term, std::string{});
   else if (role_ == role::leader && resp.term == term_)
-    if (auto i = progress_.find(resp.from); i != progress_.end())
+    if (auto i = followers_.find(resp.from); i != followers_.end())
       i->second.contacted = true;
 }
 
@@ -397,24 +383,6 @@ void consensus::discard_stored_log() {
                                                         base + 1);
 }
 
-void consensus::snapshot_installed(const std::string& peer, index_t index) {
-  needs_snapshot_.erase(peer);
-  if (role_ != role::leader)
-    return;
-  auto i = progress_.find(peer);
-  if (i == progress_.end())
-    return;
-  auto& pr = i->second;
-  pr.on_snapshot(index);
-  maybe_commit();
-  maybe_promote();
-  send_append(peer, pr, true);
-}
-
-void consensus::snapshot_failed(const std::string& peer) {
-  needs_snapshot_.erase(peer);
-}
-
 std::pair<configuration, index_t>
 consensus::configuration_at(index_t index) const {
   for (auto i = configs_.rbegin(); i != configs_.rend(); ++i)
@@ -456,22 +424,16 @@ void consensus::on_timer(timer_kind kind, uint64_t generation) {
       else
         become_pre_candidate();
       return;
-    case timer_kind::heartbeat:
-      if (role_ != role::leader)
-        return;
-      send_heartbeats();
-      arm(timer_kind::heartbeat, cfg_.heartbeat_timeout / 10, false);
-      return;
     case timer_kind::lease: {
       if (role_ != role::leader)
         return;
       // A leader that cannot reach a quorum within the lease steps down, so
       // a partitioned leader stops serving (HashiCorp's checkLeaderLease).
       size_t contacted = is_voter(cfg_.local_id) ? 1 : 0;
-      for (auto& [id, pr] : progress_) {
-        if (pr.contacted && is_voter(id))
+      for (auto& [id, f] : followers_) {
+        if (f.contacted && is_voter(id))
           ++contacted;
-        pr.contacted = false;
+        f.contacted = false;
       }
       if (contacted < rules::quorum_size(voters().size())) {
         ++lease_step_downs_;
@@ -486,14 +448,6 @@ void consensus::on_timer(timer_kind kind, uint64_t generation) {
       // and the leader takes new entries again.
       if (role_ == role::leader && transferring())
         end_transfer(false);
-      return;
-    case timer_kind::commit:
-      commit_timer_armed_ = false;
-      if (role_ != role::leader)
-        return;
-      for (auto& [id, pr] : progress_)
-        if (pr.replicating && pr.sent_commit < commit_index_)
-          send_append(id, pr, true);
       return;
   }
 }
@@ -589,17 +543,17 @@ proposal consensus::transfer_leadership(const std::string& target) {
   if (chosen.empty()) {
     // The most up-to-date voter needs the least catching up.
     index_t best = 0;
-    for (auto& [id, pr] : progress_)
-      if (is_voter(id) && (chosen.empty() || pr.match_index > best)) {
+    for (auto& [id, f] : followers_)
+      if (is_voter(id) && (chosen.empty() || f.match_index > best)) {
         chosen = id;
-        best = pr.match_index;
+        best = f.match_index;
       }
     if (chosen.empty()) {
       p.refusal = "there is no other voter to transfer leadership to";
       return p;
     }
   } else if (chosen == cfg_.local_id || !is_voter(chosen)
-             || progress_.count(chosen) == 0) {
+             || followers_.count(chosen) == 0) {
     p.refusal = "cannot transfer leadership to " + chosen
                 + ": not another voter";
     return p;
@@ -624,7 +578,6 @@ index_t consensus::propose(entry_type type, bytes data, int64_t appended_at_ms) 
   e.appended_at_ms = appended_at_ms;
   track_configuration(e);
   log_.append(std::move(e));
-  replicate_dirty_ = true;
   return log_.last_index();
 }
 
@@ -650,34 +603,20 @@ void consensus::shutdown() {
   fail_reads();
   role_ = role::shutdown;
   leader_id_.clear();
-  progress_.clear();
+  followers_.clear();
   out_.state_changed = true;
 }
 
 ready consensus::take_ready(bool may_persist) {
   if (role_ == role::leader) {
     if (need_broadcast_) {
-      // One confirmation round serves every read queued since the last.
+      // One confirmation round serves every read queued since the last;
+      // the replicators carry it in a heartbeat each (round()).
       ++round_;
       need_broadcast_ = false;
-      send_heartbeats();
     }
-    if (replicate_dirty_) {
-      replicate_dirty_ = false;
-      replicate_to_all();
-    }
-    // Followers learn the commit index from the next request they get. One
-    // that gets none within commit_timeout (randomized in [CT, 2CT), as
-    // HashiCorp's CommitTimeout) is sent an empty one, so its state machine
-    // keeps up. Sending it at once would double the messages of every
-    // commit at low load, where the next entry follows within a round trip.
-    if (!commit_timer_armed_)
-      for (auto& [id, pr] : progress_)
-        if (pr.replicating && pr.sent_commit < commit_index_) {
-          commit_timer_armed_ = true;
-          arm(timer_kind::commit, cfg_.commit_timeout, true);
-          break;
-        }
+    // A single-voter cluster commits as soon as its own write is durable.
+    maybe_commit();
     check_reads();
   }
   if (may_persist) {
@@ -768,15 +707,12 @@ void consensus::become_follower(term_t term, const std::string& leader) {
   if (leader_id_ != leader)
     leader_address_.clear();
   leader_id_ = leader;
-  progress_.clear();
+  followers_.clear();
   pre_vote_phase_ = false;
   transfer_campaign_ = false;
   heard_leader_ = false;
   // Invalidate leader timers and start listening for a leader.
-  ++timer_gen_[static_cast<size_t>(timer_kind::heartbeat)];
   ++timer_gen_[static_cast<size_t>(timer_kind::lease)];
-  ++timer_gen_[static_cast<size_t>(timer_kind::commit)];
-  commit_timer_armed_ = false;
   arm(timer_kind::election, cfg_.heartbeat_timeout, true);
   if (changed)
     out_.state_changed = true;
@@ -825,112 +761,30 @@ void consensus::become_leader() {
   leader_id_ = cfg_.local_id;
   pre_vote_phase_ = false;
   transfer_campaign_ = false;
-  progress_.clear();
-  for (auto& s : latest_configuration().servers) {
-    if (s.id == cfg_.local_id)
-      continue;
-    progress pr{log_.last_index() + 1};
-    progress_.emplace(s.id, pr);
-  }
+  followers_.clear();
+  for (auto& s : latest_configuration().servers)
+    if (s.id != cfg_.local_id)
+      add_follower(s.id);
   out_.state_changed = true;
   ++timer_gen_[static_cast<size_t>(timer_kind::election)];
-  arm(timer_kind::heartbeat, cfg_.heartbeat_timeout / 10, false);
   arm(timer_kind::lease, cfg_.leader_lease_timeout, false);
   // §5.4.2 / thesis §6.4: a no-op of the new term lets the leader commit
-  // (and learn the commit status of) entries from earlier terms.
+  // (and learn the commit status of) entries from earlier terms. The
+  // replicators, started once this term is durable, tell everyone at once.
   propose(entry_type::noop, bytes{}, 0);
-  // Tell everyone at once rather than at the first heartbeat tick.
-  send_heartbeats();
 }
 
 // -- leader -------------------------------------------------------------------
 
-void consensus::send_append(const std::string& peer, progress& pr,
-                            bool force) {
-  auto emit = [&](index_t prev, std::vector<log_entry> entries) {
-    auto prev_term = log_.term_at(prev);
-    if (!prev_term) {
-      // The follower needs entries compacted into a snapshot.
-      needs_snapshot_.insert(peer);
-      return false;
-    }
-    append_request req;
-    req.term = term_;
-    req.leader = cfg_.local_id;
-    req.leader_address = local_address_;
-    req.prev_log_index = prev;
-    req.prev_log_term = *prev_term;
-    req.entries = std::move(entries);
-    req.leader_commit = commit_index_;
-    req.round = round_;
-    pr.sent_commit = commit_index_;
-    out_.send_now.push_back(outgoing{peer, std::move(req)});
-    return true;
-  };
-  if (pr.next_index <= log_.snapshot_index()) {
-    // §7: the entries this follower needs next were compacted into a
-    // snapshot; it gets the snapshot instead.
-    needs_snapshot_.insert(peer);
-    return;
-  }
-  auto last = log_.last_index();
-  if (pr.replicating) {
-    bool sent = false;
-    while (pr.window_open(cfg_.max_inflight) && pr.next_index <= last) {
-      std::vector<log_entry> batch;
-      log_.slice(pr.next_index, last, cfg_.max_append_entries,
-                 max_append_bytes, batch);
-      if (batch.empty())
-        break;
-      auto batch_last = batch.back().index;
-      if (!emit(pr.next_index - 1, std::move(batch)))
-        return;
-      pr.on_sent(batch_last);
-      sent = true;
-    }
-    if (!sent && force)
-      emit(pr.next_index - 1, {});
-    return;
-  }
-  if (!pr.may_probe(force))
-    return;
-  std::vector<log_entry> batch;
-  if (pr.next_index <= last)
-    log_.slice(pr.next_index, last, cfg_.max_append_entries, max_append_bytes,
-               batch);
-  if (emit(pr.next_index - 1, std::move(batch)))
-    pr.probe_sent = true;
-}
-
-void consensus::send_heartbeats() {
-  for (auto& [id, pr] : progress_) {
-    if (pr.on_tick()) {
-      send_append(id, pr, true);
-      continue;
-    }
-    // A heartbeat (HashiCorp's shape): no entries and prev 0, so it passes
-    // any follower's consistency check; it only asserts leadership.
-    append_request hb;
-    hb.term = term_;
-    hb.leader = cfg_.local_id;
-    hb.leader_address = local_address_;
-    hb.round = round_;
-    // What this follower acknowledged in our term matches our log, so it
-    // may commit that far (see handle(append_request)).
-    hb.leader_commit = std::min(commit_index_, pr.match_index);
-    out_.send_now.push_back(outgoing{id, std::move(hb)});
-  }
-}
-
-void consensus::replicate_to_all() {
-  for (auto& [id, pr] : progress_)
-    send_append(id, pr, false);
-  // A single-voter cluster commits as soon as its own write is durable.
-  maybe_commit();
+void consensus::add_follower(const std::string& id) {
+  follower_view f;
+  f.next_index = log_.last_index() + 1;
+  f.generation = ++follower_generation_;
+  followers_.emplace(id, f);
 }
 
 uint64_t consensus::quorum_value(
-  uint64_t self_value, uint64_t (*of)(const progress&)) const {
+  uint64_t self_value, uint64_t (*of)(const follower_view&)) const {
   // One value per voter (the leader's own given, unknown peers 0); the one
   // a majority reaches.
   std::vector<uint64_t> values;
@@ -938,8 +792,8 @@ uint64_t consensus::quorum_value(
     if (v == cfg_.local_id) {
       values.push_back(self_value);
     } else {
-      auto i = progress_.find(v);
-      values.push_back(i != progress_.end() ? of(i->second) : 0);
+      auto i = followers_.find(v);
+      values.push_back(i != followers_.end() ? of(i->second) : 0);
     }
   }
   return rules::quorum_index(values);
@@ -950,7 +804,7 @@ void consensus::maybe_commit() {
     return;
   // The leader counts itself only once its own write is durable.
   auto q = quorum_value(durable_index_,
-                        [](const progress& pr) { return pr.match_index; });
+                        [](const follower_view& f) { return f.match_index; });
   auto t = log_.term_at(q);
   if (!t)
     return;
@@ -969,9 +823,9 @@ void consensus::maybe_promote() {
       || latest_configuration_index() > commit_index_)
     return;
   for (auto i = promotions_.begin(); i != promotions_.end(); ++i) {
-    auto pr = progress_.find(i->first);
+    auto f = followers_.find(i->first);
     // Caught up: it holds everything committed so far.
-    if (pr == progress_.end() || pr->second.match_index < commit_index_)
+    if (f == followers_.end() || f->second.match_index < commit_index_)
       continue;
     auto next = latest_configuration();
     for (auto& s : next.servers)
@@ -986,15 +840,15 @@ void consensus::maybe_promote() {
 void consensus::maybe_send_timeout_now() {
   if (!transferring())
     return;
-  auto i = progress_.find(transfer_target_);
-  if (i == progress_.end()) {
+  auto i = followers_.find(transfer_target_);
+  if (i == followers_.end()) {
     end_transfer(false);
     return;
   }
-  if (i->second.match_index < log_.last_index()) {
-    send_append(i->first, i->second, false);
+  // Its replicator brings the target up to date (no new entries come in
+  // meanwhile); its reports bring us back here.
+  if (i->second.match_index < log_.last_index())
     return;
-  }
   if (!timeout_now_sent_) {
     timeout_now_sent_ = true;
     out_.send_now.push_back(
@@ -1018,8 +872,8 @@ void consensus::check_reads() {
   // that started after the read arrived.
   auto confirmed = mutant(mutation::read_without_quorum)
                      ? UINT64_MAX
-                     : quorum_value(UINT64_MAX, [](const progress& pr) {
-                         return pr.acked_round;
+                     : quorum_value(UINT64_MAX, [](const follower_view& f) {
+                         return f.acked_round;
                        });
   while (!reads_.empty() && reads_.front().round <= confirmed) {
     out_.reads_ready.push_back(read_result{reads_.front().id, commit_index_});
@@ -1035,13 +889,6 @@ void consensus::fail_reads() {
 }
 
 // -- helpers ------------------------------------------------------------------
-
-bool consensus::req_is_heartbeat(const append_response& resp) const {
-  // Heartbeats carry prev 0 and no entries, so their acknowledgement names
-  // index 0; a real request with prev 0 and no entries teaches nothing
-  // either.
-  return resp.index == 0;
-}
 
 void consensus::truncate_from(index_t index) {
   log_.truncate_from(index);
@@ -1095,16 +942,14 @@ void consensus::track_configuration(const log_entry& entry) {
                              + " cannot be decoded");
   configs_.emplace_back(entry.index, std::move(*cfg));
   if (role_ == role::leader) {
-    // New servers get a progress entry; removed ones lose it.
+    // New servers get a replicator; removed ones lose theirs.
     auto& latest = configs_.back().second;
     for (auto& s : latest.servers)
-      if (s.id != cfg_.local_id && progress_.count(s.id) == 0) {
-        progress pr{log_.last_index() + 1};
-        progress_.emplace(s.id, pr);
-      }
-    for (auto i = progress_.begin(); i != progress_.end();)
+      if (s.id != cfg_.local_id && followers_.count(s.id) == 0)
+        add_follower(s.id);
+    for (auto i = followers_.begin(); i != followers_.end();)
       if (latest.find(i->first) == nullptr)
-        i = progress_.erase(i);
+        i = followers_.erase(i);
       else
         ++i;
   }

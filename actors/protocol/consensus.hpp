@@ -13,8 +13,12 @@
 // owner. A campaign decides nothing against the voter's log: the core only
 // starts it (`ready::new_campaign`) and takes its outcome
 // (`on_campaign_result`); an election actor sends the requests and counts
-// the answers (`vote_tally`). The leader's per-follower replication is still
-// here (`progress`); it moves to replicator actors next.
+// the answers (`vote_tally`). Nor does the leader's replication to each
+// follower: a replicator actor per follower (`replication`) sends the
+// entries, heartbeats and snapshots and reports the follower's match index
+// and heartbeat round (`on_replicated`). The core keeps what a majority
+// decides: the commit index (§5.4.2), the lease, read rounds, promotions
+// and leadership transfers.
 
 #include <chrono>
 #include <cstdint>
@@ -28,7 +32,6 @@
 #include <variant>
 #include <vector>
 
-#include "actors/protocol/progress.hpp"
 #include "actors/protocol/raft_log.hpp"
 #include "actors/protocol/rpc.hpp"
 #include "config/raft_config.hpp"
@@ -49,15 +52,30 @@ std::ostream& operator<<(std::ostream& os, role x);
 enum class timer_kind : uint8_t {
   /// Follower: no leader heard; candidate: election took too long.
   election,
-  /// Leader: time to send heartbeats and retry stalled followers.
-  heartbeat,
   /// Leader: check that a quorum was heard within the lease.
   lease,
   /// Leader: a leadership transfer took too long.
   transfer,
-  /// Leader: followers that got nothing since the commit index moved learn
-  /// it now (HashiCorp's CommitTimeout).
-  commit,
+};
+
+/// How many timer kinds there are.
+constexpr size_t timer_kinds = 3;
+
+/// What the leader knows of one follower: what its replicator reported
+/// (the replicator keeps the flow control, `replication`).
+struct follower_view {
+  /// Where replication to it starts: after the leader's last entry when it
+  /// became this leader's follower (§5.3: assume the logs match).
+  index_t next_index = 1;
+  /// The highest entry known to match the leader's log (§5.3).
+  index_t match_index = 0;
+  /// The highest heartbeat round it echoed (reads, thesis §6.4).
+  uint64_t acked_round = 0;
+  /// Heard from in the current lease period.
+  bool contacted = false;
+  /// New for every (re)addition, so that the replicator of an earlier
+  /// membership of the same server is replaced, never reused.
+  uint64_t generation = 0;
 };
 
 /// A timer to arm; when it fires, the host calls `on_timer` with the same
@@ -157,8 +175,9 @@ struct campaign {
 struct ready {
   /// What to make durable; messages in `send_after_persist` wait for it.
   persist_request persist;
-  /// Safe to send at once (the leader's AppendEntries: a leader may send
-  /// entries before its own write is durable, §10.2.1 of the thesis).
+  /// Safe to send at once once the term is durable (the leader's
+  /// TimeoutNow; its replicators send AppendEntries before its own write is
+  /// durable too, §10.2.1 of the thesis).
   std::vector<outgoing> send_now;
   /// Must wait until `persist` (and every earlier one) is durable: votes and
   /// append acknowledgements.
@@ -207,7 +226,17 @@ public:
   /// term, no longer a candidate) changes nothing.
   void on_campaign_result(term_t term, bool pre_vote, bool won);
   void handle(const append_request& req);
+  /// Only a newer term matters here (§5.1); the follower's replicator reads
+  /// the rest and reports it (`on_replicated`).
   void handle(const append_response& resp);
+
+  /// Leader: `peer`'s replicator reports that the follower holds the
+  /// leader's log up to `match` and echoed heartbeat round `acked_round`
+  /// (both from answers of this term). Moves the commit index (§5.4.2),
+  /// confirms reads, promotes caught-up servers, completes transfers. The
+  /// host drops reports of another term or replicator first.
+  void on_replicated(const std::string& peer, index_t match,
+                     uint64_t acked_round);
   void handle(const timeout_now& req);
 
   /// An InstallSnapshot chunk (§7): checked like AppendEntries (term,
@@ -250,14 +279,6 @@ public:
   /// from (it lacks the snapshot's last entry): the next write deletes it,
   /// so that it never reappears behind the in-memory log.
   void discard_stored_log();
-
-  /// Leader: `peer` installed a snapshot up to `index` (§7); replication
-  /// resumes after it.
-  void snapshot_installed(const std::string& peer, index_t index);
-
-  /// Leader: sending a snapshot to `peer` failed; it is retried when the
-  /// peer next needs it.
-  void snapshot_failed(const std::string& peer);
 
   /// The configuration in force at `index` (which must be no older than
   /// the log's base) and the index of its entry.
@@ -333,6 +354,11 @@ public:
     return leader_id_;
   }
 
+  /// The address the transport gave this server.
+  const std::string& local_address() const {
+    return local_address_;
+  }
+
   /// The known leader's address from the configuration, empty if none.
   std::string leader_address() const;
 
@@ -370,8 +396,14 @@ public:
   /// The newest committed configuration.
   const configuration& committed_configuration() const;
 
-  const std::map<std::string, progress>& peers() const {
-    return progress_;
+  /// Leader: every other server of the latest configuration.
+  const std::map<std::string, follower_view>& followers() const {
+    return followers_;
+  }
+
+  /// Leader: the newest read round (heartbeats carry it; thesis §6.4).
+  uint64_t round() const {
+    return round_;
   }
 
   const raft_config& settings() const {
@@ -402,11 +434,6 @@ public:
     return lease_step_downs_;
   }
 
-  /// Peers whose next entry was compacted away: they need a snapshot.
-  const std::set<std::string>& needs_snapshot() const {
-    return needs_snapshot_;
-  }
-
 private:
   // -- role changes ----------------------------------------------------------
 
@@ -418,11 +445,9 @@ private:
 
   // -- leader ----------------------------------------------------------------
 
-  void send_append(const std::string& peer, progress& pr, bool force);
-  void send_heartbeats();
-  void replicate_to_all();
+  void add_follower(const std::string& id);
   uint64_t quorum_value(uint64_t self_value,
-                        uint64_t (*of)(const progress&)) const;
+                        uint64_t (*of)(const follower_view&)) const;
   void maybe_commit();
   void maybe_promote();
   void maybe_send_timeout_now();
@@ -431,7 +456,6 @@ private:
 
   // -- helpers ---------------------------------------------------------------
 
-  bool req_is_heartbeat(const append_response& resp) const;
   void truncate_from(index_t index);
   void arm(timer_kind kind, std::chrono::milliseconds base, bool randomize);
   void send(const std::string& to, raft::rpc msg);
@@ -469,9 +493,9 @@ private:
   bool pre_vote_phase_ = false;
   bool transfer_campaign_ = false;
   // Leader state.
-  std::map<std::string, progress> progress_;
+  std::map<std::string, follower_view> followers_;
+  uint64_t follower_generation_ = 0;
   uint64_t round_ = 0;
-  uint64_t broadcast_round_ = 0;
   struct pending_read {
     uint64_t id;
     /// The heartbeat round a quorum must acknowledge.
@@ -479,17 +503,13 @@ private:
   };
   std::deque<pending_read> reads_;
   bool need_broadcast_ = false;
-  bool replicate_dirty_ = false;
-  std::set<std::string> needs_snapshot_;
   // Follower state.
   bool heard_leader_ = false;
   // Counters.
   uint64_t bad_messages_ = 0;
   uint64_t lease_step_downs_ = 0;
   // Timers.
-  uint64_t timer_gen_[5] = {0, 0, 0, 0, 0};
-  /// A commit timer is pending (at most one at a time).
-  bool commit_timer_armed_ = false;
+  uint64_t timer_gen_[timer_kinds] = {0, 0, 0};
   // Membership and transfer (leader).
   std::map<std::string, std::string> promotions_;
   std::string transfer_target_;

@@ -149,15 +149,12 @@ BOOST_AUTO_TEST_CASE(the_leader_address_is_the_transport_address) {
   ae.leader_address.clear();
   follower.handle(ae);
   BOOST_TEST(follower.leader_address() == "a1");
-  // A new leader reports its own transport address, and sends it.
+  // A new leader reports its own transport address (its replicators send
+  // it: protocol_replication_test).
   auto leader = make_core("1", 1, {entry(1, 1)});
   leader.set_local_address("10.0.0.1:17070");
   elect(leader);
   BOOST_TEST(leader.leader_address() == "10.0.0.1:17070");
-  auto rd = leader.take_ready();
-  auto appends = sent<append_request>(rd);
-  BOOST_REQUIRE(!appends.empty());
-  BOOST_TEST(appends[0].leader_address == "10.0.0.1:17070");
 }
 
 BOOST_AUTO_TEST_CASE(candidate_seeing_current_leader_steps_down) {
@@ -346,11 +343,11 @@ BOOST_AUTO_TEST_CASE(figure_8_old_term_entry_not_committed_by_counting) {
   BOOST_TEST(c.last_index() == 3u);
   // A majority (1 and 2) stores index 2, yet it must not commit: only an
   // entry of the current term commits by counting replicas (§5.4.2).
-  c.handle(append_response{4, "2", true, 2, 0, 0});
+  c.on_replicated("2", 2, 0);
   BOOST_TEST(c.commit_index() == 0u);
   // Once the no-op of term 4 is on a majority, both commit.
   c.on_persisted(3, 4);
-  c.handle(append_response{4, "2", true, 3, 0, 0});
+  c.on_replicated("2", 3, 0);
   BOOST_TEST(c.commit_index() == 3u);
 }
 
@@ -363,78 +360,17 @@ BOOST_AUTO_TEST_CASE(leader_counts_itself_only_once_durable) {
   // Follower 2 has it, the leader's own write is still in flight: 2 of 3
   // is a majority without the leader, so it commits — the leader's copy is
   // not needed for that.
-  c.handle(append_response{c.term(), "2", true, idx, 0, 0});
+  c.on_replicated("2", idx, 0);
   BOOST_TEST(c.commit_index() == 0u); // the no-op at 2 is not on a majority
-  c.handle(append_response{c.term(), "3", true, idx, 0, 0});
+  c.on_replicated("3", idx, 0);
   BOOST_TEST(c.commit_index() == idx);
   // With only one follower, the leader's durable write is needed.
   auto idx2 = c.propose(entry_type::command, bytes{2}, 0);
   c.take_ready();
-  c.handle(append_response{c.term(), "2", true, idx2, 0, 0});
+  c.on_replicated("2", idx2, 0);
   BOOST_TEST(c.commit_index() == idx);
   c.on_persisted(idx2, c.term());
   BOOST_TEST(c.commit_index() == idx2);
-}
-
-namespace {
-
-/// Proposes a command on leader `c` and has both followers acknowledge it.
-index_t commit_on_both(consensus& c, uint8_t payload) {
-  auto idx = c.propose(entry_type::command, bytes{payload}, 0);
-  c.take_ready();
-  c.handle(append_response{c.term(), "2", true, idx, 0, 0});
-  c.handle(append_response{c.term(), "3", true, idx, 0, 0});
-  BOOST_REQUIRE(c.commit_index() == idx);
-  return idx;
-}
-
-/// The commit timer among `rd`'s timers, or null.
-const timer_request* commit_timer(const ready& rd) {
-  for (auto& t : rd.timers)
-    if (t.kind == timer_kind::commit)
-      return &t;
-  return nullptr;
-}
-
-} // namespace
-
-// HashiCorp's CommitTimeout: followers learn a new commit index from the
-// next AppendEntries; only if none goes out within commit_timeout ([CT, 2CT))
-// does the leader send an empty one for it. Sending it at once would double
-// the messages of every commit at low load.
-BOOST_AUTO_TEST_CASE(commit_index_reaches_idle_followers_after_commit_timeout) {
-  auto c = make_core("1", 1, {entry(1, 1)});
-  elect(c);
-  c.take_ready();
-  auto idx = commit_on_both(c, 1);
-  auto rd = c.take_ready();
-  BOOST_TEST(sent<append_request>(rd).empty());
-  auto timer = commit_timer(rd);
-  BOOST_REQUIRE_MESSAGE(timer != nullptr, "no commit timer armed");
-  auto ct = c.settings().commit_timeout;
-  BOOST_TEST((timer->delay >= ct && timer->delay < 2 * ct));
-  // Still nothing new: the timer sends the commit index to both followers.
-  c.on_timer(timer_kind::commit, timer->generation);
-  auto reqs = sent<append_request>(c.take_ready());
-  BOOST_REQUIRE_EQUAL(reqs.size(), 2u);
-  for (auto& r : reqs) {
-    BOOST_TEST(r.entries.empty());
-    BOOST_TEST(r.leader_commit == idx);
-  }
-  // A new entry carries the next commit index itself; the timer then finds
-  // nothing to send.
-  auto idx2 = commit_on_both(c, 2);
-  rd = c.take_ready();
-  timer = commit_timer(rd);
-  BOOST_REQUIRE(timer != nullptr);
-  auto gen = timer->generation;
-  c.propose(entry_type::command, bytes{3}, 0);
-  reqs = sent<append_request>(c.take_ready());
-  BOOST_REQUIRE_EQUAL(reqs.size(), 2u);
-  for (auto& r : reqs)
-    BOOST_TEST(r.leader_commit == idx2);
-  c.on_timer(timer_kind::commit, gen);
-  BOOST_TEST(sent<append_request>(c.take_ready()).empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_heartbeat_commits_what_the_follower_acknowledged) {
@@ -455,22 +391,8 @@ BOOST_AUTO_TEST_CASE(a_heartbeat_commits_what_the_follower_acknowledged) {
   f.handle(hb);
   f.take_ready();
   BOOST_TEST(f.commit_index() == 3u);
-  // The leader's side: a heartbeat carries min(commit, the follower's match).
-  auto l = make_core("1", 1, {entry(1, 1)});
-  elect(l);
-  l.take_ready();
-  auto idx = commit_on_both(l, 1);
-  l.propose(entry_type::command, bytes{2}, 0);
-  l.take_ready();
-  l.handle(append_response{l.term(), "2", true, idx + 1, 0, 0});
-  l.take_ready();
-  for (uint64_t gen = 1; gen < 10; ++gen)
-    l.on_timer(timer_kind::heartbeat, gen);
-  auto reqs = sent<append_request>(l.take_ready());
-  BOOST_REQUIRE(!reqs.empty());
-  for (auto& r : reqs)
-    if (r.prev_log_index == 0 && r.entries.empty())
-      BOOST_TEST(r.leader_commit <= idx);
+  // The leader's side (a heartbeat carries min(commit, the follower's
+  // match)) is protocol_replication_test's.
 }
 
 // A compaction covering many stored entries is handed to the log writer in

@@ -798,7 +798,7 @@ private:
              + std::to_string(*t)
              + " by counting replicas (Figure 8, §5.4.2)");
     }
-    for (auto& [peer, pr] : c.peers()) {
+    for (auto& [peer, pr] : c.followers()) {
       if (pr.match_index == 0)
         continue;
       auto i = acks_.find(std::make_tuple(m.id, c.term(), peer));

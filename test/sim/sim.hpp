@@ -110,6 +110,16 @@ public:
     return true;
   }
 
+  /// Steps time until `d` of simulated time has passed. Tests wait by the
+  /// clock, not by timer firings: how many timers fire in a second depends
+  /// on how many actors keep one (a replicator per follower, say).
+  void run_for(caf::timespan d) {
+    auto until = sched.clock().now() + d;
+    while (sched.clock().now() < until && step_time()) {
+      // Timers fire in time order.
+    }
+  }
+
   /// Steps time until `pred` holds, at most `max_timers` timer firings.
   template <class Pred>
   bool run_until(Pred pred, size_t max_timers = 2000) {

@@ -1,0 +1,143 @@
+#include "actors/replicator.hpp"
+
+#include <random>
+
+#include "caf/actor_system.hpp"
+#include "caf/send.hpp"
+#include "caf/typed_event_based_actor.hpp"
+
+namespace raft {
+
+namespace {
+
+enum class replicator_timer : uint8_t { heartbeat, commit, snapshot_retry };
+
+struct replicator_state {
+  static inline const char* name = "raft.replicator";
+  replicator_options opts;
+  std::optional<replication> repl;
+  std::mt19937_64 rng;
+};
+
+using replicator_ptr = replicator_actor::stateful_pointer<replicator_state>;
+
+void arm(replicator_ptr self, replicator_timer kind, caf::timespan delay) {
+  self->delayed_send(self, delay, timer_atom_v, static_cast<uint8_t>(kind));
+}
+
+void send_snapshot(replicator_ptr self);
+
+/// Executes what the replication asked for after an input.
+void execute(replicator_ptr self) {
+  auto& st = self->state;
+  auto& r = *st.repl;
+  auto fx = r.take();
+  for (auto& req : fx.sends) {
+    auto from = req.leader;
+    caf::anon_send(st.opts.transport, rpc_atom_v, std::move(from),
+                   r.follower(), caf::make_message(std::move(req)));
+  }
+  if (fx.report)
+    self->send(st.opts.node,
+               replication_report{r.follower(), r.term(), st.opts.epoch,
+                                  r.state().match_index, r.acked_round()});
+  if (fx.arm_commit_timer) {
+    // [CT, 2CT), as HashiCorp randomizes its CommitTimeout.
+    auto ct = st.opts.commit_timeout.count();
+    std::uniform_int_distribution<int64_t> jitter{0, ct > 0 ? ct - 1 : 0};
+    arm(self, replicator_timer::commit,
+        caf::timespan{ct + jitter(st.rng)});
+  }
+  if (fx.fetch_from)
+    self->request(st.opts.node, caf::infinite, entries_atom_v, *fx.fetch_from)
+      .then(
+        [self](entry_batch& b) {
+          self->state.repl->on_fetched(b);
+          execute(self);
+        },
+        [self](caf::error&) {
+          self->state.repl->on_fetch_failed();
+          execute(self);
+        });
+  if (fx.send_snapshot)
+    send_snapshot(self);
+}
+
+void send_snapshot(replicator_ptr self) {
+  auto& st = self->state;
+  if (!st.opts.snapshots) {
+    // Without a snapshot store nothing is ever compacted; keep probing.
+    arm(self, replicator_timer::snapshot_retry, st.opts.snapshot_retry);
+    return;
+  }
+  auto& r = *st.repl;
+  self
+    ->request(st.opts.snapshots, caf::infinite, install_atom_v, r.follower(),
+              r.term())
+    .then(
+      [self](index_t index) {
+        self->state.repl->on_snapshot_sent(index);
+        execute(self);
+      },
+      [self](caf::error&) {
+        // Retry after an election timeout, not on every heartbeat.
+        arm(self, replicator_timer::snapshot_retry,
+            self->state.opts.snapshot_retry);
+      });
+}
+
+replicator_actor::behavior_type replicator(replicator_ptr self,
+                                           replicator_options opts,
+                                           replication r) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.rng.seed(st.opts.seed);
+  st.repl.emplace(std::move(r));
+  self->monitor(st.opts.node);
+  self->set_down_handler([=](caf::down_msg& dm) { self->quit(dm.reason); });
+  st.repl->start();
+  execute(self);
+  arm(self, replicator_timer::heartbeat, st.opts.heartbeat_interval);
+  return {
+    [=](replicate_atom, const entry_batch& b, index_t commit) {
+      self->state.repl->on_entries(b, commit);
+      execute(self);
+    },
+    [=](compact_atom, index_t index) {
+      self->state.repl->on_log_compacted(index);
+    },
+    [=](round_atom, uint64_t round) {
+      self->state.repl->on_round(round);
+      execute(self);
+    },
+    [=](const append_response& resp) {
+      self->state.repl->on_response(resp);
+      execute(self);
+    },
+    [=](timer_atom, uint8_t kind) {
+      auto& st = self->state;
+      switch (static_cast<replicator_timer>(kind)) {
+        case replicator_timer::heartbeat:
+          st.repl->on_tick();
+          arm(self, replicator_timer::heartbeat, st.opts.heartbeat_interval);
+          break;
+        case replicator_timer::commit:
+          st.repl->on_commit_timer();
+          break;
+        case replicator_timer::snapshot_retry:
+          st.repl->on_snapshot_sent(0);
+          break;
+      }
+      execute(self);
+    },
+  };
+}
+
+} // namespace
+
+replicator_actor spawn_replicator(caf::actor_system& sys,
+                                  replicator_options opts, replication r) {
+  return sys.spawn(replicator, std::move(opts), std::move(r));
+}
+
+} // namespace raft
