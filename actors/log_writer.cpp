@@ -135,6 +135,17 @@ caf::error persist_then_compact(Self* self, log_store& log,
   return caf::none;
 }
 
+/// Reads up to `max_count` entries from `from` on (a replicator's fetch
+/// for a follower that needs entries the node no longer keeps in memory).
+caf::result<entry_batch> handle_read(log_store& log, index_t from,
+                                     term_t prev_term, uint64_t max_count,
+                                     uint64_t max_bytes) {
+  std::vector<log_entry> entries;
+  if (auto err = log.get_range(from, from + max_count - 1, max_bytes, entries))
+    return err;
+  return make_entry_batch(from - 1, prev_term, std::move(entries));
+}
+
 caf::result<loaded_state> handle_load(log_store& log, stable_store& stable) {
   auto st = load(log, stable);
   if (!st)
@@ -149,6 +160,10 @@ caf::behavior log_writer(caf::event_based_actor* self,
                          std::shared_ptr<raft_metrics> metrics) {
   return {
     [=](load_atom) { return handle_load(*log, *stable); },
+    [=](entries_atom, index_t from, term_t prev_term, uint64_t max_count,
+        uint64_t max_bytes) {
+      return handle_read(*log, from, prev_term, max_count, max_bytes);
+    },
     [=](persist_atom, uint64_t seq, const persist_request& req) {
       // A failed deletion stops the writer, and the node with it (linked),
       // as a failed write does.
@@ -187,6 +202,10 @@ public:
     bool running = true;
     receive_while(running)(
       [&](load_atom) { return handle_load(*log_, *stable_); },
+      [&](entries_atom, index_t from, term_t prev_term, uint64_t max_count,
+          uint64_t max_bytes) {
+        return handle_read(*log_, from, prev_term, max_count, max_bytes);
+      },
       [&](persist_atom, uint64_t seq, const persist_request& req) {
         if (auto err = persist_then_compact(this, *log_, *stable_,
                                             metrics_.get(), seq, req)) {

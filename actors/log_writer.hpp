@@ -14,7 +14,9 @@ class raft_metrics;
 /// Spawns the log writer: the only writer of a node's log and stable store
 /// (DESIGN.md §4). It answers `(load_atom)` with the `loaded_state` and
 /// `(persist_atom, seq, persist_request)` with `seq` once the request is
-/// durable, in order. Storage calls block, so outside tests it runs
+/// durable, in order, and `(entries_atom, from, prev_term, max_count,
+/// max_bytes)` with an `entry_batch` read from the store (after every
+/// earlier write). Storage calls block, so outside tests it runs
 /// detached, off the scheduler threads that the consensus actors use: a
 /// blocking actor on a thread of its own that, in a process whose
 /// `scheduler.policy` is `spinning` (config/node_process_config.hpp),

@@ -297,14 +297,11 @@ void on_applied(node_ptr self, std::vector<apply_result>& results) {
     st.opts.probe->applied = st.applied;
   if (st.metrics)
     st.metrics->set_applied_index(st.applied);
-  // The core holds every entry since the last compaction; under sustained
-  // load that outgrows memory long before the interval's check comes
-  // (raft_config::max_log_memory).
+  // Under sustained load the log outgrows memory long before the next
+  // snapshot: applied entries leave it (raft_config::max_log_memory).
   auto& cfg = st.core->settings();
-  if (cfg.max_log_memory != 0 && st.snapshots && !st.snapshotting
-      && st.core->log().memory() > cfg.max_log_memory
-      && st.applied >= st.last_snapshot_index + cfg.snapshot_threshold)
-    take_snapshot(self);
+  if (cfg.max_log_memory != 0 && st.core->log().memory() > cfg.max_log_memory)
+    st.core->evict(st.applied, cfg.max_log_memory / 2);
 }
 
 void dispatch_committed(node_ptr self) {
@@ -489,20 +486,55 @@ caf::expected<entry_batch> entries_from(const consensus& core, index_t from,
   return make_entry_batch(from - 1, *prev_term, std::move(entries));
 }
 
+/// A replicator's fetch of the leader's entries from `from` on: from memory
+/// if they are there, else from the log store through the log writer (it
+/// serves them in order with the writes, so everything durable is there).
+caf::result<entry_batch> fetch_entries(node_ptr self, index_t from) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  auto& cfg = core.settings();
+  uint64_t max_count = cfg.max_append_entries * cfg.max_inflight;
+  auto prev_term = core.log().term_at(from - 1);
+  if (from == 0 || !prev_term || core.log().resident(from)
+      || from > core.last_index()) {
+    auto b = entries_from(core, from, max_count, max_fetch_bytes);
+    if (!b)
+      return std::move(b.error());
+    return std::move(*b);
+  }
+  // The store holds every evicted entry (they were durable): read no
+  // further, the rest comes from memory on the next fetch.
+  max_count = std::min<uint64_t>(max_count, core.log().resident_from() - from);
+  if (st.opts.probe)
+    ++st.opts.probe->store_fetches;
+  auto rp = self->make_response_promise<entry_batch>();
+  self
+    ->request(st.writer, caf::infinite, entries_atom_v, from, *prev_term,
+              max_count, uint64_t{max_fetch_bytes})
+    .then([rp](entry_batch& b) mutable { rp.deliver(std::move(b)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 /// Starts the replicator of `peer`, handing it the entries from where its
 /// replication starts up to the leader's last.
 void start_replicator(node_ptr self, const std::string& peer,
                       const follower_view& f) {
   auto& st = self->state;
   auto& core = *st.core;
-  auto from = std::max(f.next_index, core.log().first_index());
+  // Entries no longer in memory are fetched when the follower needs them.
+  auto from = f.next_index;
+  if (!core.log().resident(from))
+    from = core.last_index() + 1;
   auto first = entries_from(core, from, SIZE_MAX, SIZE_MAX);
-  if (!first)
-    first = entries_from(core, core.log().first_index(), SIZE_MAX, SIZE_MAX);
   auto& cfg = core.settings();
   replication_settings rs;
   rs.max_inflight = cfg.max_inflight;
   rs.max_append_entries = cfg.max_append_entries;
+  // A replicator keeps what its follower has not acknowledged, within the
+  // node's own bound; beyond it the follower is served from the node.
+  if (cfg.max_log_memory != 0)
+    rs.max_window_bytes = cfg.max_log_memory / 2;
   replicator_options ro;
   ro.node = self;
   ro.transport = st.opts.transport;
@@ -526,8 +558,11 @@ void start_replicator(node_ptr self, const std::string& peer,
 void hand_over(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
-  if (core.last_index() > st.handed_index
-      || core.commit_index() > st.handed_commit) {
+  if (st.replicators.empty()) {
+    st.handed_index = core.last_index();
+    st.handed_commit = core.commit_index();
+  } else if (core.last_index() > st.handed_index
+             || core.commit_index() > st.handed_commit) {
     auto b = entries_from(core, st.handed_index + 1, SIZE_MAX, SIZE_MAX);
     if (!b)
       throw std::logic_error("raft: the leader's entries after "
@@ -1396,13 +1431,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
       schedule_flush(self);
     },
     [=](entries_atom, index_t from) -> caf::result<entry_batch> {
-      auto& core = *self->state.core;
-      auto& cfg = core.settings();
-      auto b = entries_from(core, from, cfg.max_append_entries * cfg.max_inflight,
-                            max_fetch_bytes);
-      if (!b)
-        return std::move(b.error());
-      return std::move(*b);
+      return fetch_entries(self, from);
     },
     [=](const timeout_now& x) {
       self->state.core->handle(x);

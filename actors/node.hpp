@@ -34,6 +34,9 @@ struct node_probe {
   /// The epoch of the replicator the node runs for each follower (their
   /// reports carry it); empty unless leading.
   std::map<std::string, uint64_t> replicator_epochs;
+  /// Fetches of a replicator served from the log store (the entries had
+  /// left memory, raft_config::max_log_memory).
+  uint64_t store_fetches = 0;
 };
 
 /// What `spawn_node` needs.

@@ -31,15 +31,14 @@ struct raft_config {
   std::chrono::milliseconds snapshot_interval{std::chrono::seconds{120}};
   /// New applied entries needed before a snapshot is taken.
   uint64_t snapshot_threshold = 8192;
-  /// Bounds the memory of the log the node keeps (every entry since the
-  /// last compaction, as etcd's MemoryStorage): once the entries held take
-  /// more than this many bytes, the node snapshots (and so compacts) without
-  /// waiting for the next `snapshot_interval` check, if `snapshot_threshold`
-  /// entries were applied since the last snapshot. Without it a node under
-  /// sustained load grows until the interval's check: raft-bench measured
-  /// 500 MiB after 5 s at 250k commits/s. 0 turns the bound off. Needs a
-  /// snapshot store (without one the log is never compacted).
-  uint64_t max_log_memory = 256 * 1024 * 1024;
+  /// Bounds the memory of the log entries a node keeps: once they take more
+  /// than this many bytes, entries that are durable and applied leave
+  /// memory, oldest first, down to half of it (their terms stay); a
+  /// follower that still needs them is served from the log store. Without
+  /// it every entry since the last snapshot stays in memory, and under
+  /// sustained load a node grows until the next snapshot: raft-bench
+  /// measured 500 MiB after 5 s at 250k commits/s. 0 turns the bound off.
+  uint64_t max_log_memory = 16 * 1024 * 1024;
   /// A leader that cannot reach a quorum for this long steps down.
   std::chrono::milliseconds leader_lease_timeout{500};
   /// This server's id; never empty.

@@ -11,6 +11,9 @@
 #   scripts/bench.sh -nodes 3 -conc 64 -secs 2 -repeat 1   # a smoke run
 #   TRANSPORTS=tls scripts/bench.sh ...       # ours over TLS only (default: "tls tcp")
 #   PEER=0 scripts/bench.sh ...               # ours only
+#   BASELINE_DIR=/tmp/base/build scripts/bench.sh -nodes 3 -conc 1,64,256
+#                                             # an earlier build of ours as the
+#                                             # peer (a change's before/after)
 #
 # Arguments go to both programs unchanged (-nodes -conc -size -secs -warmup
 # -dir -keep -nosync -v -timeout; -nodes 5 works for both). Without
@@ -22,13 +25,18 @@
 # (each program then runs its N clusters in one go).
 # Environment: REPEAT (5 without arguments, else 1), TRANSPORTS ("tls tcp"),
 # PEER (1), PEERS (<repo>/../shared/peers), BUILD_DIR (<repo>/build),
-# OUT (raw lines; default a fresh /tmp file, kept and named).
+# OUT (raw lines; default a fresh /tmp file, kept and named), BASELINE_DIR
+# (a build folder holding an earlier raft-bench: it runs in each round in
+# the peer's place, over the same transports, and the ratio tables compare
+# against it; the Go peer is then skipped).
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 peers="${PEERS:-$top/../shared/peers}"
 TRANSPORTS="${TRANSPORTS:-tls tcp}"
 PEER="${PEER:-1}"
 BUILD_DIR="${BUILD_DIR:-$top/build}"
+BASELINE_DIR="${BASELINE_DIR:-}"
+[ -n "$BASELINE_DIR" ] && PEER=0
 
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S "$top" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -65,6 +73,10 @@ for round in $(seq 1 "$rounds"); do
   for t in $TRANSPORTS; do
     extra=()
     [ "$t" = tcp ] && extra=(-insecure)
+    if [ -n "$BASELINE_DIR" ]; then
+      "$BASELINE_DIR/raft-bench" "$@" "${extra[@]}" | renumber \
+        | sed -E 's/(^| )peer=caf-raft( |$)/\1peer=baseline\2/' | tee -a "$out" || status=1
+    fi
     "$BUILD_DIR/raft-bench" "$@" "${extra[@]}" | renumber | tee -a "$out" || status=1
   done
 done
@@ -84,6 +96,9 @@ for line in open(sys.argv[1]):
     peer = kv.get("peer")
     if peer == "hashicorp-raft":
         who = "peer"
+    elif peer == "baseline":
+        # An earlier build of ours in the peer's place, per transport.
+        who = "peer-" + kv.get("transport", "?").split("-", 1)[0]
     elif peer == "caf-raft":
         who = "ours-" + kv.get("transport", "?").split("-", 1)[0]
     else:
@@ -98,7 +113,11 @@ def med(xs, m):
 
 fmt = lambda x: "-" if x is None else (f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}")
 metrics = ["ops_per_s", "p50_ms", "p99_ms", "cpu_us_per_op", "leader_avg_batch", "follower_avg_batch"]
-variants = sorted({w for by in rows.values() for w in by if w != "peer"})
+variants = sorted({w for by in rows.values() for w in by if w.startswith("ours")})
+
+def peer_of(by, v):
+    # The baseline build of the same transport, else the Go peer.
+    return by.get("peer-" + v.split("-", 1)[1], by.get("peer", []))
 for v in variants:
     print(f"# {v} vs peer: median ours/median peer=ratio (ops_per_s, batches: >1 is better for us; latency, CPU: <1 is better for us); RSS of ours in MiB (largest node process)")
     print("nodes conc size sync   n " + " ".join(f"{m:>24}" for m in metrics) + "  rss_rest/load")
@@ -109,12 +128,12 @@ for v in variants:
         cells = []
         for m in metrics:
             o = med(by[v], m)
-            p = med(by.get("peer", []), m)
+            p = med(peer_of(by, v), m)
             r = f"{o / p:.2f}" if (o is not None and p) else "-"
             cells.append(f"{fmt(o)}/{fmt(p)}={r}")
         n, c, s, sync = key
         rss = f"{fmt(med(by[v], 'rss_rest_mb'))}/{fmt(med(by[v], 'rss_load_mb'))}"
-        cnt = f"{len(by[v])}/{len(by.get('peer', []))}"
+        cnt = f"{len(by[v])}/{len(peer_of(by, v))}"
         print(f"{n:>5} {c:>4} {s:>4} {sync:<5} {cnt:>3} " + " ".join(f"{x:>24}" for x in cells) + f"  {rss}")
 
 # The issue's targets: 3 nodes (and 1 node for the last), 128 B, fsync on.
@@ -130,14 +149,14 @@ for v in variants:
     print(f"# targets ({v}, 128 B, fsync, medians)")
     for (n, c), m, op, want, text in targets:
         by = rows.get((n, c, 128, "fsync"), {})
-        if v not in by or (m != "cpu_abs" and "peer" not in by):
+        if v not in by or (m != "cpu_abs" and not peer_of(by, v)):
             print(f"  {text}: not measured")
             continue
         if m == "cpu_abs":
             got = med(by[v], "cpu_us_per_op")
             shown = f"{got:.1f} us"
         else:
-            o, p = med(by[v], m), med(by["peer"], m)
+            o, p = med(by[v], m), med(peer_of(by, v), m)
             got = o / p if p else float("nan")
             shown = f"{got:.2f}x ({fmt(o)} vs {fmt(p)})"
         ok = got >= want if op == ">=" else got <= want

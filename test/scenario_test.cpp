@@ -75,6 +75,10 @@ struct scenario_kinds {
   bool isolate_leader = true;
   /// A wiped server comes back under a new id (see cluster::wipe).
   bool new_id_after_wipe = true;
+  /// Every seventh seed keeps only a few entries in memory, so that leaders
+  /// serve lagging followers from the log store (raft_config::
+  /// max_log_memory).
+  bool evict = true;
   /// Rounds of faults and client requests.
   int rounds = 40;
 };
@@ -83,7 +87,7 @@ struct scenario_kinds {
 /// `trickle`, `isolate_leader` and `new_id_after_wipe`).
 scenario_kinds generator_of_session_6_start() {
   scenario_kinds k;
-  k.trickle = k.isolate_leader = k.new_id_after_wipe = false;
+  k.trickle = k.isolate_leader = k.new_id_after_wipe = k.evict = false;
   k.rounds = 120;
   return k;
 }
@@ -100,6 +104,7 @@ scenario_kinds generator_of_session_5(bool in_flight_and_one_way) {
 /// The kinds of the scenario generator at the end of session 6.
 scenario_kinds generator_of_session_6_end() {
   scenario_kinds k;
+  k.evict = false;
   k.rounds = 120;
   return k;
 }
@@ -145,7 +150,13 @@ scenario_result run_scenario(uint64_t seed, scenario_kinds kinds) {
   };
   auto tweak = tweaks[(seed % 4 == 1 ? 1 : 0) + (seed % 3 == 0 ? 2 : 0)
                       + (kinds.trickle && seed % 5 == 2 ? 4 : 0)];
-  cluster c{n, seed, tweak};
+  bool evict = kinds.evict && seed % 7 == 4;
+  cluster c{n, seed, [tweak, evict](raft_config& s) {
+              if (tweak)
+                tweak(s);
+              if (evict)
+                s.max_log_memory = 6 * raft_log::entry_overhead;
+            }};
   bool with_membership = kinds.churn_everywhere || seed % 5 == 3;
   scenario_result res;
   fault_settings f;

@@ -20,6 +20,7 @@
 // decides: the commit index (§5.4.2), the lease, read rounds, promotions
 // and leadership transfers.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -274,6 +275,13 @@ public:
   /// 1.3 million rows), and a leader whose followers go silent that long
   /// loses its lease. A slice takes a few milliseconds.
   static constexpr index_t compaction_slice = 8192;
+
+  /// Drops entries up to `applied` (and no further than what is durable and
+  /// committed) from memory until the log takes at most `keep_bytes`
+  /// (raft_config::max_log_memory); the store still holds them.
+  void evict(index_t applied, size_t keep_bytes) {
+    log_.evict(std::min({applied, durable_index_, commit_index_}), keep_bytes);
+  }
 
   /// The stored log is unusable after the snapshot the FSM was restored
   /// from (it lacks the snapshot's last entry): the next write deletes it,

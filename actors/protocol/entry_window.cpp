@@ -3,12 +3,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "actors/protocol/raft_log.hpp"
+
 namespace raft {
 
 namespace {
 
+/// What a batch's entries take, as raft_log::memory counts it.
 size_t data_bytes(const std::vector<log_entry>& xs) {
-  size_t n = 0;
+  size_t n = xs.size() * raft_log::entry_overhead;
   for (auto& x : xs)
     n += x.data.size();
   return n;

@@ -62,8 +62,8 @@ public:
   /// becomes the window's `prev_index`.
   void drop_through(index_t index);
 
-  /// Forgets batches from the front while more than `max_bytes` of data
-  /// remain, keeping the newest one.
+  /// Forgets batches from the front while they take more than `max_bytes`
+  /// (as `bytes` counts), keeping the newest one.
   void shrink_to(size_t max_bytes);
 
   index_t prev_index() const {
@@ -74,7 +74,7 @@ public:
     return last_index_;
   }
 
-  /// The size of the entries' data.
+  /// The memory the entries take, about (as raft_log::memory counts it).
   size_t bytes() const {
     return bytes_;
   }

@@ -33,7 +33,7 @@ struct replication_settings {
   size_t max_append_bytes = 1024 * 1024;
   /// Data a replicator keeps of the entries it was handed; beyond it the
   /// oldest go and are fetched again if the follower still needs them.
-  size_t max_window_bytes = 16 * 1024 * 1024;
+  size_t max_window_bytes = SIZE_MAX;
 };
 
 /// What the host must do after an input.
