@@ -60,8 +60,18 @@ void replication::on_response(const append_response& resp) {
     fetched_.drop_through(pr_.match_index);
     send_append(false);
     maybe_arm_commit_timer();
-  } else if (pr_.on_rejection(resp.index, resp.hint)) {
-    send_append(true);
+  } else {
+    auto before = pr_.next_index;
+    if (!pr_.on_rejection(resp.index, resp.hint))
+      return; // a late answer to an older request
+    if (pr_.next_index < before) {
+      send_append(true);
+    } else {
+      // It refused entries it had acknowledged (its disk lost them): the
+      // probe cannot walk back past the match, so answering at once would
+      // loop at network speed. Probe again at the next heartbeat.
+      pr_.probe_sent = true;
+    }
   }
 }
 

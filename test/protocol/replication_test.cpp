@@ -295,3 +295,31 @@ BOOST_AUTO_TEST_CASE(the_window_is_bounded_and_refilled_from_the_node) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(lost_acknowledgements)
+
+BOOST_AUTO_TEST_CASE(a_follower_that_lost_acknowledged_entries_is_probed_per_tick) {
+  // A follower refusing what it acknowledged cannot be walked back past
+  // its match; probing it again at once would loop at network speed.
+  auto r = make();
+  r.take();
+  r.on_response(ok(12));
+  r.on_entries(batch(13, 13, 3, 3), 0);
+  r.take();
+  // No answer for two ticks: a stall, so it probes after its match.
+  r.on_tick();
+  r.on_tick();
+  auto probe = r.take();
+  BOOST_REQUIRE(!probe.sends.empty());
+  BOOST_TEST(probe.sends.back().prev_log_index == 12u);
+  r.on_response(no(12, 5));
+  BOOST_TEST(r.take().sends.empty());
+  r.on_entries(batch(14, 14, 3, 3), 0);
+  BOOST_TEST(r.take().sends.empty());
+  r.on_tick();
+  auto fx = r.take();
+  BOOST_REQUIRE_EQUAL(fx.sends.size(), 1u);
+  BOOST_TEST(fx.sends[0].prev_log_index == 12u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
