@@ -85,7 +85,7 @@ echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg); finished $(date -u +%FT%TZ
 echo "# summary (median [min-max] per configuration; raw lines in $out)"
 # summarize.py treats unknown keys as part of the configuration: drop ours
 # (rss_*), which the ratio table below reports.
-sed -E 's/ rss_(rest|load)_mb=[0-9.]+//g' "$out" | python3 "$peers/limits/summarize.py"
+sed -E 's/ rss_(rest|load|follower)_mb=[0-9.]+//g' "$out" | python3 "$peers/limits/summarize.py"
 python3 - "$out" <<'PY'
 import statistics, sys
 rows = {}
@@ -120,7 +120,7 @@ def peer_of(by, v):
     return by.get("peer-" + v.split("-", 1)[1], by.get("peer", []))
 for v in variants:
     print(f"# {v} vs peer: median ours/median peer=ratio (ops_per_s, batches: >1 is better for us; latency, CPU: <1 is better for us); RSS of ours in MiB (largest node process)")
-    print("nodes conc size sync   n " + " ".join(f"{m:>24}" for m in metrics) + "  rss_rest/load")
+    print("nodes conc size sync   n " + " ".join(f"{m:>24}" for m in metrics) + "  rss_rest/load/follower")
     for key in sorted(rows):
         by = rows[key]
         if v not in by:
@@ -132,7 +132,7 @@ for v in variants:
             r = f"{o / p:.2f}" if (o is not None and p) else "-"
             cells.append(f"{fmt(o)}/{fmt(p)}={r}")
         n, c, s, sync = key
-        rss = f"{fmt(med(by[v], 'rss_rest_mb'))}/{fmt(med(by[v], 'rss_load_mb'))}"
+        rss = "/".join(fmt(med(by[v], f"rss_{k}_mb")) for k in ("rest", "load", "follower"))
         cnt = f"{len(by[v])}/{len(peer_of(by, v))}"
         print(f"{n:>5} {c:>4} {s:>4} {sync:<5} {cnt:>3} " + " ".join(f"{x:>24}" for x in cells) + f"  {rss}")
 

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <vector>
 
 #include <sys/resource.h>
@@ -31,8 +33,34 @@ inline double cpu_seconds() {
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
-struct client_result {
+/// Every client's latencies: the exact count and maximum, and a uniform
+/// sample of at most `capacity` of them (reservoir sampling), so that the
+/// load's memory stays bounded however long it runs (the node's process
+/// hosts it, and raft-bench reports that process's memory).
+struct latency_sample {
+  static constexpr size_t capacity = size_t{1} << 20;
+  std::mutex mtx;
   std::vector<int64_t> lat_ns;
+  uint64_t count = 0;
+  int64_t max_ns = 0;
+  std::minstd_rand rng{42};
+
+  void add(int64_t ns) {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++count;
+    max_ns = std::max(max_ns, ns);
+    if (lat_ns.size() < capacity) {
+      lat_ns.push_back(ns);
+      return;
+    }
+    auto j = std::uniform_int_distribution<uint64_t>{0, count - 1}(rng);
+    if (j < capacity)
+      lat_ns[j] = ns;
+  }
+};
+
+struct client_result {
+  std::shared_ptr<latency_sample> sample;
   uint64_t errors = 0;
 };
 
@@ -58,7 +86,7 @@ inline void issue(caf::event_based_actor* self, std::shared_ptr<client_ctx> c) {
   self->request(c->node, c->timeout, apply_atom_v, *c->payload)
     .then(
       [self, c, t0](index_t, caf::message&) {
-        c->out->lat_ns.push_back(
+        c->out->sample->add(
           std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now()
                                                                - t0)
             .count());
@@ -87,7 +115,11 @@ inline caf::behavior client(caf::event_based_actor* self,
 }
 
 struct load_result {
-  std::vector<int64_t> lat_ns; // sorted
+  /// A uniform sample of the latencies, sorted (latency_sample).
+  std::vector<int64_t> lat_ns;
+  /// Commits acknowledged, and the largest latency (exact).
+  uint64_t ops = 0;
+  int64_t max_ns = 0;
   uint64_t errors = 0;
   double secs = 0;
   /// User+system CPU of the whole process during the window, in seconds.
@@ -113,6 +145,7 @@ inline load_result run_load(caf::scoped_actor& self, const node_actor& leader,
   for (size_t i = 0; i < payload->size(); ++i)
     (*payload)[i] = static_cast<uint8_t>('a' + i % 26);
   std::vector<std::shared_ptr<client_result>> results;
+  auto sample = std::make_shared<latency_sample>();
   std::vector<caf::actor> clients;
   auto driver = caf::actor_cast<caf::actor>(self);
   load_result res;
@@ -123,7 +156,7 @@ inline load_result run_load(caf::scoped_actor& self, const node_actor& leader,
                     std::chrono::duration<double>(secs));
   for (int i = 0; i < conc; ++i) {
     auto out = std::make_shared<client_result>();
-    out->lat_ns.reserve(4096);
+    out->sample = sample;
     results.push_back(out);
     auto ctx = std::make_shared<client_ctx>(
       client_ctx{leader, payload, deadline, timeout, out, driver});
@@ -152,14 +185,12 @@ inline load_result run_load(caf::scoped_actor& self, const node_actor& leader,
   res.cpu = cpu_seconds() - cpu0;
   if (res.complete) {
     // Safe to read: each client wrote its result before telling us.
-    size_t total = 0;
     for (auto& r : results)
-      total += r->lat_ns.size();
-    res.lat_ns.reserve(total);
-    for (auto& r : results) {
-      res.lat_ns.insert(res.lat_ns.end(), r->lat_ns.begin(), r->lat_ns.end());
       res.errors += r->errors;
-    }
+    std::lock_guard<std::mutex> guard{sample->mtx};
+    res.lat_ns = std::move(sample->lat_ns);
+    res.ops = sample->count;
+    res.max_ns = sample->max_ns;
     std::sort(res.lat_ns.begin(), res.lat_ns.end());
   }
   res.clients = std::move(clients);

@@ -373,22 +373,22 @@ void run_cluster(bench_env& env, int n, int conc, int rep) {
       fc += nodes[i].store->calls.load() - calls0[i];
       fe += nodes[i].store->entries.load() - entries0[i];
     }
-    auto ops = res.lat_ns.size();
+    auto ops = res.ops;
     double lb = lc > 0 ? static_cast<double>(le) / static_cast<double>(lc) : 0;
     double fb = fc > 0 ? static_cast<double>(fe) / static_cast<double>(fc) : 0;
     double cores = res.secs > 0 ? cpu / res.secs : 0;
     double per_op = ops > 0 ? cpu / static_cast<double>(ops) * 1e6 : 0;
     std::printf(
-      "peer=%s nodes=%d conc=%d size=%d ops=%zu secs=%.3f ops_per_s=%.1f "
+      "peer=%s nodes=%d conc=%d size=%d ops=%llu secs=%.3f ops_per_s=%.1f "
       "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%llu "
       "leader_store_calls=%llu leader_store_entries=%llu "
       "leader_avg_batch=%.2f follower_avg_batch=%.2f cpu_cores=%.2f "
       "cpu_us_per_op=%.1f converged=%s converge_ms=%lld store=sqlite/%s "
       "procs=single transport=inmem run=%d%s\n",
-      peer_name, n, conc, o.size, ops, res.secs,
+      peer_name, n, conc, o.size, static_cast<unsigned long long>(ops), res.secs,
       res.secs > 0 ? static_cast<double>(ops) / res.secs : 0.0,
       quantile_ms(res.lat_ns, 0.50), quantile_ms(res.lat_ns, 0.90),
-      quantile_ms(res.lat_ns, 0.99), quantile_ms(res.lat_ns, 1.0),
+      quantile_ms(res.lat_ns, 0.99), static_cast<double>(res.max_ns) / 1e6,
       static_cast<unsigned long long>(res.errors),
       static_cast<unsigned long long>(lc), static_cast<unsigned long long>(le),
       lb, fb, cores, per_op, converged ? "true" : "false",
