@@ -1,0 +1,118 @@
+#include "actors/node_state.hpp"
+
+namespace raft::node_detail {
+
+void notify_state(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.role() == st.last_role && core.term() == st.last_term
+      && core.leader_id() == st.last_leader)
+    return;
+  if (core.role() != st.last_role)
+    st.log->info("{}: {} -> {} in term {}", core.id(), to_string(st.last_role),
+                 to_string(core.role()), core.term());
+  if (st.last_role == role::leader && core.role() != role::leader) {
+    fail_uncommitted(self, errc::leadership_lost);
+    fail_queued_changes(self);
+    if (st.snapshots)
+      caf::anon_send(st.snapshots, cancel_atom_v);
+  }
+  if (st.metrics) {
+    if (core.role() != st.last_role)
+      st.metrics->state_changed(core.role());
+    st.metrics->set_term(core.term());
+    size_t peers = 0;
+    for (auto& s : core.latest_configuration().servers)
+      if (s.id != core.id() && s.suffrage == suffrage::voter)
+        ++peers;
+    st.metrics->set_peers(peers);
+  }
+  if (core.role() != role::leader)
+    st.proposed_at.clear();
+  if ((core.role() == role::leader) != (st.last_role == role::leader))
+    for (auto& s : st.leadership_subscribers)
+      caf::anon_send(s, leader_atom_v, core.role() == role::leader,
+                     core.term());
+  st.last_role = core.role();
+  st.last_term = core.term();
+  st.last_leader = core.leader_id();
+  observation obs{core.id(), core.role(), core.term(), core.leader_id()};
+  for (auto& o : st.observers)
+    caf::anon_send(o, obs);
+}
+
+/// Commit times of the leader's proposals and the index gauges.
+void report_progress(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  auto& m = *st.metrics;
+  auto commit = core.commit_index();
+  if (!st.proposed_at.empty() && st.proposed_at.front().first <= commit) {
+    auto now = std::chrono::steady_clock::now();
+    size_t n = 0;
+    std::chrono::steady_clock::time_point newest;
+    while (!st.proposed_at.empty() && st.proposed_at.front().first <= commit) {
+      newest = st.proposed_at.front().second;
+      st.proposed_at.pop_front();
+      ++n;
+    }
+    m.commit_time(now - newest, n);
+  }
+  m.set_commit_index(commit);
+  m.set_last_index(core.last_index());
+  if (core.lease_step_downs() != st.lease_step_downs) {
+    st.lease_step_downs = core.lease_step_downs();
+    m.leader_lease_timeout();
+  }
+  if (core.role() != role::leader && st.ever_contacted)
+    m.set_last_contact(self->clock().now() - st.last_contact);
+}
+
+stats_map make_stats(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  stats_map m;
+  m["state"] = to_string(core.role());
+  m["term"] = std::to_string(core.term());
+  m["last_log_index"] = std::to_string(core.last_index());
+  m["last_log_term"] = std::to_string(core.last_term());
+  m["commit_index"] = std::to_string(core.commit_index());
+  m["applied_index"] = std::to_string(st.applied);
+  m["fsm_pending"] = std::to_string(st.dispatched - st.applied);
+  m["last_snapshot_index"] = std::to_string(st.last_snapshot_index);
+  m["last_snapshot_term"] = std::to_string(st.last_snapshot_term);
+  m["first_log_index"] = std::to_string(core.log().first_index());
+  m["protocol_version"] = "3";
+  m["protocol_version_min"] = "3";
+  m["protocol_version_max"] = "3";
+  m["snapshot_version_min"] = "1";
+  m["snapshot_version_max"] = "1";
+  std::string servers = "[";
+  for (auto& s : core.latest_configuration().servers) {
+    if (servers.size() > 1)
+      servers += " ";
+    servers += "{Suffrage:";
+    servers += to_string(s.suffrage);
+    servers += " ID:" + s.id + " Address:" + s.address + "}";
+  }
+  m["latest_configuration"] = servers + "]";
+  m["latest_configuration_index"]
+    = std::to_string(core.latest_configuration_index());
+  size_t peers = 0;
+  for (auto& s : core.latest_configuration().servers)
+    if (s.id != core.id() && s.suffrage == suffrage::voter)
+      ++peers;
+  m["num_peers"] = std::to_string(peers);
+  if (core.role() == role::leader) {
+    m["last_contact"] = "0";
+  } else if (!st.ever_contacted) {
+    m["last_contact"] = "never";
+  } else {
+    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(
+      self->clock().now() - st.last_contact);
+    m["last_contact"] = std::to_string(d.count()) + "ms";
+  }
+  return m;
+}
+
+} // namespace raft::node_detail
