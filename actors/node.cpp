@@ -75,39 +75,36 @@ void on_persisted(node_ptr self, uint64_t seq, index_t index, term_t term,
   schedule_flush(self);
 }
 
-void flush(node_ptr self) {
+/// Hands what the core wants durable to the log writer (one write in
+/// flight; the next takes everything that came meanwhile).
+void start_write(node_ptr self, persist_request req) {
   auto& st = self->state;
-  st.flush_scheduled = false;
-  auto& core = *st.core;
-  auto rd = core.take_ready(st.in_flight_seq == 0);
-  if (!rd.persist.empty()) {
-    auto seq = ++st.write_seq;
-    st.in_flight_seq = seq;
-    index_t idx = 0;
-    term_t term = 0;
-    term_t hard_term = rd.persist.hard_state ? rd.persist.term : 0;
-    if (!rd.persist.entries.empty()) {
-      idx = rd.persist.entries.back().index;
-      term = rd.persist.entries.back().term;
-    }
-    self
-      ->request(st.writer, caf::infinite, persist_atom_v, seq,
-                std::move(rd.persist))
-      .then(
-        [self, idx, term, hard_term](uint64_t done) {
-          on_persisted(self, done, idx, term, hard_term);
-        },
-        [self](caf::error& err) { on_child_error(self, err); });
+  auto seq = ++st.write_seq;
+  st.in_flight_seq = seq;
+  index_t idx = 0;
+  term_t term = 0;
+  term_t hard_term = req.hard_state ? req.term : 0;
+  if (!req.entries.empty()) {
+    idx = req.entries.back().index;
+    term = req.entries.back().term;
   }
-  // Votes and acknowledgements wait for the write that holds their state.
-  uint64_t needed = core.has_pending_state() ? st.write_seq + 1
-                                             : st.in_flight_seq;
-  // The leader's AppendEntries go out while its own write is in flight,
-  // but never in a term the store does not hold yet: a single voter elects
+  self->request(st.writer, caf::infinite, persist_atom_v, seq, std::move(req))
+    .then(
+      [self, idx, term, hard_term](uint64_t done) {
+        on_persisted(self, done, idx, term, hard_term);
+      },
+      [self](caf::error& err) { on_child_error(self, err); });
+}
+
+/// Sends the core's messages, or holds them until the write `needed` that
+/// makes their state durable completes (persist before send).
+void send_or_hold(node_ptr self, ready& rd, uint64_t needed) {
+  auto& st = self->state;
+  // The leader's TimeoutNow goes out while its own write is in flight, but
+  // never in a term the store does not hold yet: a single voter elects
   // itself at once, and if it crashed before its vote was stored, it could
-  // vote for another in the same term, which would then send different
-  // entries under the same (index, term) (seeds 6578, 54194).
-  bool term_durable = st.durable_term >= core.term()
+  // vote for another in the same term (seeds 6578, 54194).
+  bool term_durable = st.durable_term >= st.core->term()
                       || mutant(mutation::lead_before_term_durable);
   for (auto& m : rd.send_now) {
     if (term_durable || needed == 0)
@@ -121,13 +118,12 @@ void flush(node_ptr self) {
     else
       st.held.emplace_back(needed, std::move(m));
   }
-  if (rd.new_campaign)
-    plan_campaign(self, needed, std::move(*rd.new_campaign));
-  else if (core.role() != role::candidate && (st.election || st.held_campaign))
-    end_campaign(self);
-  for (auto& t : rd.timers)
-    self->delayed_send(self, t.delay, timer_atom_v,
-                       static_cast<uint8_t>(t.kind), t.generation);
+}
+
+/// Answers the reads the core confirmed (once the FSM caught up with their
+/// read point) or failed.
+void answer_reads(node_ptr self, ready& rd) {
+  auto& st = self->state;
   for (auto& r : rd.reads_ready) {
     auto i = st.reads.find(r.id);
     if (i == st.reads.end())
@@ -142,9 +138,14 @@ void flush(node_ptr self) {
     auto i = st.reads.find(id);
     if (i == st.reads.end())
       continue;
-    i->second.promise.deliver(not_leader_error(core));
+    i->second.promise.deliver(not_leader_error(*st.core));
     st.reads.erase(i);
   }
+}
+
+/// Answers the leadership transfers that ended.
+void answer_transfers(node_ptr self, ready& rd) {
+  auto& st = self->state;
   for (auto moved : rd.transfers_done) {
     for (auto& rp : st.transfers) {
       if (moved)
@@ -156,6 +157,32 @@ void flush(node_ptr self) {
     }
     st.transfers.clear();
   }
+}
+
+/// Executes what the core asked for since the last flush, in order: the
+/// write, the messages (held until durable where they must be), the
+/// campaign, the timers, the answers, then the application pipeline, the
+/// replicators and the observers.
+void flush(node_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  auto& core = *st.core;
+  auto rd = core.take_ready(st.in_flight_seq == 0);
+  if (!rd.persist.empty())
+    start_write(self, std::move(rd.persist));
+  // Votes and acknowledgements wait for the write that holds their state.
+  uint64_t needed = core.has_pending_state() ? st.write_seq + 1
+                                             : st.in_flight_seq;
+  send_or_hold(self, rd, needed);
+  if (rd.new_campaign)
+    plan_campaign(self, needed, std::move(*rd.new_campaign));
+  else if (core.role() != role::candidate && (st.election || st.held_campaign))
+    end_campaign(self);
+  for (auto& t : rd.timers)
+    self->delayed_send(self, t.delay, timer_atom_v,
+                       static_cast<uint8_t>(t.kind), t.generation);
+  answer_reads(self, rd);
+  answer_transfers(self, rd);
   if (rd.leader_contact || core.role() == role::leader) {
     st.last_contact = self->clock().now();
     st.ever_contacted = true;
@@ -171,15 +198,10 @@ void flush(node_ptr self) {
 
 // -- snapshots (§7) -------------------------------------------------------------
 
-node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
+/// Spawns and links the node's log writer, FSM runner and snapshot manager.
+void spawn_children(node_ptr self) {
   auto& st = self->state;
-  st.opts = std::move(opts);
-  st.log = st.opts.logger;
-  if (!st.log)
-    st.log = std::make_shared<spdlog::logger>(
-      "raft", std::make_shared<spdlog::sinks::null_sink_mt>());
   auto& sys = self->system();
-  st.metrics = st.opts.metrics.get();
   st.writer = spawn_log_writer(sys, st.opts.log, st.opts.stable,
                                st.opts.detach_blocking, st.opts.metrics);
   // A state machine that answers from memory applies on the scheduler:
@@ -202,6 +224,11 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
     st.snapshots = spawn_snapshot_manager(sys, std::move(so));
     self->link_to(st.snapshots);
   }
+}
+
+/// Loads the durable state; the node starts once it is in (start_core).
+void load_state(node_ptr self) {
+  auto& st = self->state;
   // Until the durable state is loaded and the transport has answered, a
   // placeholder core in the shutdown role answers queries and ignores RPCs
   // (no await: an actor awaiting a response cannot even be killed, and a
@@ -218,98 +245,31 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
                                describe(err));
         self->quit(err);
       });
+}
+
+node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.log = st.opts.logger;
+  if (!st.log)
+    st.log = std::make_shared<spdlog::logger>(
+      "raft", std::make_shared<spdlog::sinks::null_sink_mt>());
+  st.metrics = st.opts.metrics.get();
+  spawn_children(self);
+  load_state(self);
   return {
     [=](apply_atom, bytes& data) -> caf::result<index_t, caf::message> {
-      auto& st = self->state;
-      auto& core = *st.core;
-      if (data.size() > core.settings().max_entry_size)
-        return make_error(errc::too_large,
-                          "entry of " + std::to_string(data.size())
-                            + " bytes exceeds the limit of "
-                            + std::to_string(core.settings().max_entry_size));
-      if (core.role() != role::leader)
-        return not_leader_error(core);
-      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-      auto rp = self->make_response_promise<index_t, caf::message>();
-      auto idx = propose_and_await(self, entry_type::command, std::move(data),
-                                   now, st.applies, rp);
-      if (idx != 0 && st.metrics) {
-        st.metrics->apply();
-        st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());
-      }
-      return rp;
+      return request_apply(self, data);
     },
-    [=](barrier_atom) -> caf::result<index_t> {
-      auto& st = self->state;
-      auto& core = *st.core;
-      if (core.role() != role::leader)
-        return not_leader_error(core);
-      auto rp = self->make_response_promise<index_t>();
-      auto idx = propose_and_await(self, entry_type::barrier, bytes{}, 0,
-                                   st.barriers, rp);
-      if (idx != 0 && st.metrics) {
-        st.metrics->barrier();
-        st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());
-      }
-      return rp;
+    [=](barrier_atom) { return request_barrier(self); },
+    [=](change_atom, const configuration_change& change) {
+      return request_change(self, change);
     },
-    [=](change_atom, const configuration_change& change)
-      -> caf::result<index_t> {
-      auto& st = self->state;
-      auto& core = *st.core;
-      if (core.role() != role::leader)
-        return not_leader_error(core);
-      if (st.queued_changes.size() >= max_queued_changes)
-        return make_error(errc::configuration_rejected,
-                          "configuration change rejected: "
-                            + std::to_string(max_queued_changes)
-                            + " changes already wait for the one in "
-                              "progress; retry once they commit");
-      auto rp = self->make_response_promise<index_t>();
-      st.queued_changes.push_back({change, rp});
-      propose_queued_changes(self);
-      return rp;
+    [=](transfer_atom, const std::string& target) {
+      return request_transfer(self, target);
     },
-    [=](transfer_atom, const std::string& target) -> caf::result<bool> {
-      auto& st = self->state;
-      auto& core = *st.core;
-      if (core.role() != role::leader)
-        return not_leader_error(core);
-      auto p = core.transfer_leadership(target);
-      if (p.index == 0)
-        return make_error(errc::leadership_transfer_in_progress,
-                          "leadership transfer refused: " + p.refusal);
-      auto rp = self->make_response_promise<bool>();
-      st.transfers.push_back(rp);
-      schedule_flush(self);
-      return rp;
-    },
-    [=](verify_atom) -> caf::result<index_t> {
-      auto& st = self->state;
-      auto id = ++st.next_read_id;
-      if (!st.core->request_read(id))
-        return not_leader_error(*st.core);
-      auto rp = self->make_response_promise<index_t>();
-      st.reads.emplace(id, node_state::read_request{rp, true});
-      if (st.metrics)
-        st.metrics->verify_leader();
-      schedule_flush(self);
-      return rp;
-    },
-    [=](read_atom) -> caf::result<index_t> {
-      auto& st = self->state;
-      auto id = ++st.next_read_id;
-      if (!st.core->request_read(id))
-        return not_leader_error(*st.core);
-      auto rp = self->make_response_promise<index_t>();
-      st.reads.emplace(id, node_state::read_request{rp, false});
-      if (st.metrics)
-        st.metrics->verify_leader();
-      schedule_flush(self);
-      return rp;
-    },
+    [=](verify_atom) { return request_read(self, true); },
+    [=](read_atom) { return request_read(self, false); },
     [=](state_atom) { return self->state.core->role(); },
     [=](leader_atom) {
       auto& core = *self->state.core;
@@ -346,56 +306,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
                        core->role() == role::leader, core->term());
       self->state.leadership_subscribers.push_back(std::move(subscriber));
     },
-    [=](shutdown_atom) -> caf::result<bool> {
-      auto& st = self->state;
-      if (!st.started) {
-        // Nothing runs yet: the linked writer and FSM runner end with us.
-        self->quit();
-        return true;
-      }
-      if (st.core->role() == role::shutdown)
-        return true;
-      st.core->shutdown();
-      stop_replicators(self);
-      for (auto& [idx, w] : st.applies)
-        w.promise.deliver(make_error(errc::raft_shutdown));
-      st.applies.clear();
-      for (auto& [idx, w] : st.barriers)
-        w.promise.deliver(make_error(errc::raft_shutdown));
-      st.barriers.clear();
-      for (auto& [id, r] : st.reads)
-        r.promise.deliver(make_error(errc::raft_shutdown));
-      st.reads.clear();
-      for (auto& [idx, rp] : st.reads_waiting_apply)
-        rp.deliver(make_error(errc::raft_shutdown));
-      st.reads_waiting_apply.clear();
-      for (auto& q : st.queued_changes)
-        q.promise.deliver(make_error(errc::raft_shutdown));
-      st.queued_changes.clear();
-      notify_state(self);
-      caf::anon_send(st.opts.transport, disconnect_atom_v, st.core->id());
-      // HashiCorp's Shutdown waits for its goroutines: answer (and quit)
-      // only once the log writer and FSM runner are gone, so the store is
-      // closed when the caller hears back.
-      auto rp = self->make_response_promise<bool>();
-      std::vector<caf::actor*> children{&st.writer, &st.fsm};
-      if (st.snapshots)
-        children.push_back(&st.snapshots);
-      auto pending = std::make_shared<int>(static_cast<int>(children.size()));
-      auto done = std::make_shared<caf::typed_response_promise<bool>>(rp);
-      self->set_down_handler([self, done, pending](caf::down_msg&) {
-        if (--*pending == 0) {
-          done->deliver(true);
-          self->quit();
-        }
-      });
-      for (auto* child : children) {
-        self->unlink_from(*child);
-        self->monitor(*child);
-        self->send_exit(*child, caf::exit_reason::user_shutdown);
-      }
-      return rp;
-    },
+    [=](shutdown_atom) { return shut_down(self); },
     [=](const vote_request& x) {
       self->state.core->handle(x);
       schedule_flush(self);

@@ -284,6 +284,20 @@ void connect_transport(node_ptr self, loaded_state ls, snapshot_meta snap,
 /// node takes part: a node never votes with an empty state it did not have.
 void restore_on_start(node_ptr self, loaded_state ls);
 
+/// The client requests (HashiCorp's Apply, Barrier, AddVoter and the other
+/// membership changes, LeadershipTransfer, VerifyLeader and ReadIndex).
+caf::result<index_t, caf::message> request_apply(node_ptr self, bytes& data);
+caf::result<index_t> request_barrier(node_ptr self);
+caf::result<index_t> request_change(node_ptr self,
+                                    const configuration_change& change);
+caf::result<bool> request_transfer(node_ptr self, const std::string& target);
+/// A read point once a quorum confirmed the leadership; `verify_only`
+/// answers then, without waiting for the FSM to catch up.
+caf::result<index_t> request_read(node_ptr self, bool verify_only);
+void fail_waiting_requests(node_ptr self);
+/// HashiCorp's Shutdown: answers once the children are gone.
+caf::result<bool> shut_down(node_ptr self);
+
 /// Keeps `rp` until the entry just proposed at `idx` is applied. The entry
 /// is named by its index and this term (§5.3): if another leader's entry
 /// commits at that index, the request fails instead (on_applied).
