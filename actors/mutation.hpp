@@ -58,6 +58,9 @@ enum class mutation : int {
   lead_before_term_durable = 14,
   /// §5.2: a voter's repeated answer (a duplicated message) counted again.
   count_repeated_votes = 15,
+  /// §6, §7: a snapshot replaces the log but the configurations of the
+  /// replaced entries stay (seed 78456).
+  keep_replaced_configurations = 16,
 };
 
 /// Whether planted bug `m` is built in.

@@ -109,6 +109,12 @@ scenario_kinds generator_of_session_6_end() {
   return k;
 }
 
+/// The kinds of the scenario generator in session 8 (before `evict`).
+scenario_kinds generator_of_session_8() {
+  auto k = generator_of_session_6_end();
+  return k;
+}
+
 scenario_result run_scenario(uint64_t seed, scenario_kinds kinds) {
   std::mt19937_64 rng{seed};
   auto pick = [&](size_t n) {
@@ -544,6 +550,10 @@ BOOST_AUTO_TEST_CASE(regression_seeds) {
                    now});
   seeds.push_back({19356, "a snapshot sent in a term not stored yet",
                    generator_of_session_6_end()});
+  // Found by the 100,000-seed soak of session 8 (replicator actors).
+  seeds.push_back({78456,
+                   "a replaced log's configuration kept: never a leader again",
+                   generator_of_session_8()});
   for (auto& r : seeds) {
     try {
       run_scenario(r.seed, r.kinds);

@@ -337,10 +337,16 @@ bool consensus::install_snapshot(index_t index, term_t term,
     unstable_from_ = index + 1;
   }
   pending_compact_ = std::max(pending_compact_, index);
-  // The snapshot's configuration is the base; later entries still count.
+  // The snapshot's configuration is the base; later entries still count,
+  // but only if they stayed: a configuration whose entry went with the
+  // replaced log is no configuration at all (seed 78456: a server kept one
+  // of an old term's uncommitted entries and the cluster never elected a
+  // leader again).
+  bool kept_log = log_.last_index() > index;
   std::vector<std::pair<index_t, configuration>> later;
   for (auto& c : configs_)
-    if (c.first > index)
+    if (c.first > index
+        && (kept_log || mutant(mutation::keep_replaced_configurations)))
       later.push_back(c);
   configs_.clear();
   configs_.emplace_back(cfg_index, cfg);

@@ -399,6 +399,37 @@ BOOST_AUTO_TEST_CASE(a_heartbeat_commits_what_the_follower_acknowledged) {
 // slices of compaction_slice, one per write, so that the acknowledgements
 // queued behind it never wait for a delete of millions of rows (a leader
 // whose followers fall silent that long loses its lease).
+BOOST_AUTO_TEST_CASE(a_snapshot_that_replaces_the_log_drops_its_configurations) {
+  // Seed 78456: a follower held an old term's uncommitted configuration
+  // entry, then installed a snapshot that did not match its log. The log
+  // went, the configuration stayed, and with it a membership no one else
+  // had: no leader was ever elected again.
+  auto c = make_core("2", 2, {entry(1, 1), entry(2, 1)});
+  configuration two;
+  two.servers = {server{suffrage::voter, "1", "a1"},
+                 server{suffrage::voter, "2", "a2"}};
+  append_request ae;
+  ae.term = 2;
+  ae.leader = "1";
+  ae.prev_log_index = 2;
+  ae.prev_log_term = 1;
+  log_entry e;
+  e.index = 3;
+  e.term = 2;
+  e.type = entry_type::configuration;
+  e.data = encode(two);
+  ae.entries.push_back(e);
+  c.handle(ae);
+  c.take_ready();
+  BOOST_REQUIRE(c.latest_configuration_index() == 3u);
+  // A snapshot up to 2 of term 3: the log holds another entry there, so it
+  // all goes, the configuration at 3 with it.
+  BOOST_REQUIRE(c.install_snapshot(2, 3, three_voters(), 1));
+  BOOST_TEST(c.last_index() == 2u);
+  BOOST_TEST(c.latest_configuration_index() == 1u);
+  BOOST_TEST(c.latest_configuration().voter_count() == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(compaction_reaches_the_store_in_slices) {
   constexpr index_t n = 3 * consensus::compaction_slice + 100;
   std::vector<log_entry> entries;

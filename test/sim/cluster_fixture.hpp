@@ -527,6 +527,7 @@ public:
         check_leader_rules(m, *c);
       }
       check_log_matching(m, *c);
+      check_configuration_in_log(m, *c);
       // Terms never go back (§5.1), even across restarts: the durable term
       // is reloaded.
       if (c->term() < m.last_term)
@@ -822,6 +823,22 @@ private:
   /// arrive: an entry is named by index and term, so two logs holding the
   /// same (index, term) hold the same data there and the same term just
   /// before (by induction, the same prefix).
+  /// §6: a server uses the newest configuration in its log. Its entry must
+  /// be there: a configuration whose entry a snapshot or a conflict
+  /// removed is no one's (seed 78456).
+  void check_configuration_in_log(const member& m, const consensus& c) {
+    auto& log = c.log();
+    auto idx = c.latest_configuration_index();
+    if (idx <= log.snapshot_index())
+      return;
+    if (idx > log.last_index()
+        || (log.resident(idx)
+            && log.at(idx).type != entry_type::configuration))
+      fail(m.id + " uses the configuration of index " + std::to_string(idx)
+           + ", which its log (up to " + std::to_string(log.last_index())
+           + ") does not hold as a configuration entry");
+  }
+
   void check_log_matching(const member& m, const consensus& c) {
     auto& log = c.log();
     auto last = log.last_index();
