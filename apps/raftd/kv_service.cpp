@@ -20,6 +20,9 @@ namespace {
 
 struct kv_state {
   kv_service_options opts;
+  /// The worker's live node, monitored: asked of the engine once, then
+  /// kept until it goes (a restarted worker has a new one).
+  node_actor node;
   /// Handles of other servers' services, by client address.
   std::map<std::string, caf::actor> services;
   static inline const char* name = "kv_service";
@@ -30,22 +33,41 @@ using kv_ptr = caf::stateful_actor<kv_state>*;
 /// Re-sends a request to the leader's service (given as argument).
 using retry_fn = std::function<void(const caf::actor&)>;
 
+/// Runs `f(node)` with the worker's live node, or `g(error)` if the worker
+/// is not running. The node's handle is kept (and monitored), so a client
+/// request costs one round trip to the node, not two.
+void node_or(kv_ptr self, std::function<void(const node_actor&)> f,
+             std::function<void(caf::error&)> g) {
+  auto& st = self->state;
+  if (st.node) {
+    f(st.node);
+    return;
+  }
+  self
+    ->request(st.opts.engine, st.opts.request_timeout, raft_atom_v,
+              st.opts.manifold)
+    .then(
+      [self, f](node_actor& node) {
+        if (self->state.node != node) {
+          self->state.node = node;
+          self->monitor(node);
+        }
+        f(node);
+      },
+      [g](caf::error& err) { g(err); });
+}
+
 /// Runs `f(node)` with the worker's live node, or fails `rp` with an error
 /// saying the worker is not running.
 void with_node(kv_ptr self, caf::response_promise rp,
                std::function<void(const node_actor&)> f) {
-  auto& st = self->state;
-  self
-    ->request(st.opts.engine, st.opts.request_timeout, raft_atom_v,
-              st.opts.manifold)
-    .then([f](node_actor& node) { f(node); },
-          [rp](caf::error& err) mutable {
-            rp.deliver(make_error(errc::raft_shutdown,
-                                  "the raft worker of this server is not "
-                                  "running (" + describe(err)
-                                    + "); it restarts by itself: retry in a "
-                                      "few seconds"));
-          });
+  node_or(self, std::move(f), [rp](caf::error& err) mutable {
+    rp.deliver(make_error(errc::raft_shutdown,
+                          "the raft worker of this server is not running ("
+                            + describe(err)
+                            + "); it restarts by itself: retry in a few "
+                              "seconds"));
+  });
 }
 
 /// The client address of `id`: the settings first, then the store.
@@ -233,12 +255,9 @@ fsm::kv_result local_read(kv_ptr self, const std::string& key) {
 /// Answers `rp` with `base` plus the node's stats and its leader; a node
 /// whose worker is not running answers state "Unavailable" and the error.
 void node_stats(kv_ptr self, stats_map base, caf::response_promise rp) {
-  auto& st = self->state;
-  self
-    ->request(st.opts.engine, st.opts.request_timeout, raft_atom_v,
-              st.opts.manifold)
-    .then(
-      [=](node_actor& node) mutable {
+  node_or(
+    self,
+      [=](const node_actor& node) mutable {
         self->request(node, self->state.opts.request_timeout, stats_atom_v)
           .then(
             [=](stats_map& m) mutable {
@@ -285,6 +304,10 @@ caf::actor spawn_kv_service(caf::actor_system& sys, kv_service_options opts) {
     self->state.opts = std::move(opts);
     self->send(self, timer_atom_v);
     self->set_down_handler([self](caf::down_msg& dm) {
+      if (self->state.node && self->state.node.address() == dm.source) {
+        self->state.node = nullptr; // the worker restarts with a new one
+        return;
+      }
       auto& services = self->state.services;
       for (auto i = services.begin(); i != services.end(); ++i)
         if (i->second.address() == dm.source) {
@@ -530,18 +553,16 @@ caf::actor spawn_kv_service(caf::actor_system& sys, kv_service_options opts) {
         // configuration (servers added through another node).
         auto& st = self->state;
         self->delayed_send(self, st.opts.refresh_interval, timer_atom_v);
-        self
-          ->request(st.opts.engine, st.opts.request_timeout, raft_atom_v,
-                    st.opts.manifold)
-          .then(
-            [=](node_actor& node) {
-              self
-                ->request(node, self->state.opts.request_timeout,
-                          get_config_atom_v)
-                .then([=](configuration& conf, index_t) { learn(self, conf); },
-                      [](caf::error&) {});
-            },
-            [](caf::error&) {});
+        node_or(
+          self,
+          [=](const node_actor& node) {
+            self
+              ->request(node, self->state.opts.request_timeout,
+                        get_config_atom_v)
+              .then([=](configuration& conf, index_t) { learn(self, conf); },
+                    [](caf::error&) {});
+          },
+          [](caf::error&) {});
       },
     };
   };
