@@ -8,8 +8,7 @@
 
 #include "actors/messages.hpp"
 #include "caf/actor_system.hpp"
-#include "caf/event_based_actor.hpp"
-#include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "config/errc.hpp"
 #include "fsm/state_machine.hpp"
 #include "storage/span_reader.hpp"
@@ -23,9 +22,11 @@ struct fsm_runner_state {
   static inline const char* name = "raft.fsm_runner";
 };
 
-caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
-                         std::shared_ptr<fsm::state_machine> fsm,
-                         std::shared_ptr<raft_metrics> metrics) {
+using fsm_runner_ptr = fsm_runner_actor::stateful_pointer<fsm_runner_state>;
+
+fsm_runner_actor::behavior_type
+fsm_runner(fsm_runner_ptr self, std::shared_ptr<fsm::state_machine> fsm,
+           std::shared_ptr<raft_metrics> metrics) {
   return {
     [=](fsm_apply_atom, const std::vector<log_entry>& entries)
       -> caf::result<std::vector<apply_result>> {
@@ -99,7 +100,7 @@ caf::behavior fsm_runner(caf::stateful_actor<fsm_runner_state>* self,
 
 } // namespace
 
-caf::actor spawn_fsm_runner(caf::actor_system& sys,
+fsm_runner_actor spawn_fsm_runner(caf::actor_system& sys,
                             std::shared_ptr<fsm::state_machine> fsm,
                             bool detached,
                             std::shared_ptr<raft_metrics> metrics) {

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
 #include "fsm/state_machine.hpp"
@@ -15,7 +16,7 @@ class raft_metrics;
 /// handing every command, strictly in log order and once each, to the
 /// application's state machine. Application code may block, so outside
 /// tests it runs detached.
-caf::actor spawn_fsm_runner(caf::actor_system& sys,
+fsm_runner_actor spawn_fsm_runner(caf::actor_system& sys,
                             std::shared_ptr<fsm::state_machine> fsm,
                             bool detached,
                             std::shared_ptr<raft_metrics> metrics = nullptr);

@@ -5,6 +5,7 @@
 #include "actors/metrics.hpp"
 
 #include "actors/messages.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/blocking_actor.hpp"
@@ -117,11 +118,10 @@ caf::error persist(log_store& log, stable_store& stable,
 /// arrives a round trip later, and the deletion runs meanwhile. A crash
 /// before it leaves entries the snapshot covers, which the next slice
 /// deletes. Returns an error if the deletion failed after the answer.
-template <class Self>
-caf::error persist_then_compact(Self* self, log_store& log,
+template <class Promise>
+caf::error persist_then_compact(Promise& rp, log_store& log,
                                 stable_store& stable, raft_metrics* metrics,
                                 uint64_t seq, const persist_request& req) {
-  auto rp = self->template make_response_promise<uint64_t>();
   auto t0 = std::chrono::steady_clock::now();
   if (auto err = persist(log, stable, req)) {
     rp.deliver(err);
@@ -154,22 +154,25 @@ caf::result<loaded_state> handle_load(log_store& log, stable_store& stable) {
 }
 
 /// The writer on the scheduler (deterministic tests).
-caf::behavior log_writer(caf::event_based_actor* self,
-                         std::shared_ptr<log_store> log,
-                         std::shared_ptr<stable_store> stable,
-                         std::shared_ptr<raft_metrics> metrics) {
+log_writer_actor::behavior_type
+log_writer(log_writer_actor::pointer self, std::shared_ptr<log_store> log,
+           std::shared_ptr<stable_store> stable,
+           std::shared_ptr<raft_metrics> metrics) {
   return {
     [=](load_atom) { return handle_load(*log, *stable); },
     [=](entries_atom, index_t from, term_t prev_term, uint64_t max_count,
         uint64_t max_bytes) {
       return handle_read(*log, from, prev_term, max_count, max_bytes);
     },
-    [=](persist_atom, uint64_t seq, const persist_request& req) {
+    [=](persist_atom, uint64_t seq,
+        const persist_request& req) -> caf::result<uint64_t> {
       // A failed deletion stops the writer, and the node with it (linked),
       // as a failed write does.
-      if (auto err = persist_then_compact(self, *log, *stable, metrics.get(),
+      auto rp = self->make_response_promise<uint64_t>();
+      if (auto err = persist_then_compact(rp, *log, *stable, metrics.get(),
                                           seq, req))
         self->quit(err);
+      return rp;
     },
   };
 }
@@ -207,7 +210,8 @@ public:
         return handle_read(*log_, from, prev_term, max_count, max_bytes);
       },
       [&](persist_atom, uint64_t seq, const persist_request& req) {
-        if (auto err = persist_then_compact(this, *log_, *stable_,
+        auto rp = make_response_promise<uint64_t>();
+        if (auto err = persist_then_compact(rp, *log_, *stable_,
                                             metrics_.get(), seq, req)) {
           running = false;
           fail_state(std::move(err));
@@ -237,7 +241,7 @@ private:
 
 } // namespace
 
-caf::actor spawn_log_writer(caf::actor_system& sys,
+log_writer_actor spawn_log_writer(caf::actor_system& sys,
                             std::shared_ptr<log_store> log,
                             std::shared_ptr<stable_store> stable,
                             bool detached,
@@ -248,9 +252,12 @@ caf::actor spawn_log_writer(caf::actor_system& sys,
   // Spins only where the process asked its scheduler to (node processes:
   // config/node_process_config.hpp); a host's own system keeps its threads
   // asleep when idle.
-  return sys.spawn<spinning_log_writer>(std::move(log), std::move(stable),
-                                        std::move(metrics),
-                                        spin_sharing::spin_for(sys.config()));
+  // A blocking actor has no typed form in CAF 0.17; it answers exactly the
+  // interface of the event-based writer above.
+  return caf::actor_cast<log_writer_actor>(
+    sys.spawn<spinning_log_writer>(std::move(log), std::move(stable),
+                                   std::move(metrics),
+                                   spin_sharing::spin_for(sys.config())));
 }
 
 } // namespace raft

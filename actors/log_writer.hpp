@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
 #include "storage/log_store.hpp"
@@ -21,7 +22,7 @@ class raft_metrics;
 /// blocking actor on a thread of its own that, in a process whose
 /// `scheduler.policy` is `spinning` (config/node_process_config.hpp),
 /// spins for `scheduler.spin-us` before it sleeps for the next request.
-caf::actor spawn_log_writer(caf::actor_system& sys,
+log_writer_actor spawn_log_writer(caf::actor_system& sys,
                             std::shared_ptr<log_store> log,
                             std::shared_ptr<stable_store> stable,
                             bool detached,

@@ -265,6 +265,33 @@ namespace raft {
 /// the answers to its requests.
 using election_actor = caf::typed_actor<caf::reacts_to<vote_response>>;
 
+/// The log writer (log_writer.cpp): the only writer of a node's log and
+/// stable store.
+using log_writer_actor = caf::typed_actor<
+  // The durable state, once, at start.
+  caf::replies_to<load_atom>::with<loaded_state>,
+  // Makes the request durable; answers its sequence number, in order.
+  caf::replies_to<persist_atom, uint64_t, persist_request>::with<uint64_t>,
+  // Entries from an index on (prev term, count, bytes), read back from the
+  // store for a lagging follower.
+  caf::replies_to<entries_atom, index_t, term_t, uint64_t,
+                  uint64_t>::with<entry_batch>>;
+
+/// The FSM runner (fsm_runner.cpp): the application's state machine and
+/// the applied index.
+using fsm_runner_actor = caf::typed_actor<
+  // Applies committed entries in order, once each.
+  caf::replies_to<fsm_apply_atom,
+                  std::vector<log_entry>>::with<std::vector<apply_result>>,
+  // Captures the state between two batches (persisted elsewhere).
+  caf::replies_to<snapshot_atom>::with<captured_state>,
+  // Restores a snapshot read from the store; answers its index.
+  caf::replies_to<restore_atom, index_t, opened_snapshot>::with<index_t>>;
+
+/// The no-leader watchdog (watchdog.cpp): its only message is its own
+/// check timer; it tells the worker by quitting.
+using watchdog_actor = caf::typed_actor<caf::reacts_to<check_atom>>;
+
 /// The replicator of one follower in one leader term (replicator.cpp).
 using replicator_actor = caf::typed_actor<
   // The leader appended these entries (shared, local only) and its commit

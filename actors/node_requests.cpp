@@ -125,9 +125,10 @@ caf::result<bool> shut_down(node_ptr self) {
   // once the log writer and FSM runner are gone, so the store is closed
   // when the caller hears back.
   auto rp = self->make_response_promise<bool>();
-  std::vector<caf::actor*> children{&st.writer, &st.fsm};
+  std::vector<caf::actor> children{caf::actor_cast<caf::actor>(st.writer),
+                                   caf::actor_cast<caf::actor>(st.fsm)};
   if (st.snapshots)
-    children.push_back(&st.snapshots);
+    children.push_back(st.snapshots);
   auto pending = std::make_shared<int>(static_cast<int>(children.size()));
   auto done = std::make_shared<caf::typed_response_promise<bool>>(rp);
   self->set_down_handler([self, done, pending](caf::down_msg&) {
@@ -136,10 +137,10 @@ caf::result<bool> shut_down(node_ptr self) {
       self->quit();
     }
   });
-  for (auto* child : children) {
-    self->unlink_from(*child);
-    self->monitor(*child);
-    self->send_exit(*child, caf::exit_reason::user_shutdown);
+  for (auto& child : children) {
+    self->unlink_from(child);
+    self->monitor(child);
+    self->send_exit(child, caf::exit_reason::user_shutdown);
   }
   return rp;
 }

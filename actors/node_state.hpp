@@ -52,8 +52,8 @@ struct node_state {
   std::unique_ptr<consensus> core;
   /// False until the state is loaded and the transport answered.
   bool started = false;
-  caf::actor writer;
-  caf::actor fsm;
+  log_writer_actor writer;
+  fsm_runner_actor fsm;
   /// The snapshot manager; null without a snapshot store.
   caf::actor snapshots;
   std::shared_ptr<spdlog::logger> log;

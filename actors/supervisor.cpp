@@ -44,7 +44,7 @@ struct supervisor_state {
   /// The error the worker ended with; none after a clean kill.
   caf::error exit_error;
   node_actor node;
-  caf::actor watchdog;
+  watchdog_actor watchdog;
   /// Holds the start timer; killed once the loop runs, so the pending timer
   /// (which cannot be cancelled) no longer keeps the worker alive.
   caf::actor start_timer;
@@ -223,7 +223,7 @@ worker_actor::behavior_type supervisor(supervisor_ptr self, config cfg,
         begin_stop(self, std::move(err));
         finish_stop(self);
       }
-    } else if (dm.source == st.watchdog) {
+    } else if (st.watchdog && dm.source == st.watchdog.address()) {
       st.watchdog = nullptr;
       if (dm.reason && dm.reason != caf::exit_reason::user_shutdown)
         begin_stop(self, std::move(dm.reason));

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "caf/actor_system.hpp"
-#include "caf/event_based_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "config/errc.hpp"
 
 namespace raft {
@@ -15,10 +15,11 @@ struct watchdog_state {
   caf::actor_clock::time_point last_contact;
 };
 
-caf::behavior watchdog(caf::stateful_actor<watchdog_state>* self,
-                       node_actor node, std::chrono::milliseconds timeout,
-                       std::chrono::milliseconds interval,
-                       std::shared_ptr<spdlog::logger> log) {
+watchdog_actor::behavior_type
+watchdog(watchdog_actor::stateful_pointer<watchdog_state> self,
+         node_actor node, std::chrono::milliseconds timeout,
+         std::chrono::milliseconds interval,
+         std::shared_ptr<spdlog::logger> log) {
   // Starting counts as contact, as in the original (lastContact = Now()).
   self->state.last_contact = self->clock().now();
   self->delayed_send(self, interval, check_atom_v);
@@ -56,7 +57,7 @@ caf::behavior watchdog(caf::stateful_actor<watchdog_state>* self,
 
 } // namespace
 
-caf::actor spawn_watchdog(caf::actor_system& sys, node_actor node,
+watchdog_actor spawn_watchdog(caf::actor_system& sys, node_actor node,
                           std::chrono::milliseconds timeout,
                           std::chrono::milliseconds interval,
                           std::shared_ptr<spdlog::logger> logger) {

@@ -20,7 +20,7 @@ namespace raft {
 /// restarts and re-reads its configuration from the log (Juju's backstop
 /// depends on this). Time only moves through the actor clock, so a test
 /// coordinator drives it; the last contact never moves backwards.
-caf::actor spawn_watchdog(caf::actor_system& sys, node_actor node,
+watchdog_actor spawn_watchdog(caf::actor_system& sys, node_actor node,
                           std::chrono::milliseconds timeout,
                           std::chrono::milliseconds interval,
                           std::shared_ptr<spdlog::logger> logger);

@@ -68,10 +68,12 @@ public:
 };
 
 /// Waits for the down message of `who`, at most `bound`.
-bool goes_down(caf::scoped_actor& self, const caf::actor& who,
+bool goes_down(caf::scoped_actor& self, const log_writer_actor& who,
                std::chrono::seconds bound) {
   bool down = false;
-  self->receive([&](const caf::down_msg& x) { down = x.source == who; },
+  self->receive([&](const caf::down_msg& x) {
+                  down = x.source == who.address();
+                },
                 caf::after(bound) >> [] {});
   return down;
 }
