@@ -41,8 +41,9 @@ election_actor::behavior_type election(election_ptr self, caf::actor node,
       auto outcome = self->state.tally.record(resp.from, resp.granted);
       if (outcome == vote_outcome::pending)
         return;
-      caf::anon_send(caf::actor_cast<node_actor>(node), election_atom_v, term,
-                     pre_vote, epoch, outcome == vote_outcome::won);
+      caf::anon_send(caf::actor_cast<node_internal_actor>(node),
+                     election_atom_v, term, pre_vote, epoch,
+                     outcome == vote_outcome::won);
       self->quit();
     },
   };

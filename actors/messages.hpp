@@ -376,14 +376,19 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<vote_request>, caf::reacts_to<vote_response>,
   caf::reacts_to<append_request>, caf::reacts_to<append_response>,
   caf::reacts_to<timeout_now>, caf::reacts_to<install_snapshot_request>,
-  caf::reacts_to<install_snapshot_response>,
-  // Internal: an election actor's outcome (term, pre-vote, epoch, won).
+  caf::reacts_to<install_snapshot_response>>;
+
+/// The node as its own actors see it: the public interface plus the
+/// messages only they send. A host holds a `node_actor`, so it cannot send
+/// these by mistake.
+using node_internal_actor = node_actor::extend<
+  // An election actor's outcome (term, pre-vote, epoch, won).
   caf::reacts_to<election_atom, term_t, bool, uint64_t, bool>,
-  // Internal: a replicator's report, and its fetch of the leader's entries
-  // from an index on (fails with log_not_found once they are compacted).
+  // A replicator's report, and its fetch of the leader's entries from an
+  // index on (fails with log_not_found once they are compacted).
   caf::reacts_to<replication_report>,
   caf::replies_to<entries_atom, index_t>::with<entry_batch>,
-  // Internal: timers and batching; the snapshot manager's periodic check.
+  // Timers and batching; the snapshot manager's periodic check.
   caf::reacts_to<timer_atom, uint8_t, uint64_t>, caf::reacts_to<flush_atom>,
   caf::reacts_to<snapshot_atom, check_atom>>;
 

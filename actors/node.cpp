@@ -247,7 +247,8 @@ void load_state(node_ptr self) {
       });
 }
 
-node_actor::behavior_type node_impl(node_ptr self, node_options opts) {
+node_internal_actor::behavior_type node_impl(node_ptr self,
+                                             node_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.log = st.opts.logger;

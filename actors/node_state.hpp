@@ -144,7 +144,7 @@ struct node_state {
   std::string last_leader;
 };
 
-using node_ptr = node_actor::stateful_pointer<node_state>;
+using node_ptr = node_internal_actor::stateful_pointer<node_state>;
 
 /// How many configuration changes may wait behind the one in progress; a
 /// caller beyond that is refused, so a runaway client cannot grow the queue

@@ -11,7 +11,7 @@ namespace raft {
 /// What a replicator needs besides its `replication`.
 struct replicator_options {
   /// The leader's node: it gets the reports and answers entry fetches.
-  node_actor node;
+  node_internal_actor node;
   caf::actor transport;
   /// The snapshot manager (null without a snapshot store): it streams a
   /// snapshot to a follower whose next entries are compacted (§7).

@@ -45,7 +45,7 @@ BOOST_AUTO_TEST_CASE(a_stale_replication_report_is_dropped) {
   BOOST_REQUIRE(match < last);
   auto epoch = c.nodes[l].probe->replicator_epochs.at(fid);
   BOOST_REQUIRE(epoch > 0);
-  auto node = c.nodes[l].handle;
+  auto node = caf::actor_cast<node_internal_actor>(c.nodes[l].handle);
   // An earlier replicator of the same follower, and an earlier term.
   caf::anon_send(node, replication_report{fid, term, epoch - 1, last, 99});
   caf::anon_send(node, replication_report{fid, term - 1, epoch, last, 99});
@@ -76,7 +76,7 @@ BOOST_AUTO_TEST_CASE(a_report_of_an_earlier_campaign_is_dropped) {
   auto term = c.core(x)->term();
   auto epoch = probe.campaign_epoch;
   BOOST_REQUIRE(epoch > 0);
-  auto node = c.nodes[x].handle;
+  auto node = caf::actor_cast<node_internal_actor>(c.nodes[x].handle);
   caf::anon_send(node, election_atom_v, term + 1, true, epoch - 1, true);
   c.run_jobs();
   BOOST_TEST(c.core(x)->term() == term); // still asking for pre-votes
