@@ -251,10 +251,7 @@ node_internal_actor::behavior_type node_impl(node_ptr self,
                                              node_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
-  st.log = st.opts.logger;
-  if (!st.log)
-    st.log = std::make_shared<spdlog::logger>(
-      "raft", std::make_shared<spdlog::sinks::null_sink_mt>());
+  st.log = logger_or_null(st.opts.logger);
   st.metrics = st.opts.metrics.get();
   spawn_children(self);
   load_state(self);

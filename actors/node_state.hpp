@@ -16,7 +16,6 @@
 #include <optional>
 #include <set>
 
-#include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/election.hpp"
@@ -31,6 +30,7 @@
 #include "caf/actor_system_config.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
+#include "config/null_logger.hpp"
 #include "config/errc.hpp"
 
 namespace raft::node_detail {

@@ -4,7 +4,6 @@
 #include <map>
 #include <random>
 
-#include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/metrics.hpp"
@@ -15,6 +14,7 @@
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
 #include "config/errc.hpp"
+#include "config/null_logger.hpp"
 #include "fsm/state_machine.hpp"
 #include "storage/file_snapshot_store.hpp"
 
@@ -363,10 +363,7 @@ caf::behavior snapshot_manager(manager_ptr self,
                                snapshot_manager_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
-  st.log = st.opts.logger;
-  if (!st.log)
-    st.log = std::make_shared<spdlog::logger>(
-      "raft", std::make_shared<spdlog::sinks::null_sink_mt>());
+  st.log = logger_or_null(st.opts.logger);
   auto seed = st.opts.settings.random_seed != 0
                 ? st.opts.settings.random_seed
                 : std::hash<std::string>{}(st.opts.settings.local_id);

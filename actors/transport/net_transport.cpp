@@ -3,7 +3,6 @@
 #include <map>
 #include <random>
 
-#include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/messages.hpp"
@@ -21,6 +20,7 @@
 #include "caf/openssl/manager.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "config/null_logger.hpp"
 #include "config/errc.hpp"
 #include "config/tls_identity.hpp"
 
@@ -363,10 +363,7 @@ caf::behavior transport(transport_ptr self, net_transport_options opts,
 
 caf::expected<caf::actor> spawn_net_transport(caf::actor_system& sys,
                                               net_transport_options opts) {
-  auto log = opts.logger;
-  if (!log)
-    log = std::make_shared<spdlog::logger>(
-      "raft", std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto log = logger_or_null(opts.logger);
   if (opts.local_id.empty() || opts.local_id.size() > net_max_id_size)
     return make_error(errc::not_valid, "transport needs a server id of 1 to "
                                          + std::to_string(net_max_id_size)
