@@ -28,7 +28,6 @@
 #include <map>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <variant>
 #include <vector>
