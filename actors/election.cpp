@@ -16,8 +16,9 @@ struct election_state {
 
 using election_ptr = election_actor::stateful_pointer<election_state>;
 
-election_actor::behavior_type election(election_ptr self, caf::actor node,
-                                       caf::actor transport,
+election_actor::behavior_type election(election_ptr self,
+                                       node_internal_actor node,
+                                       transport_actor transport,
                                        std::string local_id, campaign c,
                                        uint64_t epoch) {
   self->monitor(node);
@@ -41,8 +42,7 @@ election_actor::behavior_type election(election_ptr self, caf::actor node,
       auto outcome = self->state.tally.record(resp.from, resp.granted);
       if (outcome == vote_outcome::pending)
         return;
-      caf::anon_send(caf::actor_cast<node_internal_actor>(node),
-                     election_atom_v, term, pre_vote, epoch,
+      caf::anon_send(node, election_atom_v, term, pre_vote, epoch,
                      outcome == vote_outcome::won);
       self->quit();
     },
@@ -51,8 +51,9 @@ election_actor::behavior_type election(election_ptr self, caf::actor node,
 
 } // namespace
 
-election_actor spawn_election(caf::actor_system& sys, caf::actor node,
-                              caf::actor transport, std::string local_id,
+election_actor spawn_election(caf::actor_system& sys,
+                              node_internal_actor node,
+                              transport_actor transport, std::string local_id,
                               campaign c, uint64_t epoch) {
   return sys.spawn(election, std::move(node), std::move(transport),
                    std::move(local_id), std::move(c), epoch);

@@ -18,8 +18,9 @@ namespace raft {
 /// through the node, which sees every answer first. It decides nothing
 /// against the voter's log, so it needs none of the node's state (DESIGN.md
 /// §4). It ends with the node, or when the node ends the campaign.
-election_actor spawn_election(caf::actor_system& sys, caf::actor node,
-                              caf::actor transport, std::string local_id,
+election_actor spawn_election(caf::actor_system& sys,
+                              node_internal_actor node,
+                              transport_actor transport, std::string local_id,
                               campaign c, uint64_t epoch);
 
 } // namespace raft

@@ -262,21 +262,91 @@ void begin_shutdown(engine_ptr self) {
   maybe_finish_shutdown(self);
 }
 
+/// A manifold's worker went down: it ended, cleanly or not.
+void on_down(engine_ptr self, caf::down_msg& dm) {
+  for (auto& [name, s] : self->state.slots)
+    if (s.worker && s.worker.address() == dm.source) {
+      auto reason = dm.reason && dm.reason != caf::exit_reason::normal
+                      ? std::move(dm.reason)
+                      : caf::error{};
+      on_ended(self, name, s.generation, std::move(reason));
+      return;
+    }
+}
+
+/// Asks the named manifold's output function for an output of `type`.
+void output(engine_ptr self, const std::string& name,
+            const std::type_info& type,
+            std::function<void(caf::expected<std::any>)> done) {
+  auto& st = self->state;
+  auto i = st.slots.find(name);
+  if (i == st.slots.end())
+    return done(make_error(errc::not_found, "no manifold " + name));
+  auto& s = i->second;
+  if (s.ph != phase::running)
+    return done(missing_dependency());
+  if (!s.m.output)
+    return done(make_error(errc::unsupported, name + " has no outputs"));
+  s.m.output(self, s.worker, type, std::move(done));
+}
+
+/// The named manifold's output of type `T`, as a response.
+template <class T>
+caf::result<T> output_as(engine_ptr self, const std::string& name) {
+  auto rp = self->make_response_promise<T>();
+  output(self, name, typeid(T), [rp](caf::expected<std::any> x) mutable {
+    if (!x)
+      rp.deliver(std::move(x.error()));
+    else
+      rp.deliver(std::any_cast<T>(*x));
+  });
+  return rp;
+}
+
+/// The report of `engine_actor`'s `report_atom`.
+stats_map make_report(engine_ptr self) {
+  stats_map m;
+  for (auto& [name, s] : self->state.slots) {
+    m[name + ".state"] = to_string(s.ph);
+    m[name + ".starts"] = std::to_string(s.starts);
+    m[name + ".failures"] = std::to_string(s.failures);
+    if (s.ph == phase::delayed)
+      m[name + ".delay_ms"] = std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.delay)
+          .count());
+    if (s.last_error)
+      m[name + ".error"] = describe(s.last_error);
+    if (!s.missing.empty() && s.ph == phase::waiting) {
+      std::string xs;
+      for (auto& x : s.missing)
+        xs += (xs.empty() ? "" : ",") + x;
+      m[name + ".missing"] = xs;
+    }
+  }
+  return m;
+}
+
+/// A restart delay ran out: start the manifold again, unless it moved on.
+void on_restart_timer(engine_ptr self, const std::string& name,
+                      uint64_t gen) {
+  auto& st = self->state;
+  auto i = st.slots.find(name);
+  if (i == st.slots.end() || st.shutting_down)
+    return;
+  auto& s = i->second;
+  if (s.ph != phase::delayed || s.generation != gen)
+    return;
+  s.timer = nullptr;
+  s.ph = phase::waiting;
+  try_start(self, name);
+}
+
 caf::behavior engine(engine_ptr self, engine_config cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   for (auto& [name, m] : st.cfg.manifolds)
     st.slots[name].m = m;
-  self->set_down_handler([self](caf::down_msg& dm) {
-    for (auto& [name, s] : self->state.slots)
-      if (s.worker && s.worker.address() == dm.source) {
-        auto reason = dm.reason && dm.reason != caf::exit_reason::normal
-                        ? std::move(dm.reason)
-                        : caf::error{};
-        on_ended(self, name, s.generation, std::move(reason));
-        return;
-      }
-  });
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([self](caf::exit_msg& msg) {
     self->state.exit_reason = msg.reason;
     begin_shutdown(self);
@@ -286,20 +356,6 @@ caf::behavior engine(engine_ptr self, engine_config cfg) {
     names.push_back(name);
   for (auto& name : names)
     try_start(self, name);
-  auto output = [self](const std::string& name, const std::type_info& type,
-                       std::function<void(caf::expected<std::any>)> done) {
-    auto& st = self->state;
-    auto i = st.slots.find(name);
-    if (i == st.slots.end())
-      return done(make_error(errc::not_found, "no manifold " + name));
-    auto& s = i->second;
-    if (s.ph != phase::running)
-      return done(missing_dependency());
-    if (!s.m.output)
-      return done(make_error(errc::unsupported, name + " has no outputs"));
-    s.m.output(self, s.worker, type,
-               std::move(done));
-  };
   return {
     [=](caf::get_atom, const std::string& name) -> caf::result<caf::actor> {
       auto& st = self->state;
@@ -310,27 +366,11 @@ caf::behavior engine(engine_ptr self, engine_config cfg) {
         return missing_dependency();
       return i->second.worker;
     },
-    [=](raft_atom, const std::string& name) -> caf::result<node_actor> {
-      auto rp = self->make_response_promise<node_actor>();
-      output(name, typeid(node_actor), [rp](caf::expected<std::any> x) mutable {
-        if (!x)
-          rp.deliver(std::move(x.error()));
-        else
-          rp.deliver(std::any_cast<node_actor>(*x));
-      });
-      return rp;
+    [=](raft_atom, const std::string& name) {
+      return output_as<node_actor>(self, name);
     },
-    [=](log_store_atom,
-        const std::string& name) -> caf::result<shared_log_store> {
-      auto rp = self->make_response_promise<shared_log_store>();
-      output(name, typeid(shared_log_store),
-             [rp](caf::expected<std::any> x) mutable {
-               if (!x)
-                 rp.deliver(std::move(x.error()));
-               else
-                 rp.deliver(std::any_cast<shared_log_store>(*x));
-             });
-      return rp;
+    [=](log_store_atom, const std::string& name) {
+      return output_as<shared_log_store>(self, name);
     },
     [=](caf::put_atom, const std::string& name, engine_resource& res) {
       auto& st = self->state;
@@ -340,27 +380,7 @@ caf::behavior engine(engine_ptr self, engine_config cfg) {
         bounce_dependents(self, name);
       start_dependents(self, name);
     },
-    [=](report_atom) -> stats_map {
-      stats_map m;
-      for (auto& [name, s] : self->state.slots) {
-        m[name + ".state"] = to_string(s.ph);
-        m[name + ".starts"] = std::to_string(s.starts);
-        m[name + ".failures"] = std::to_string(s.failures);
-        if (s.ph == phase::delayed)
-          m[name + ".delay_ms"] = std::to_string(
-            std::chrono::duration_cast<std::chrono::milliseconds>(s.delay)
-              .count());
-        if (s.last_error)
-          m[name + ".error"] = describe(s.last_error);
-        if (!s.missing.empty() && s.ph == phase::waiting) {
-          std::string xs;
-          for (auto& x : s.missing)
-            xs += (xs.empty() ? "" : ",") + x;
-          m[name + ".missing"] = xs;
-        }
-      }
-      return m;
-    },
+    [=](report_atom) { return make_report(self); },
     [=](shutdown_atom) -> caf::result<bool> {
       auto rp = self->make_response_promise<bool>();
       self->state.shutdown_waiters.push_back(rp);
@@ -368,16 +388,7 @@ caf::behavior engine(engine_ptr self, engine_config cfg) {
       return rp;
     },
     [=](timer_atom, const std::string& name, uint64_t gen) {
-      auto& st = self->state;
-      auto i = st.slots.find(name);
-      if (i == st.slots.end() || st.shutting_down)
-        return;
-      auto& s = i->second;
-      if (s.ph != phase::delayed || s.generation != gen)
-        return;
-      s.timer = nullptr;
-      s.ph = phase::waiting;
-      try_start(self, name);
+      on_restart_timer(self, name, gen);
     },
   };
 }

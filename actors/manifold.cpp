@@ -31,6 +31,27 @@ caf::expected<T> input(dependency_context& ctx, const std::string& name,
                                        + "\" is not a " + type_name);
 }
 
+/// Reads the transport input: a `transport_actor`, or the handle that
+/// `spawn_inmem_transport` or `spawn_net_transport` returned (a host puts
+/// whichever it has).
+caf::expected<transport_actor> transport_input(dependency_context& ctx,
+                                               const std::string& name) {
+  auto x = ctx.get(name);
+  if (!x)
+    return std::move(x.error());
+  if (auto ptr = std::any_cast<transport_actor>(&*x))
+    return *ptr;
+  if (auto ptr = std::any_cast<inmem_transport_actor>(&*x))
+    return transport_actor{*ptr};
+  if (auto ptr = std::any_cast<net_transport_actor>(&*x))
+    return transport_actor{*ptr};
+  return make_error(errc::not_valid,
+                    "input \"" + name
+                      + "\" is not a raft::transport_actor (put the handle "
+                        "spawn_inmem_transport or spawn_net_transport "
+                        "returned)");
+}
+
 } // namespace
 
 caf::error missing_dependency() {
@@ -99,7 +120,7 @@ caf::expected<config> raft_manifold_worker_config(const manifold_config& cfg,
   auto agent = input<agent_info>(ctx, cfg.agent_name, "raft::agent_info");
   if (!agent)
     return std::move(agent.error());
-  auto transport = input<caf::actor>(ctx, cfg.transport_name, "caf::actor");
+  auto transport = transport_input(ctx, cfg.transport_name);
   if (!transport)
     return std::move(transport.error());
   auto id = tag_id(agent->tag);

@@ -98,7 +98,7 @@ using new_worker_fn
 class manifold_config {
 public:
   /// Input names of the clock (a `caf::actor_clock*`), the agent (an
-  /// `agent_info`) and the transport (a `caf::actor`).
+  /// `agent_info`) and the transport (a `transport_actor`).
   std::string clock_name;
   std::string agent_name;
   std::string transport_name;

@@ -261,6 +261,71 @@ CAF_END_TYPE_ID_BLOCK(caf_raft)
 
 namespace raft {
 
+/// A raft transport (HashiCorp's Transport): carries RPCs between nodes by
+/// server id. The in-memory and the network transport answer it, and so
+/// can a host's own.
+using transport_actor = caf::typed_actor<
+  // Registers a local node (which takes the RPC types) as `id`; answers
+  // the address peers reach it at (HashiCorp's LocalAddr).
+  caf::replies_to<connect_atom, std::string, caf::actor>::with<std::string>,
+  caf::reacts_to<disconnect_atom, std::string>,
+  // Delivers an RPC from one server to another, or drops it (Raft
+  // retries): `(rpc_atom, from, to, message)`.
+  caf::reacts_to<rpc_atom, std::string, std::string, caf::message>>;
+
+/// The in-memory transport (inmem_transport.hpp) with its faults.
+using inmem_transport_actor = transport_actor::extend<
+  // Drop, duplicate and delay probabilities for every message.
+  caf::reacts_to<fault_atom, fault_settings>,
+  // A slow link: every message from -> to waits at least this long.
+  caf::reacts_to<fault_atom, std::string, std::string, caf::timespan>,
+  // Server `id` joins partition group `group` (different groups cannot
+  // talk); `(partition_atom, from, to)` cuts one direction of one link.
+  caf::reacts_to<partition_atom, std::string, int>,
+  caf::reacts_to<partition_atom, std::string, std::string>,
+  // Reconnects everyone and removes every slow link.
+  caf::reacts_to<heal_atom>>;
+
+/// The network transport (net_transport.hpp).
+using net_transport_actor = transport_actor::extend<
+  // Counters and the state of every link ("link.<id>").
+  caf::replies_to<net_stats_atom>::with<stats_map>,
+  // Internal, from its own gateway and connectors: the gateway and the
+  // advertised address (once, at spawn); an incoming RPC
+  // (from, to, message); a link that is ready (id, attempt, peer gateway,
+  // session token); a peer that dialed us (id, gateway, token); an attempt
+  // that failed (id, attempt, why).
+  caf::reacts_to<net_init_atom, caf::actor, std::string>,
+  caf::reacts_to<net_in_atom, std::string, std::string, caf::message>,
+  caf::reacts_to<net_ready_atom, std::string, uint64_t, caf::actor,
+                 std::string>,
+  caf::reacts_to<net_accept_atom, std::string, caf::actor, std::string>,
+  caf::reacts_to<net_fail_atom, std::string, uint64_t, std::string>>;
+
+/// A node's snapshot manager (snapshot_manager.hpp), the only user of its
+/// snapshot store.
+using snapshot_manager_actor = caf::typed_actor<
+  // The newest snapshot that opens cleanly (or one by id).
+  caf::replies_to<open_atom>::with<opened_snapshot>,
+  caf::replies_to<open_atom, std::string>::with<opened_snapshot>,
+  // Writes captured FSM state as a snapshot described by the meta.
+  caf::replies_to<persist_atom, snapshot_meta,
+                  captured_state>::with<snapshot_meta>,
+  // Snapshot `id`'s state for a user restore, at most `max_bytes`.
+  caf::replies_to<restore_atom, std::string, uint64_t>::with<bytes>,
+  // Leader side of InstallSnapshot (peer, leader term): answers the
+  // snapshot's last index once the peer installed it.
+  caf::replies_to<install_atom, std::string, term_t>::with<index_t>,
+  caf::reacts_to<install_snapshot_response>,
+  // Ends every outgoing transfer (leadership lost).
+  caf::reacts_to<cancel_atom>,
+  // Follower side: stores one chunk.
+  caf::replies_to<install_snapshot_request>::with<chunk_ack>,
+  // Internal: the periodic snapshot check and a transfer's resend timer
+  // (peer, generation).
+  caf::reacts_to<check_atom>,
+  caf::reacts_to<timer_atom, std::string, uint64_t>>;
+
 /// The election actor of one campaign (election.cpp): the node forwards it
 /// the answers to its requests.
 using election_actor = caf::typed_actor<caf::reacts_to<vote_response>>;

@@ -216,7 +216,7 @@ void spawn_children(node_ptr self) {
     snapshot_manager_options so;
     so.store = st.opts.snapshots;
     so.transport = st.opts.transport;
-    so.node = caf::actor_cast<caf::actor>(self);
+    so.node = caf::actor_cast<node_internal_actor>(self);
     so.settings = st.opts.settings;
     so.logger = st.log;
     so.detached = st.opts.detach_blocking;
@@ -247,6 +247,24 @@ void load_state(node_ptr self) {
       });
 }
 
+/// A timer of the core (election, lease, transfer) fired.
+void on_timer(node_ptr self, timer_kind kind, uint64_t generation) {
+  auto& st = self->state;
+  auto before = st.core->role();
+  st.core->on_timer(kind, generation);
+  if (st.metrics && before == role::follower
+      && st.core->role() == role::candidate)
+    st.metrics->heartbeat_timeout();
+  schedule_flush(self);
+}
+
+/// Hands an RPC to the core, then sends what it decided once durable.
+template <class Rpc>
+void on_rpc(node_ptr self, const Rpc& x) {
+  self->state.core->handle(x);
+  schedule_flush(self);
+}
+
 node_internal_actor::behavior_type node_impl(node_ptr self,
                                              node_options opts) {
   auto& st = self->state;
@@ -256,6 +274,8 @@ node_internal_actor::behavior_type node_impl(node_ptr self,
   spawn_children(self);
   load_state(self);
   return {
+    // The public interface: what Go's *raft.Raft offers (node_requests.cpp,
+    // node_observe.cpp, node_snapshots.cpp).
     [=](apply_atom, bytes& data) -> caf::result<index_t, caf::message> {
       return request_apply(self, data);
     },
@@ -269,19 +289,9 @@ node_internal_actor::behavior_type node_impl(node_ptr self,
     [=](verify_atom) { return request_read(self, true); },
     [=](read_atom) { return request_read(self, false); },
     [=](state_atom) { return self->state.core->role(); },
-    [=](leader_atom) {
-      auto& core = *self->state.core;
-      return leader_info{core.leader_id(), core.leader_address()};
-    },
+    [=](leader_atom) { return current_leader(self); },
     [=](stats_atom) { return make_stats(self); },
-    [=](contact_atom) -> caf::timespan {
-      auto& st = self->state;
-      if (st.core->role() == role::leader)
-        return caf::timespan{0};
-      if (!st.ever_contacted)
-        return caf::timespan{-1};
-      return self->clock().now() - st.last_contact;
-    },
+    [=](contact_atom) { return contact_age(self); },
     [=](last_index_atom) { return self->state.core->last_index(); },
     [=](applied_atom) { return self->state.applied; },
     [=](commit_atom) { return self->state.core->commit_index(); },
@@ -290,123 +300,40 @@ node_internal_actor::behavior_type node_impl(node_ptr self,
       return caf::make_result(core.latest_configuration(),
                               core.latest_configuration_index());
     },
-    [=](observe_atom, caf::actor observer) {
-      // A late observer learns the state at once, not at the next change
-      // (before the node started there is none: the start is a change).
-      if (auto& core = self->state.core)
-        caf::anon_send(observer, observation{core->id(), core->role(),
-                                             core->term(), core->leader_id()});
-      self->state.observers.push_back(std::move(observer));
+    [=](observe_atom, caf::actor& observer) {
+      add_observer(self, std::move(observer));
     },
-    [=](observe_atom, leader_atom, caf::actor subscriber) {
-      if (auto& core = self->state.core)
-        caf::anon_send(subscriber, leader_atom_v,
-                       core->role() == role::leader, core->term());
-      self->state.leadership_subscribers.push_back(std::move(subscriber));
+    [=](observe_atom, leader_atom, caf::actor& subscriber) {
+      add_leadership_subscriber(self, std::move(subscriber));
     },
     [=](shutdown_atom) { return shut_down(self); },
-    [=](const vote_request& x) {
-      self->state.core->handle(x);
-      schedule_flush(self);
-    },
-    [=](const vote_response& x) {
-      auto& st = self->state;
-      st.core->handle(x); // a newer term makes us a follower (§5.1)
-      if (st.election && st.core->role() == role::candidate)
-        self->send(st.election, x);
-      schedule_flush(self);
-    },
-    [=](election_atom, term_t term, bool pre_vote, uint64_t epoch, bool won) {
-      auto& st = self->state;
-      if (epoch != st.campaign_epoch)
-        return; // an earlier campaign's
-      st.election = nullptr; // it ended with its report
-      st.core->on_campaign_result(term, pre_vote, won);
-      schedule_flush(self);
-    },
-    [=](const append_request& x) {
-      self->state.core->handle(x);
-      schedule_flush(self);
-    },
-    [=](const append_response& x) {
-      auto& st = self->state;
-      auto& core = *st.core;
-      core.handle(x); // a newer term makes us a follower (§5.1)
-      if (core.role() != role::leader) {
-        schedule_flush(self);
-        return;
-      }
-      if (auto i = st.replicators.find(x.from); i != st.replicators.end())
-        self->send(i->second.handle, x);
-    },
-    [=](const replication_report& r) {
-      auto& st = self->state;
-      auto i = st.replicators.find(r.follower);
-      // Fencing: a report of an earlier term, or of a replicator stopped
-      // since (the follower was removed and added again), is stale.
-      if (i == st.replicators.end() || i->second.epoch != r.epoch
-          || r.term != st.core->term())
-        return;
-      st.core->on_replicated(r.follower, r.match_index, r.acked_round);
-      schedule_flush(self);
-    },
-    [=](entries_atom, index_t from) -> caf::result<entry_batch> {
-      return fetch_entries(self, from);
-    },
-    [=](const timeout_now& x) {
-      self->state.core->handle(x);
-      schedule_flush(self);
-    },
-    [=](const install_snapshot_request& x) { on_snapshot_chunk(self, x); },
-    [=](const install_snapshot_response& x) {
-      auto& st = self->state;
-      st.core->handle(x);
-      if (st.snapshots)
-        caf::anon_send(st.snapshots, x);
-      schedule_flush(self);
-    },
-    [=](snapshot_atom) -> caf::result<snapshot_meta> {
-      auto& st = self->state;
-      if (!st.snapshots)
-        return make_error(errc::unsupported,
-                          "snapshots are off: the node has no snapshot store");
-      if (!st.started || st.core->role() == role::shutdown)
-        return make_error(errc::raft_shutdown);
-      auto rp = self->make_response_promise<snapshot_meta>();
-      st.snapshot_waiters.push_back(rp);
-      take_snapshot(self);
-      return rp;
-    },
-    [=](snapshot_atom, check_atom) {
-      auto& st = self->state;
-      if (st.started && st.core->role() != role::shutdown
-          && st.applied
-               >= st.last_snapshot_index + st.core->settings().snapshot_threshold)
-        take_snapshot(self);
-    },
+    [=](snapshot_atom) { return request_snapshot(self); },
     [=](restore_atom, bytes& state) -> caf::result<index_t> {
       auto rp = self->make_response_promise<index_t>();
       propose_restore(self, rp, std::move(state));
       return rp;
     },
-    [=](restore_atom, open_atom) -> caf::result<caf::actor> {
-      auto& core = *self->state.core;
-      if (core.role() != role::leader)
-        return not_leader_error(core);
-      return caf::actor_cast<caf::actor>(spawn_restore_upload(
-        self->system(), self, core.settings().max_entry_size));
+    [=](restore_atom, open_atom) { return open_restore_upload(self); },
+    [=](restore_atom, const std::string& id) { return user_restore(self, id); },
+    // RPCs from the transport (the follower's side decides against this
+    // node's term and log, §5.4.3; the leader's answers go on to its
+    // replicators and election, node_peers.cpp).
+    [=](const vote_request& x) { on_rpc(self, x); },
+    [=](const vote_response& x) { on_vote_response(self, x); },
+    [=](const append_request& x) { on_rpc(self, x); },
+    [=](const append_response& x) { on_append_response(self, x); },
+    [=](const timeout_now& x) { on_rpc(self, x); },
+    [=](const install_snapshot_request& x) { on_snapshot_chunk(self, x); },
+    [=](const install_snapshot_response& x) { on_install_response(self, x); },
+    // From the node's own actors.
+    [=](election_atom, term_t term, bool pre_vote, uint64_t epoch, bool won) {
+      on_campaign_report(self, term, pre_vote, epoch, won);
     },
-    [=](restore_atom, const std::string& id) -> caf::result<index_t> {
-      return user_restore(self, id);
-    },
+    [=](const replication_report& r) { on_replication_report(self, r); },
+    [=](entries_atom, index_t from) { return fetch_entries(self, from); },
+    [=](snapshot_atom, check_atom) { check_snapshot_due(self); },
     [=](timer_atom, uint8_t kind, uint64_t generation) {
-      auto& st = self->state;
-      auto before = st.core->role();
-      st.core->on_timer(static_cast<timer_kind>(kind), generation);
-      if (st.metrics && before == role::follower
-          && st.core->role() == role::candidate)
-        st.metrics->heartbeat_timeout();
-      schedule_flush(self);
+      on_timer(self, static_cast<timer_kind>(kind), generation);
     },
     [=](flush_atom) { flush(self); },
   };

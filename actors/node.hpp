@@ -48,9 +48,9 @@ struct node_options {
   /// Where snapshots live; null turns snapshots and log compaction off
   /// (the log then grows without bound).
   std::shared_ptr<snapshot_store> snapshots;
-  /// Carries RPCs: `(rpc_atom, from, to, message)`; the node registers
-  /// itself with `(connect_atom, id, handle)`.
-  caf::actor transport;
+  /// Carries RPCs; the node registers itself with `(connect_atom, id,
+  /// handle)`.
+  transport_actor transport;
   std::shared_ptr<spdlog::logger> logger;
   /// Run the log writer and FSM runner on their own threads. Tests that
   /// drive a test coordinator turn this off to stay deterministic.

@@ -115,4 +115,34 @@ stats_map make_stats(node_ptr self) {
   return m;
 }
 
+leader_info current_leader(node_ptr self) {
+  auto& core = *self->state.core;
+  return leader_info{core.leader_id(), core.leader_address()};
+}
+
+caf::timespan contact_age(node_ptr self) {
+  auto& st = self->state;
+  if (st.core->role() == role::leader)
+    return caf::timespan{0};
+  if (!st.ever_contacted)
+    return caf::timespan{-1};
+  return self->clock().now() - st.last_contact;
+}
+
+void add_observer(node_ptr self, caf::actor observer) {
+  // A late observer learns the state at once, not at the next change
+  // (before the node started there is none: the start is a change).
+  if (auto& core = self->state.core)
+    caf::anon_send(observer, observation{core->id(), core->role(),
+                                         core->term(), core->leader_id()});
+  self->state.observers.push_back(std::move(observer));
+}
+
+void add_leadership_subscriber(node_ptr self, caf::actor subscriber) {
+  if (auto& core = self->state.core)
+    caf::anon_send(subscriber, leader_atom_v, core->role() == role::leader,
+                   core->term());
+  self->state.leadership_subscribers.push_back(std::move(subscriber));
+}
+
 } // namespace raft::node_detail

@@ -22,7 +22,8 @@ void start_campaign(node_ptr self, campaign c) {
   auto& st = self->state;
   if (st.core->role() != role::candidate)
     return;
-  st.election = spawn_election(self->system(), caf::actor_cast<caf::actor>(self),
+  st.election = spawn_election(self->system(),
+                               caf::actor_cast<node_internal_actor>(self),
                                st.opts.transport, st.core->id(), std::move(c),
                                st.campaign_epoch);
 }
@@ -200,6 +201,48 @@ void sync_replicators(node_ptr self) {
   for (auto& [peer, f] : followers)
     if (st.replicators.count(peer) == 0)
       start_replicator(self, peer, f);
+}
+
+void on_vote_response(node_ptr self, const vote_response& x) {
+  auto& st = self->state;
+  st.core->handle(x); // a newer term makes us a follower (§5.1)
+  if (st.election && st.core->role() == role::candidate)
+    self->send(st.election, x);
+  schedule_flush(self);
+}
+
+void on_campaign_report(node_ptr self, term_t term, bool pre_vote,
+                        uint64_t epoch, bool won) {
+  auto& st = self->state;
+  if (epoch != st.campaign_epoch)
+    return; // an earlier campaign's
+  st.election = nullptr; // it ended with its report
+  st.core->on_campaign_result(term, pre_vote, won);
+  schedule_flush(self);
+}
+
+void on_append_response(node_ptr self, const append_response& x) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  core.handle(x); // a newer term makes us a follower (§5.1)
+  if (core.role() != role::leader) {
+    schedule_flush(self);
+    return;
+  }
+  if (auto i = st.replicators.find(x.from); i != st.replicators.end())
+    self->send(i->second.handle, x);
+}
+
+void on_replication_report(node_ptr self, const replication_report& r) {
+  auto& st = self->state;
+  auto i = st.replicators.find(r.follower);
+  // Fencing: a report of an earlier term, or of a replicator stopped since
+  // (the follower was removed and added again), is stale.
+  if (i == st.replicators.end() || i->second.epoch != r.epoch
+      || r.term != st.core->term())
+    return;
+  st.core->on_replicated(r.follower, r.match_index, r.acked_round);
+  schedule_flush(self);
 }
 
 } // namespace raft::node_detail

@@ -128,7 +128,7 @@ caf::result<bool> shut_down(node_ptr self) {
   std::vector<caf::actor> children{caf::actor_cast<caf::actor>(st.writer),
                                    caf::actor_cast<caf::actor>(st.fsm)};
   if (st.snapshots)
-    children.push_back(st.snapshots);
+    children.push_back(caf::actor_cast<caf::actor>(st.snapshots));
   auto pending = std::make_shared<int>(static_cast<int>(children.size()));
   auto done = std::make_shared<caf::typed_response_promise<bool>>(rp);
   self->set_down_handler([self, done, pending](caf::down_msg&) {
@@ -143,6 +143,14 @@ caf::result<bool> shut_down(node_ptr self) {
     self->send_exit(child, caf::exit_reason::user_shutdown);
   }
   return rp;
+}
+
+caf::result<caf::actor> open_restore_upload(node_ptr self) {
+  auto& core = *self->state.core;
+  if (core.role() != role::leader)
+    return not_leader_error(core);
+  return caf::actor_cast<caf::actor>(spawn_restore_upload(
+    self->system(), self, core.settings().max_entry_size));
 }
 
 } // namespace raft::node_detail

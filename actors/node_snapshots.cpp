@@ -228,4 +228,33 @@ caf::result<index_t> user_restore(node_ptr self, const std::string& id) {
   return rp;
 }
 
+void on_install_response(node_ptr self, const install_snapshot_response& x) {
+  auto& st = self->state;
+  st.core->handle(x); // a newer term makes us a follower (§5.1)
+  if (st.snapshots)
+    self->send(st.snapshots, x);
+  schedule_flush(self);
+}
+
+caf::result<snapshot_meta> request_snapshot(node_ptr self) {
+  auto& st = self->state;
+  if (!st.snapshots)
+    return make_error(errc::unsupported,
+                      "snapshots are off: the node has no snapshot store");
+  if (!st.started || st.core->role() == role::shutdown)
+    return make_error(errc::raft_shutdown);
+  auto rp = self->make_response_promise<snapshot_meta>();
+  st.snapshot_waiters.push_back(rp);
+  take_snapshot(self);
+  return rp;
+}
+
+void check_snapshot_due(node_ptr self) {
+  auto& st = self->state;
+  if (st.started && st.core->role() != role::shutdown
+      && st.applied
+           >= st.last_snapshot_index + st.core->settings().snapshot_threshold)
+    take_snapshot(self);
+}
+
 } // namespace raft::node_detail

@@ -54,7 +54,7 @@ struct node_state {
   log_writer_actor writer;
   fsm_runner_actor fsm;
   /// The snapshot manager; null without a snapshot store.
-  caf::actor snapshots;
+  snapshot_manager_actor snapshots;
   std::shared_ptr<spdlog::logger> log;
 
   // Durability pipeline: one write in flight, messages held until the
@@ -180,6 +180,48 @@ void report_progress(node_ptr self);
 void flush(node_ptr self);
 
 stats_map make_stats(node_ptr self);
+
+leader_info current_leader(node_ptr self);
+
+/// Time since the leader was last heard from: zero on the leader itself,
+/// negative if never.
+caf::timespan contact_age(node_ptr self);
+
+/// Registers an observer; it learns the current state at once.
+void add_observer(node_ptr self, caf::actor observer);
+
+/// Subscribes to leadership gains and losses (HashiCorp's LeaderCh); the
+/// subscriber learns the current one at once.
+void add_leadership_subscriber(node_ptr self, caf::actor subscriber);
+
+/// A vote answer: the core sees its term first, then the campaign's
+/// election actor counts it.
+void on_vote_response(node_ptr self, const vote_response& x);
+
+/// An election actor's outcome, unless it ran for an earlier campaign.
+void on_campaign_report(node_ptr self, term_t term, bool pre_vote,
+                        uint64_t epoch, bool won);
+
+/// A follower's answer: the core sees its term first, then the follower's
+/// replicator gets it.
+void on_append_response(node_ptr self, const append_response& x);
+
+/// A replicator's report of its follower's progress, unless stale.
+void on_replication_report(node_ptr self, const replication_report& r);
+
+/// An InstallSnapshot answer: the core sees its term first, then the
+/// snapshot manager streaming to that follower gets it.
+void on_install_response(node_ptr self, const install_snapshot_response& x);
+
+/// HashiCorp's Snapshot(): answers the snapshot's metadata once stored.
+caf::result<snapshot_meta> request_snapshot(node_ptr self);
+
+/// The snapshot manager's periodic check: a snapshot is due once
+/// `snapshot_threshold` entries were applied since the last one.
+void check_snapshot_due(node_ptr self);
+
+/// Opens a streamed restore (leader only).
+caf::result<caf::actor> open_restore_upload(node_ptr self);
 
 /// Stops the running campaign, if any: the node moved on. A new epoch
 /// fences off whatever the old election actor already sent.

@@ -12,10 +12,10 @@ namespace raft {
 struct replicator_options {
   /// The leader's node: it gets the reports and answers entry fetches.
   node_internal_actor node;
-  caf::actor transport;
+  transport_actor transport;
   /// The snapshot manager (null without a snapshot store): it streams a
   /// snapshot to a follower whose next entries are compacted (§7).
-  caf::actor snapshots;
+  snapshot_manager_actor snapshots;
   /// Fences the reports: the node drops any whose epoch is not that of the
   /// replicator it runs for the follower.
   uint64_t epoch = 0;

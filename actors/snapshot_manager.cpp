@@ -9,7 +9,7 @@
 #include "actors/metrics.hpp"
 #include "actors/restore_upload.hpp"
 #include "caf/actor_system.hpp"
-#include "caf/event_based_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "caf/response_promise.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
@@ -29,7 +29,7 @@ constexpr int max_silent_periods = 10;
 
 /// The leader's side of one InstallSnapshot transfer.
 struct outgoing_transfer {
-  caf::response_promise promise;
+  caf::typed_response_promise<index_t> promise;
   term_t term = 0;
   snapshot_meta meta;
   std::shared_ptr<snapshot_reader> reader;
@@ -64,7 +64,7 @@ struct manager_state {
   std::string completed_id;
 };
 
-using manager_ptr = caf::stateful_actor<manager_state>*;
+using manager_ptr = snapshot_manager_actor::stateful_pointer<manager_state>;
 
 void arm_check(manager_ptr self) {
   auto& st = self->state;
@@ -359,8 +359,84 @@ caf::expected<bytes> read_for_restore(manager_state& st, const std::string& id,
   return state;
 }
 
-caf::behavior snapshot_manager(manager_ptr self,
-                               snapshot_manager_options opts) {
+/// Starts streaming the newest snapshot to `peer` (§7): answers its last
+/// index once the peer installed it.
+caf::result<index_t> start_install(manager_ptr self, const std::string& peer,
+                                   term_t term) {
+  auto& st = self->state;
+  if (st.outgoing.count(peer) != 0)
+    return make_error(errc::unsupported,
+                      "a snapshot is already on its way to " + peer);
+  auto newest = open_newest(st);
+  if (!newest)
+    return std::move(newest.error());
+  if (!newest->reader)
+    return make_error(errc::not_found, "no snapshot to send to " + peer);
+  auto rp = self->make_response_promise<index_t>();
+  auto& tr = st.outgoing[peer];
+  tr.promise = rp;
+  tr.term = term;
+  tr.meta = std::move(newest->meta);
+  tr.reader = std::move(newest->reader);
+  st.log->info("{}: sending snapshot {} ({} bytes, up to index {}) to {}",
+               st.opts.settings.local_id, tr.meta.id, tr.meta.size,
+               tr.meta.index, peer);
+  if (auto err = seek_to(st, tr, 0))
+    end_transfer(self, peer, std::move(err));
+  else
+    send_chunk(self, peer, tr);
+  return rp;
+}
+
+/// A chunk went unanswered for a while: send it again, or give up.
+void on_resend_timer(manager_ptr self, const std::string& peer,
+                     uint64_t generation) {
+  auto& st = self->state;
+  auto i = st.outgoing.find(peer);
+  if (i == st.outgoing.end() || i->second.generation != generation)
+    return;
+  if (++i->second.silent_periods > max_silent_periods)
+    return end_transfer(self, peer,
+                        make_error(errc::timeout,
+                                   peer + " stopped answering"));
+  send_chunk(self, peer, i->second);
+}
+
+/// Ends every outgoing transfer: this server is no longer the leader.
+void cancel_all(manager_ptr self) {
+  std::vector<std::string> peers;
+  for (auto& kvp : self->state.outgoing)
+    peers.push_back(kvp.first);
+  for (auto& p : peers)
+    end_transfer(self, p,
+                 make_error(errc::leadership_lost,
+                            "leadership lost during the transfer"));
+}
+
+/// Persists captured FSM state, timing it for the metrics.
+caf::result<snapshot_meta> persist_timed(manager_ptr self,
+                                         const snapshot_meta& proto,
+                                         const captured_state& cs) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = persist(self->state, proto, *cs.state);
+  cs.state->release();
+  if (!res)
+    return std::move(res.error());
+  if (auto& m = self->state.opts.metrics)
+    m->snapshot_persist(std::chrono::steady_clock::now() - t0, res->size);
+  return std::move(*res);
+}
+
+/// Turns an expected value into a result (a value or its error).
+template <class T>
+caf::result<T> to_result(caf::expected<T>&& x) {
+  if (!x)
+    return std::move(x.error());
+  return std::move(*x);
+}
+
+snapshot_manager_actor::behavior_type
+snapshot_manager(manager_ptr self, snapshot_manager_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.log = logger_or_null(st.opts.logger);
@@ -370,99 +446,37 @@ caf::behavior snapshot_manager(manager_ptr self,
   st.rng.seed(seed ^ 0x5eed);
   arm_check(self);
   return {
+    [=](open_atom) { return to_result(open_newest(self->state)); },
+    [=](open_atom, const std::string& id) {
+      return to_result(open_one(self->state, id));
+    },
+    [=](persist_atom, const snapshot_meta& proto, const captured_state& cs) {
+      return persist_timed(self, proto, cs);
+    },
+    [=](restore_atom, const std::string& id, uint64_t max_bytes) {
+      return to_result(read_for_restore(self->state, id, max_bytes));
+    },
+    [=](install_atom, const std::string& peer, term_t term) {
+      return start_install(self, peer, term);
+    },
+    [=](const install_snapshot_response& resp) { on_response(self, resp); },
+    [=](cancel_atom) { cancel_all(self); },
+    [=](const install_snapshot_request& req) { return on_chunk(self, req); },
     [=](check_atom) {
       arm_check(self);
       if (self->state.opts.node)
         caf::anon_send(self->state.opts.node, snapshot_atom_v, check_atom_v);
     },
-    [=](open_atom) -> caf::result<opened_snapshot> {
-      auto res = open_newest(self->state);
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
-    },
-    [=](open_atom, const std::string& id) -> caf::result<opened_snapshot> {
-      auto res = open_one(self->state, id);
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
-    },
-    [=](persist_atom, const snapshot_meta& proto,
-        const captured_state& cs) -> caf::result<snapshot_meta> {
-      auto t0 = std::chrono::steady_clock::now();
-      auto res = persist(self->state, proto, *cs.state);
-      cs.state->release();
-      if (!res)
-        return std::move(res.error());
-      if (auto& m = self->state.opts.metrics)
-        m->snapshot_persist(std::chrono::steady_clock::now() - t0, res->size);
-      return std::move(*res);
-    },
-    [=](restore_atom, const std::string& id,
-        uint64_t max_bytes) -> caf::result<bytes> {
-      auto res = read_for_restore(self->state, id, max_bytes);
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
-    },
-    [=](install_atom, const std::string& peer, term_t term) {
-      auto& st = self->state;
-      auto rp = self->make_response_promise();
-      if (st.outgoing.count(peer) != 0) {
-        rp.deliver(make_error(errc::unsupported,
-                              "a snapshot is already on its way to " + peer));
-        return;
-      }
-      auto newest = open_newest(st);
-      if (!newest || !newest->reader) {
-        rp.deliver(newest ? make_error(errc::not_found,
-                                       "no snapshot to send to " + peer)
-                          : std::move(newest.error()));
-        return;
-      }
-      auto& tr = st.outgoing[peer];
-      tr.promise = rp;
-      tr.term = term;
-      tr.meta = std::move(newest->meta);
-      tr.reader = std::move(newest->reader);
-      st.log->info("{}: sending snapshot {} ({} bytes, up to index {}) to {}",
-                   st.opts.settings.local_id, tr.meta.id, tr.meta.size,
-                   tr.meta.index, peer);
-      if (auto err = seek_to(st, tr, 0))
-        return end_transfer(self, peer, std::move(err));
-      send_chunk(self, peer, tr);
-    },
-    [=](const install_snapshot_response& resp) { on_response(self, resp); },
     [=](timer_atom, const std::string& peer, uint64_t generation) {
-      auto& st = self->state;
-      auto i = st.outgoing.find(peer);
-      if (i == st.outgoing.end() || i->second.generation != generation)
-        return;
-      if (++i->second.silent_periods > max_silent_periods)
-        return end_transfer(self, peer,
-                            make_error(errc::timeout,
-                                       peer + " stopped answering"));
-      send_chunk(self, peer, i->second);
-    },
-    [=](cancel_atom) {
-      std::vector<std::string> peers;
-      for (auto& kvp : self->state.outgoing)
-        peers.push_back(kvp.first);
-      for (auto& p : peers)
-        end_transfer(self, p,
-                     make_error(errc::leadership_lost,
-                                "leadership lost during the transfer"));
-    },
-    [=](const install_snapshot_request& req) -> chunk_ack {
-      return on_chunk(self, req);
+      on_resend_timer(self, peer, generation);
     },
   };
 }
 
 } // namespace
 
-caf::actor spawn_snapshot_manager(caf::actor_system& sys,
-                                  snapshot_manager_options opts) {
+snapshot_manager_actor
+spawn_snapshot_manager(caf::actor_system& sys, snapshot_manager_options opts) {
   if (opts.detached)
     return sys.spawn<caf::detached>(snapshot_manager, std::move(opts));
   return sys.spawn(snapshot_manager, std::move(opts));

@@ -20,12 +20,12 @@ class raft_metrics;
 /// What `spawn_snapshot_manager` needs.
 struct snapshot_manager_options {
   std::shared_ptr<snapshot_store> store;
-  /// Carries InstallSnapshot chunks: `(rpc_atom, from, to, message)`.
-  caf::actor transport;
+  /// Carries InstallSnapshot chunks.
+  transport_actor transport;
   /// Told `(snapshot_atom, check_atom)` every `snapshot_interval`
   /// (randomized in [SI, 2SI) as HashiCorp's), to take a snapshot once
   /// `snapshot_threshold` entries were applied since the last one.
-  caf::actor node;
+  node_internal_actor node;
   raft_config settings;
   std::shared_ptr<spdlog::logger> logger;
   /// Where snapshot timings go; null for none.
@@ -35,7 +35,7 @@ struct snapshot_manager_options {
 };
 
 /// Spawns a node's snapshot manager (§7 of the Raft paper), the only user
-/// of its snapshot store. It understands:
+/// of its snapshot store. Its interface, `snapshot_manager_actor`:
 /// - `(open_atom)`: the newest snapshot that opens cleanly, falling back to
 ///   older ones on a checksum error (an `opened_snapshot` with a null
 ///   reader if there are none); fails naming every snapshot if some exist
@@ -56,7 +56,7 @@ struct snapshot_manager_options {
 ///   answers a `chunk_ack`; a new snapshot id or term drops a half-received
 ///   one, and the last chunk is checked against the leader's size and
 ///   CRC-64 before the snapshot becomes visible.
-caf::actor spawn_snapshot_manager(caf::actor_system& sys,
-                                  snapshot_manager_options opts);
+snapshot_manager_actor
+spawn_snapshot_manager(caf::actor_system& sys, snapshot_manager_options opts);
 
 } // namespace raft

@@ -196,6 +196,140 @@ caf::behavior store_opener(caf::event_based_actor* self, std::string dir,
   };
 }
 
+/// The node (or the watchdog) went down.
+void on_down(supervisor_ptr self, caf::down_msg& dm) {
+  auto& st = self->state;
+  if (dm.source == st.node) {
+    st.node = nullptr;
+    if (st.ph == phase::stopping) {
+      finish_stop(self);
+      return;
+    }
+    // Someone else stopped raft ("raft shutdown"), or it failed.
+    auto err = dm.reason && dm.reason != caf::exit_reason::normal
+                 ? std::move(dm.reason)
+                 : make_error(errc::raft_shutdown, "raft shutdown");
+    begin_stop(self, std::move(err));
+    finish_stop(self);
+  } else if (st.watchdog && dm.source == st.watchdog.address()) {
+    st.watchdog = nullptr;
+    if (dm.reason && dm.reason != caf::exit_reason::user_shutdown)
+      begin_stop(self, std::move(dm.reason));
+  }
+}
+
+/// Starts the timer that fails a start taking longer than `loop_timeout`
+/// (the original's "timed out waiting for worker loop").
+void arm_start_timer(supervisor_ptr self) {
+  self->state.start_timer = self->system().spawn(
+    [](caf::event_based_actor* timer, worker_actor worker) -> caf::behavior {
+      timer->delayed_send(timer, loop_timeout, start_timeout_atom_v);
+      return {[=](start_timeout_atom) {
+        caf::anon_send(worker, start_timeout_atom_v);
+        timer->quit();
+      }};
+    },
+    worker_actor{self});
+}
+
+/// Opens the log store and snapshot store off the scheduler (they block);
+/// the node starts once they are open.
+void open_stores(supervisor_ptr self) {
+  auto& st = self->state;
+  auto retain = st.cfg.snapshot_retention != 0 ? st.cfg.snapshot_retention
+                                               : default_snapshot_retention;
+  auto& sys = self->system();
+  auto opener = st.detach ? sys.spawn<caf::detached>(store_opener,
+                                                     st.cfg.storage_dir,
+                                                     retain, st.cfg.logger)
+                          : sys.spawn(store_opener, st.cfg.storage_dir,
+                                      retain, st.cfg.logger);
+  self->request(opener, caf::infinite, open_atom_v)
+    .then([self](opened_stores& stores) { on_stores(self, stores); },
+          [self](caf::error& err) {
+            // Unlike the original, the real cause, at once.
+            self->state.cfg.logger->error("raft worker cannot start: {}",
+                                          describe(err));
+            begin_stop(self, std::move(err));
+          });
+}
+
+/// Answers `value` while running, waits for the start while starting (in
+/// `waiters`), and fails once stopped.
+template <class T>
+caf::result<T>
+when_running(supervisor_ptr self, const T& value,
+             std::vector<caf::typed_response_promise<T>>& waiters) {
+  switch (self->state.ph) {
+    case phase::running:
+      return value;
+    case phase::starting: {
+      auto rp = self->make_response_promise<T>();
+      waiters.push_back(rp);
+      return rp;
+    }
+    default:
+      return stop_error(self);
+  }
+}
+
+/// Worker.Report() from the node's stats, leader and configuration.
+stats_map make_report(stats_map& stats, const leader_info& leader,
+                      const configuration& conf) {
+  stats_map m;
+  m["state"] = stats["state"];
+  m["leader"] = leader.address;
+  m["index.applied"] = stats["applied_index"];
+  m["index.last"] = stats["last_log_index"];
+  if (stats["state"] != "Leader")
+    m["last-contact"] = stats["last_contact"];
+  for (auto& s : conf.servers) {
+    auto key = "cluster-config.servers." + s.id;
+    m[key + ".suffrage"] = to_string(s.suffrage);
+    m[key + ".address"] = s.address;
+  }
+  return m;
+}
+
+caf::result<stats_map> report(supervisor_ptr self) {
+  auto& st = self->state;
+  if (st.ph == phase::starting) {
+    // Raft() still waits for the node: not an error (the original reports
+    // one only when Raft() fails).
+    return stats_map{{"state", "Starting"}, {"leader", ""}};
+  }
+  if (st.ph != phase::running)
+    return stats_map{{"error", describe(stop_error(self))}};
+  auto rp = self->make_response_promise<stats_map>();
+  auto node = st.node;
+  auto fail = [rp](caf::error& err) mutable { rp.deliver(err); };
+  self->request(node, caf::infinite, stats_atom_v).then(
+    [=](stats_map& stats) mutable {
+      self->request(node, caf::infinite, leader_atom_v).then(
+        [=](leader_info& leader) mutable {
+          self->request(node, caf::infinite, get_config_atom_v).then(
+            [=](configuration& conf, index_t) mutable {
+              rp.deliver(make_report(stats, leader, conf));
+            },
+            fail);
+        },
+        fail);
+    },
+    fail);
+  return rp;
+}
+
+/// The start took longer than `loop_timeout`.
+void on_start_timeout(supervisor_ptr self) {
+  auto& st = self->state;
+  if (st.ph != phase::starting)
+    return;
+  st.cfg.logger->error("raft worker: {}", to_string(errc::start_timeout));
+  begin_stop(self, make_error(errc::start_timeout));
+  if (!st.node)
+    finish_stop(self);
+}
+
 worker_actor::behavior_type supervisor(supervisor_ptr self, config cfg,
                                        raft_config settings, bool detach) {
   auto& st = self->state;
@@ -209,164 +343,35 @@ worker_actor::behavior_type supervisor(supervisor_ptr self, config cfg,
     st.metrics = std::move(*m);
   else
     st.cfg.logger->warn("{}", describe(m.error()));
-  self->set_down_handler([self](caf::down_msg& dm) {
-    auto& st = self->state;
-    if (dm.source == st.node) {
-      st.node = nullptr;
-      if (st.ph == phase::stopping) {
-        finish_stop(self);
-      } else {
-        // Someone else stopped raft ("raft shutdown"), or it failed.
-        auto err = dm.reason && dm.reason != caf::exit_reason::normal
-                     ? std::move(dm.reason)
-                     : make_error(errc::raft_shutdown, "raft shutdown");
-        begin_stop(self, std::move(err));
-        finish_stop(self);
-      }
-    } else if (st.watchdog && dm.source == st.watchdog.address()) {
-      st.watchdog = nullptr;
-      if (dm.reason && dm.reason != caf::exit_reason::user_shutdown)
-        begin_stop(self, std::move(dm.reason));
-    }
-  });
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   // Worker.Kill: a user_shutdown exit stops the worker cleanly.
   self->set_exit_handler([self](caf::exit_msg&) { begin_stop(self, caf::none); });
-  st.start_timer = self->system().spawn(
-    [](caf::event_based_actor* timer, worker_actor worker) -> caf::behavior {
-      timer->delayed_send(timer, loop_timeout, start_timeout_atom_v);
-      return {[=](start_timeout_atom) {
-        caf::anon_send(worker, start_timeout_atom_v);
-        timer->quit();
-      }};
-    },
-    worker_actor{self});
-  auto opener = detach ? self->system().spawn<caf::detached>(
-                  store_opener, st.cfg.storage_dir,
-                  st.cfg.snapshot_retention != 0 ? st.cfg.snapshot_retention
-                                                 : default_snapshot_retention,
-                  st.cfg.logger)
-                       : self->system().spawn(
-                         store_opener, st.cfg.storage_dir,
-                         st.cfg.snapshot_retention != 0
-                           ? st.cfg.snapshot_retention
-                           : default_snapshot_retention,
-                         st.cfg.logger);
-  self->request(opener, caf::infinite, open_atom_v)
-    .then([self](opened_stores& stores) { on_stores(self, stores); },
-          [self](caf::error& err) {
-            // Unlike the original, the real cause, at once.
-            self->state.cfg.logger->error("raft worker cannot start: {}",
-                                          describe(err));
-            begin_stop(self, std::move(err));
-          });
+  arm_start_timer(self);
+  open_stores(self);
   return {
-    [=](start_atom) -> caf::result<bool> {
-      auto& st = self->state;
-      switch (st.ph) {
-        case phase::running:
-          return true;
-        case phase::starting: {
-          auto rp = self->make_response_promise<bool>();
-          st.start_waiters.push_back(rp);
-          return rp;
-        }
-        default:
-          return stop_error(self);
-      }
+    [=](start_atom) {
+      return when_running(self, true, self->state.start_waiters);
     },
-    [=](raft_atom) -> caf::result<node_actor> {
-      auto& st = self->state;
-      switch (st.ph) {
-        case phase::running:
-          return st.node;
-        case phase::starting: {
-          auto rp = self->make_response_promise<node_actor>();
-          st.raft_waiters.push_back(rp);
-          return rp;
-        }
-        default:
-          return stop_error(self);
-      }
+    [=](raft_atom) {
+      return when_running(self, self->state.node, self->state.raft_waiters);
     },
-    [=](log_store_atom) -> caf::result<shared_log_store> {
-      auto& st = self->state;
-      switch (st.ph) {
-        case phase::running:
-          return st.store;
-        case phase::starting: {
-          auto rp = self->make_response_promise<shared_log_store>();
-          st.store_waiters.push_back(rp);
-          return rp;
-        }
-        default:
-          return stop_error(self);
-      }
+    [=](log_store_atom) {
+      return when_running(self, self->state.store, self->state.store_waiters);
     },
     [=](wait_atom) -> caf::result<bool> {
       auto& st = self->state;
-      if (st.ph == phase::stopped) {
-        if (st.exit_error)
-          return st.exit_error;
-        return true;
+      if (st.ph != phase::stopped) {
+        auto rp = self->make_response_promise<bool>();
+        st.wait_waiters.push_back(rp);
+        return rp;
       }
-      auto rp = self->make_response_promise<bool>();
-      st.wait_waiters.push_back(rp);
-      return rp;
+      if (st.exit_error)
+        return st.exit_error;
+      return true;
     },
-    [=](report_atom) -> caf::result<stats_map> {
-      auto& st = self->state;
-      if (st.ph == phase::starting) {
-        // Raft() still waits for the node: not an error (the original
-        // reports one only when Raft() fails).
-        return stats_map{{"state", "Starting"}, {"leader", ""}};
-      }
-      if (st.ph != phase::running) {
-        stats_map m;
-        m["error"] = describe(stop_error(self));
-        return m;
-      }
-      auto rp = self->make_response_promise<stats_map>();
-      auto node = st.node;
-      self->request(node, caf::infinite, stats_atom_v)
-        .then(
-          [=](stats_map& stats) mutable {
-            self->request(node, caf::infinite, leader_atom_v)
-              .then(
-                [=](leader_info& leader) mutable {
-                  self->request(node, caf::infinite, get_config_atom_v)
-                    .then(
-                      [=](configuration& conf, index_t) mutable {
-                        stats_map m;
-                        m["state"] = stats["state"];
-                        m["leader"] = leader.address;
-                        m["index.applied"] = stats["applied_index"];
-                        m["index.last"] = stats["last_log_index"];
-                        if (stats["state"] != "Leader")
-                          m["last-contact"] = stats["last_contact"];
-                        for (auto& s : conf.servers) {
-                          auto key = "cluster-config.servers." + s.id;
-                          m[key + ".suffrage"] = to_string(s.suffrage);
-                          m[key + ".address"] = s.address;
-                        }
-                        rp.deliver(std::move(m));
-                      },
-                      [=](caf::error& err) mutable { rp.deliver(err); });
-                },
-                [=](caf::error& err) mutable { rp.deliver(err); });
-          },
-          [=](caf::error& err) mutable { rp.deliver(err); });
-      return rp;
-    },
+    [=](report_atom) { return report(self); },
     [=](loop_atom) { on_started(self); },
-    [=](start_timeout_atom) {
-      if (self->state.ph == phase::starting) {
-        self->state.cfg.logger->error("raft worker: {}",
-                                      to_string(errc::start_timeout));
-        begin_stop(self, make_error(errc::start_timeout));
-        if (!self->state.node)
-          finish_stop(self);
-      }
-    },
+    [=](start_timeout_atom) { on_start_timeout(self); },
   };
 }
 

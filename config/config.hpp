@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/error.hpp"
 #include "caf/fwd.hpp"
@@ -48,7 +49,7 @@ public:
   std::string local_id;
   /// The transport actor that carries RPCs between servers; required by the
   /// worker, and must be absent for `bootstrap`.
-  caf::actor transport;
+  transport_actor transport;
   /// The clock of the actor system the worker runs in; every timer goes
   /// through it, so a test coordinator drives them.
   caf::actor_clock* clock = nullptr;

@@ -35,7 +35,7 @@ struct fixture {
       "test", std::make_shared<spdlog::sinks::null_sink_mt>());
     cfg.storage_dir = "/tmp/unused";
     cfg.local_id = "123";
-    cfg.transport = transport;
+    cfg.transport = caf::actor_cast<transport_actor>(transport);
     cfg.clock = &sys.clock();
     return cfg;
   }

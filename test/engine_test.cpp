@@ -404,7 +404,7 @@ configuration voters(const std::vector<std::string>& ids) {
 
 struct recovery_fixture : engine_fixture {
   std::string root;
-  caf::actor transport = spawn_inmem_transport(sys, 7);
+  transport_actor transport = spawn_inmem_transport(sys, 7);
   std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>(
     "test", std::make_shared<spdlog::sinks::null_sink_mt>());
   std::vector<controller> controllers;

@@ -103,7 +103,7 @@ struct fixture : sim {
     std::map<std::string, std::any> r;
     r["clock"] = &sys.clock();
     r["agent"] = agent_info{"machine-99", "data/dir"};
-    r["transport"] = transport;
+    r["transport"] = caf::actor_cast<transport_actor>(transport);
     return r;
   }
 
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(start_builds_the_worker_config) {
   BOOST_TEST((c.logger == logger));
   BOOST_TEST(c.storage_dir == "data/dir/raft");
   BOOST_TEST(c.local_id == "99");
-  BOOST_TEST((c.transport == transport));
+  BOOST_TEST((c.transport == caf::actor_cast<transport_actor>(transport)));
   BOOST_TEST((c.clock == &sys.clock()));
   BOOST_TEST((c.prometheus_registerer == nullptr));
   // Timeouts and retention stay zero, as the original.
@@ -238,6 +238,15 @@ BOOST_AUTO_TEST_CASE(start_reports_bad_inputs) {
   auto w = m.start(ctx);
   BOOST_REQUIRE(!w);
   BOOST_TEST(text(w.error()) == "input \"clock\" is not a caf::actor_clock*");
+  // An untyped handle is not a transport: the host learns what to put.
+  r = resources();
+  r["transport"] = transport;
+  auto ctx_untyped = context(m, r);
+  w = m.start(ctx_untyped);
+  BOOST_REQUIRE(!w);
+  BOOST_TEST(text(w.error()).find("is not a raft::transport_actor (put the "
+                                  "handle spawn_inmem_transport")
+             != std::string::npos, text(w.error()));
   r = resources();
   r["agent"] = agent_info{"nodash", "d"};
   auto ctx2 = context(m, r);

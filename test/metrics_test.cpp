@@ -436,7 +436,7 @@ struct worker_fixture : sim {
   std::shared_ptr<spdlog::logger> logger
     = std::make_shared<spdlog::logger>("test", lines);
   std::shared_ptr<fsm::simple_fsm> fsm = std::make_shared<fsm::simple_fsm>();
-  caf::actor transport = spawn_inmem_transport(sys, 1);
+  inmem_transport_actor transport = spawn_inmem_transport(sys, 1);
   std::vector<worker_actor> workers;
 
   worker_fixture() {
@@ -549,7 +549,7 @@ BOOST_AUTO_TEST_CASE(fresh_worker_takes_over_from_one_that_timed_out) {
   });
   auto cfg = make_config();
   cfg.prometheus_registerer = reg;
-  cfg.transport = silent;
+  cfg.transport = caf::actor_cast<transport_actor>(silent);
   auto orphan = spawn_worker(sys, cfg);
   BOOST_REQUIRE(orphan);
   workers.push_back(*orphan);

@@ -169,7 +169,7 @@ struct address_book {
 };
 
 caf::expected<stats_map> stats_of(caf::actor_system& sys,
-                                  const caf::actor& transport) {
+                                  const net_transport_actor& transport) {
   caf::scoped_actor self{sys};
   caf::expected<stats_map> result{stats_map{}};
   self->request(transport, 2s, net_stats_atom_v)
@@ -178,7 +178,7 @@ caf::expected<stats_map> stats_of(caf::actor_system& sys,
   return result;
 }
 
-uint64_t stat(caf::actor_system& sys, const caf::actor& transport,
+uint64_t stat(caf::actor_system& sys, const net_transport_actor& transport,
               const std::string& key) {
   auto m = stats_of(sys, transport);
   if (!m)
@@ -195,7 +195,7 @@ struct server_proc {
   std::shared_ptr<fsm::simple_fsm> fsm;
   std::unique_ptr<net_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
-  caf::actor transport;
+  net_transport_actor transport;
   node_actor node;
   uint16_t port = 0;
 

@@ -457,7 +457,7 @@ public:
   uint64_t seed;
   std::shared_ptr<signal> sig = std::make_shared<signal>();
   std::shared_ptr<shared_state> shared = std::make_shared<shared_state>(sig);
-  caf::actor transport;
+  inmem_transport_actor transport;
   caf::actor observer;
   raft_config settings;
   std::vector<member> nodes;

@@ -38,7 +38,7 @@ struct worker_fixture : sim {
   std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>(
     "test", std::make_shared<spdlog::sinks::null_sink_mt>());
   std::shared_ptr<fsm::simple_fsm> fsm = std::make_shared<fsm::simple_fsm>();
-  caf::actor transport = spawn_inmem_transport(sys, 1);
+  inmem_transport_actor transport = spawn_inmem_transport(sys, 1);
 
   worker_fixture() {
     char tmpl[] = "/tmp/raft-worker-test-XXXXXX";
@@ -434,7 +434,7 @@ BOOST_AUTO_TEST_CASE(new_worker_times_out) {
   bootstrap_dir();
   auto silent = spawn_silent_transport();
   auto cfg = make_config();
-  cfg.transport = silent;
+  cfg.transport = caf::actor_cast<transport_actor>(silent);
   auto w = spawn(cfg);
   BOOST_REQUIRE(w);
   auto started = ask<bool>(*w, start_atom_v);
@@ -452,7 +452,7 @@ BOOST_AUTO_TEST_CASE(report_while_starting_says_starting) {
   bootstrap_dir();
   auto silent = spawn_silent_transport();
   auto cfg = make_config();
-  cfg.transport = silent;
+  cfg.transport = caf::actor_cast<transport_actor>(silent);
   auto w = spawn(cfg);
   BOOST_REQUIRE(w);
   auto node = ask<node_actor>(*w, raft_atom_v);

@@ -154,54 +154,38 @@ void consensus::on_campaign_result(term_t term, bool pre_vote, bool won) {
   }
 }
 
-void consensus::handle(const append_request& req) {
-  if (role_ == role::shutdown)
-    return;
-  append_response resp{term_, cfg_.local_id, false, req.prev_log_index, 0,
-                       req.round};
-  auto reply = [&] {
-    resp.term = term_;
-    send(req.leader, resp);
-  };
+bool consensus::well_formed(const append_request& req) const {
   // Nothing from the network is trusted: entries must follow prev without
   // gaps and in order, with terms no newer than the request's.
   for (size_t k = 0; k < req.entries.size(); ++k) {
     auto& e = req.entries[k];
     if (e.index != req.prev_log_index + 1 + k || e.term > req.term
-        || e.data.size() > cfg_.max_entry_size) {
-      ++bad_messages_;
-      return;
-    }
+        || e.data.size() > cfg_.max_entry_size)
+      return false;
   }
-  // §5.1: a stale leader learns the newer term from our answer.
-  if (req.term < term_) {
-    resp.hint = log_.last_index();
-    return reply();
-  }
-  if (req.term > term_ || role_ != role::follower || leader_id_ != req.leader)
-    become_follower(req.term, req.leader);
-  leader_address_ = req.leader_address;
-  heard_leader_ = true;
-  out_.leader_contact = true;
-  // §5.3 consistency check: our log must hold prev with the same term.
+  return true;
+}
+
+std::optional<index_t>
+consensus::mismatch_hint(const append_request& req) const {
   // Entries at or before our snapshot are committed, hence they match.
-  if (req.prev_log_index > log_.snapshot_index()) {
-    auto t = log_.term_at(req.prev_log_index);
-    if (!t) {
-      resp.hint = log_.last_index();
-      return reply();
-    }
-    if (*t != req.prev_log_term) {
-      // Skip back over the whole conflicting term at once; everything up to
-      // the commit index matches for sure.
-      auto h = req.prev_log_index - 1;
-      while (h > log_.snapshot_index() && h > commit_index_
-             && log_.term_at(h) == t)
-        --h;
-      resp.hint = h;
-      return reply();
-    }
-  }
+  if (req.prev_log_index <= log_.snapshot_index())
+    return std::nullopt;
+  auto t = log_.term_at(req.prev_log_index);
+  if (!t)
+    return log_.last_index();
+  if (*t == req.prev_log_term)
+    return std::nullopt;
+  // Skip back over the whole conflicting term at once; everything up to the
+  // commit index matches for sure.
+  auto h = req.prev_log_index - 1;
+  while (h > log_.snapshot_index() && h > commit_index_
+         && log_.term_at(h) == t)
+    --h;
+  return h;
+}
+
+void consensus::append_new_entries(const append_request& req) {
   if (mutant(mutation::truncate_committed) && !req.entries.empty()
       && req.prev_log_index + req.entries.size() < log_.last_index()
       && req.prev_log_index + 1 > log_.snapshot_index())
@@ -224,21 +208,55 @@ void consensus::handle(const append_request& req) {
     track_configuration(e);
     log_.append(e);
   }
+}
+
+void consensus::follow_commit(const append_request& req) {
   // §5.3: commit up to the leader's commit index, but only as far as this
   // request proves our log matches the leader's. A heartbeat proves
   // nothing itself; its leader sends at most the match it learned from our
   // acknowledgements in its term (as etcd-raft does), entries we stored
   // before acknowledging them. Without it a lost commit notice leaves us
   // one entry behind until the next write.
-  auto last_new = req.prev_log_index + req.entries.size();
-  auto proven = last_new;
+  auto proven = req.prev_log_index + req.entries.size();
   if (req.prev_log_index == 0 && req.entries.empty())
     proven = std::min(req.leader_commit, log_.last_index());
   auto new_commit = std::min(req.leader_commit, proven);
   if (new_commit > commit_index_)
     commit_index_ = new_commit;
+}
+
+void consensus::handle(const append_request& req) {
+  if (role_ == role::shutdown)
+    return;
+  if (!well_formed(req)) {
+    ++bad_messages_;
+    return;
+  }
+  append_response resp{term_, cfg_.local_id, false, req.prev_log_index, 0,
+                       req.round};
+  auto reply = [&] {
+    resp.term = term_;
+    send(req.leader, resp);
+  };
+  // §5.1: a stale leader learns the newer term from our answer.
+  if (req.term < term_) {
+    resp.hint = log_.last_index();
+    return reply();
+  }
+  if (req.term > term_ || role_ != role::follower || leader_id_ != req.leader)
+    become_follower(req.term, req.leader);
+  leader_address_ = req.leader_address;
+  heard_leader_ = true;
+  out_.leader_contact = true;
+  // §5.3 consistency check: our log must hold prev with the same term.
+  if (auto hint = mismatch_hint(req)) {
+    resp.hint = *hint;
+    return reply();
+  }
+  append_new_entries(req);
+  follow_commit(req);
   resp.success = true;
-  resp.index = last_new;
+  resp.index = req.prev_log_index + req.entries.size();
   reply();
 }
 

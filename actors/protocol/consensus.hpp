@@ -461,6 +461,19 @@ private:
   void end_transfer(bool moved);
   void check_reads();
 
+  // -- the follower's steps of AppendEntries (§5.3) --------------------------
+
+  /// Entries follow prev without gaps, no newer than the request's term,
+  /// each within max_entry_size.
+  bool well_formed(const append_request& req) const;
+  /// Where the leader should retry if our log does not hold the request's
+  /// prev entry with its term; none if it does.
+  std::optional<index_t> mismatch_hint(const append_request& req) const;
+  /// Appends what is new, deleting a conflicting suffix first.
+  void append_new_entries(const append_request& req);
+  /// Follows the leader's commit index as far as the request proves.
+  void follow_commit(const append_request& req);
+
   // -- helpers ---------------------------------------------------------------
 
   void truncate_from(index_t index);

@@ -6,7 +6,8 @@
 
 #include "actors/messages.hpp"
 #include "caf/actor_system.hpp"
-#include "caf/event_based_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
+#include "caf/stateful_actor.hpp"
 #include "caf/send.hpp"
 
 namespace raft {
@@ -40,8 +41,9 @@ struct transport_state {
   }
 };
 
-caf::behavior transport(caf::stateful_actor<transport_state>* self,
-                        uint64_t seed, rpc_audit audit) {
+inmem_transport_actor::behavior_type
+transport(inmem_transport_actor::stateful_pointer<transport_state> self,
+          uint64_t seed, rpc_audit audit) {
   self->state.rng.seed(seed);
   return {
     [=](connect_atom, const std::string& id, const caf::actor& dest) {
@@ -99,7 +101,7 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
 
 } // namespace
 
-caf::actor spawn_inmem_transport(caf::actor_system& sys, uint64_t seed,
+inmem_transport_actor spawn_inmem_transport(caf::actor_system& sys, uint64_t seed,
                                  rpc_audit audit) {
   return sys.spawn(transport, seed, std::move(audit));
 }

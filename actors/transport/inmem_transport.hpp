@@ -4,16 +4,15 @@
 #include <functional>
 #include <string>
 
-#include "caf/actor.hpp"
+#include "actors/messages.hpp"
 #include "caf/fwd.hpp"
 
 namespace raft {
 
 /// Spawns a transport that routes RPCs by server id inside one actor system
-/// (HashiCorp's InmemTransport, with NuRaft-style faults). It understands:
-/// - `(connect_atom, id, actor)`: registers `actor` as `id` and answers
-///   with the local address; `(disconnect_atom, id)` unregisters;
-/// - `(rpc_atom, from, to, message)`: deliver `message` to `to`;
+/// (HashiCorp's InmemTransport, with NuRaft-style faults). Its interface,
+/// `inmem_transport_actor`, is the `transport_actor` (a node's local
+/// address is its id) plus faults:
 /// - `(fault_atom, fault_settings)`: drop, duplicate and delay (reorder)
 ///   messages with the given probabilities, drawn from a generator seeded
 ///   with `seed`, so a run replays exactly under a test coordinator;
@@ -26,7 +25,7 @@ using rpc_audit = std::function<void(const std::string& from,
                                      const std::string& to,
                                      const caf::message& msg)>;
 
-caf::actor spawn_inmem_transport(caf::actor_system& sys, uint64_t seed,
+inmem_transport_actor spawn_inmem_transport(caf::actor_system& sys, uint64_t seed,
                                  rpc_audit audit = nullptr);
 
 } // namespace raft

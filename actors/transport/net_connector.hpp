@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
 
@@ -18,7 +19,7 @@ class tls_identity;
 struct net_connect_job {
   /// Told `(net_ready_atom, peer_id, generation, gateway, token)` on
   /// success, `(net_fail_atom, peer_id, generation, reason)` otherwise.
-  caf::actor transport;
+  net_transport_actor transport;
   std::string local_id;
   std::string peer_id;
   uint64_t generation = 0;

@@ -10,6 +10,7 @@
 #include "actors/log_limiter.hpp"
 #include "actors/transport/net_protocol.hpp"
 #include "actors/transport/net_sessions.hpp"
+#include "caf/actor_clock.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
@@ -21,7 +22,8 @@ namespace raft {
 
 namespace {
 
-using steady = std::chrono::steady_clock;
+/// Protocol time is the actor clock's, so a test coordinator drives it.
+using time_point = caf::actor_clock::time_point;
 
 /// A challenge lives this long; a handshake slower than that starts over.
 constexpr auto challenge_ttl = std::chrono::seconds{10};
@@ -33,7 +35,7 @@ struct challenge {
   std::string client_id;
   std::string client_nonce;
   caf::actor client_gateway;
-  steady::time_point expires;
+  time_point expires;
 };
 
 struct gateway_state {
@@ -42,7 +44,7 @@ struct gateway_state {
   std::shared_ptr<tls_identity> identity;
   size_t max_message_size = 0;
   std::shared_ptr<spdlog::logger> log;
-  caf::actor transport;
+  net_transport_actor transport;
   std::map<std::string, challenge> challenges;
   std::shared_ptr<net_sessions> sessions;
   log_limiter limiter;
@@ -56,8 +58,7 @@ struct gateway_state {
     limiter.warn(*log, fmt, xs...);
   }
 
-  void expire_challenges() {
-    auto now = steady::now();
+  void expire_challenges(time_point now) {
     for (auto i = challenges.begin(); i != challenges.end();)
       if (i->second.expires <= now)
         i = challenges.erase(i);
@@ -76,7 +77,111 @@ struct gateway_state {
 
 using gateway_ptr = caf::stateful_actor<gateway_state>*;
 
-caf::behavior gateway(gateway_ptr self, caf::actor transport,
+using hello_result = caf::result<std::string, std::string, std::string>;
+
+/// First step of the handshake (net_gateway.hpp): answers a challenge,
+/// signed with our certificate's key unless insecure.
+hello_result on_hello(gateway_ptr self, const std::string& client_id,
+                      const std::string& server_id,
+                      const std::string& client_nonce,
+                      const caf::actor& client_gateway) {
+  auto& st = self->state;
+  if (client_id.empty() || client_id.size() > net_max_id_size
+      || client_nonce.size() != net_nonce_size || !client_gateway) {
+    ++st.handshake_failures;
+    st.warn("raft transport: malformed hello dropped");
+    return make_error(errc::bad_message, "malformed hello");
+  }
+  if (server_id != st.local_id) {
+    ++st.handshake_failures;
+    st.warn("raft transport: hello from {} for server {}, but this is {}",
+            client_id, server_id, st.local_id);
+    return make_error(errc::unknown_peer, "this is server " + st.local_id
+                                            + ", not " + server_id);
+  }
+  auto now = self->clock().now();
+  st.expire_challenges(now);
+  auto server_nonce = tls_identity::random_bytes(net_nonce_size);
+  st.challenges[server_nonce] = challenge{client_id, client_nonce,
+                                          client_gateway, now + challenge_ttl};
+  if (!st.identity)
+    return {std::string{}, server_nonce, std::string{}};
+  auto sig = st.identity->sign(
+    net_server_proof(client_nonce, server_nonce, st.local_id, client_id));
+  if (!sig)
+    return sig.error();
+  return {st.identity->certificate_pem(), server_nonce, std::move(*sig)};
+}
+
+/// Second step: the client proves its id; answers its session token and
+/// hands the connection to the transport.
+caf::result<std::string> on_auth(gateway_ptr self,
+                                 const std::string& server_nonce,
+                                 const std::string& cert_pem,
+                                 const std::string& signature,
+                                 const std::string& token_for_us) {
+  auto& st = self->state;
+  st.expire_challenges(self->clock().now());
+  auto i = st.challenges.find(server_nonce);
+  if (i == st.challenges.end()) {
+    ++st.handshake_failures;
+    st.warn("raft transport: authentication with an unknown or expired "
+            "challenge dropped");
+    return make_error(errc::bad_message, "unknown or expired challenge");
+  }
+  // A challenge answers once, whatever the outcome.
+  auto ch = std::move(i->second);
+  st.challenges.erase(i);
+  if (st.identity) {
+    auto proof = net_client_proof(ch.client_nonce, server_nonce, st.local_id,
+                                  ch.client_id);
+    if (auto err = st.identity->verify(cert_pem, ch.client_id, proof,
+                                       signature)) {
+      ++st.handshake_failures;
+      st.warn("raft transport: peer claiming to be server {} refused: {}",
+              ch.client_id, describe(err));
+      return err;
+    }
+  }
+  if (token_for_us.empty() || token_for_us.size() > 64) {
+    ++st.handshake_failures;
+    return make_error(errc::bad_message, "malformed session token");
+  }
+  ++st.handshakes;
+  st.log->info("raft transport: server {} authenticated{}", ch.client_id,
+               st.identity ? "" : " (insecure: id taken on trust)");
+  // The connection the peer dialed carries our RPCs to it as well (one
+  // BASP connection per pair of servers).
+  self->send(st.transport, net_accept_atom_v, ch.client_id, ch.client_gateway,
+             token_for_us);
+  return st.sessions->issue(ch.client_id);
+}
+
+/// Why an incoming RPC must be dropped, or "" if it may pass: it needs a
+/// session of the server it claims to come from, our id as its target, and
+/// a well-formed message within the size limit.
+std::string refusal(gateway_state& st, const std::string& token,
+                    const std::string& from, const std::string& to,
+                    const caf::message& msg) {
+  auto claimed = from.substr(0, net_max_id_size);
+  auto owner = st.sessions->lookup(token);
+  if (!owner)
+    return "RPC claiming to be from " + claimed
+           + " without a valid session dropped";
+  if (*owner != from)
+    return "RPC from authenticated server " + *owner + " claiming to be from "
+           + claimed + " dropped";
+  if (to != st.local_id)
+    return "RPC from " + from + " for server " + to.substr(0, net_max_id_size)
+           + " dropped (this is " + st.local_id + ")";
+  if (auto err = net_check_rpc(from, msg, st.max_message_size))
+    return "RPC from " + from + " dropped: " + describe(err);
+  return {};
+}
+
+/// The gateway is the one actor peers reach, so it stays untyped: its
+/// handlers check every argument themselves, and anything else is dropped.
+caf::behavior gateway(gateway_ptr self, net_transport_actor transport,
                       std::string local_id,
                       std::shared_ptr<tls_identity> identity,
                       std::shared_ptr<net_sessions> sessions,
@@ -94,105 +199,21 @@ caf::behavior gateway(gateway_ptr self, caf::actor transport,
   return {
     [=](net_hello_atom, const std::string& client_id,
         const std::string& server_id, const std::string& client_nonce,
-        const caf::actor& client_gateway)
-      -> caf::result<std::string, std::string, std::string> {
-      auto& st = self->state;
-      if (client_id.empty() || client_id.size() > net_max_id_size
-          || client_nonce.size() != net_nonce_size || !client_gateway) {
-        ++st.handshake_failures;
-        st.warn("raft transport: malformed hello dropped");
-        return make_error(errc::bad_message, "malformed hello");
-      }
-      if (server_id != st.local_id) {
-        ++st.handshake_failures;
-        st.warn("raft transport: hello from {} for server {}, but this is "
-                "{}",
-                client_id, server_id, st.local_id);
-        return make_error(errc::unknown_peer, "this is server " + st.local_id
-                                                + ", not " + server_id);
-      }
-      st.expire_challenges();
-      auto server_nonce = tls_identity::random_bytes(net_nonce_size);
-      st.challenges[server_nonce] = challenge{
-        client_id, client_nonce, client_gateway,
-        steady::now() + challenge_ttl};
-      if (!st.identity)
-        return {std::string{}, server_nonce, std::string{}};
-      auto sig = st.identity->sign(net_server_proof(client_nonce, server_nonce,
-                                                    st.local_id, client_id));
-      if (!sig)
-        return sig.error();
-      return {st.identity->certificate_pem(), server_nonce, std::move(*sig)};
+        const caf::actor& client_gateway) {
+      return on_hello(self, client_id, server_id, client_nonce,
+                      client_gateway);
     },
     [=](net_auth_atom, const std::string& server_nonce,
-        const std::string& cert_pem,
-        const std::string& signature,
-        const std::string& token_for_us) -> caf::result<std::string> {
-      auto& st = self->state;
-      st.expire_challenges();
-      auto i = st.challenges.find(server_nonce);
-      if (i == st.challenges.end()) {
-        ++st.handshake_failures;
-        st.warn("raft transport: authentication with an unknown or expired "
-                "challenge dropped");
-        return make_error(errc::bad_message, "unknown or expired challenge");
-      }
-      // A challenge answers once, whatever the outcome.
-      auto ch = std::move(i->second);
-      st.challenges.erase(i);
-      if (st.identity) {
-        auto proof = net_client_proof(ch.client_nonce, server_nonce,
-                                      st.local_id, ch.client_id);
-        if (auto err = st.identity->verify(cert_pem, ch.client_id, proof,
-                                           signature)) {
-          ++st.handshake_failures;
-          st.warn("raft transport: peer claiming to be server {} refused: {}",
-                  ch.client_id, describe(err));
-          return err;
-        }
-      }
-      if (token_for_us.empty() || token_for_us.size() > 64) {
-        ++st.handshake_failures;
-        return make_error(errc::bad_message, "malformed session token");
-      }
-      ++st.handshakes;
-      st.log->info("raft transport: server {} authenticated{}", ch.client_id,
-                   st.identity ? "" : " (insecure: id taken on trust)");
-      // The connection the peer dialed carries our RPCs to it as well (one
-      // BASP connection per pair of servers).
-      self->send(st.transport, net_accept_atom_v, ch.client_id,
-                 ch.client_gateway, token_for_us);
-      return st.sessions->issue(ch.client_id);
+        const std::string& cert_pem, const std::string& signature,
+        const std::string& token_for_us) {
+      return on_auth(self, server_nonce, cert_pem, signature, token_for_us);
     },
     [=](net_rpc_atom, const std::string& token, const std::string& from,
         const std::string& to, const caf::message& msg) {
       auto& st = self->state;
-      auto owner = st.sessions->lookup(token);
-      if (!owner) {
+      if (auto why = refusal(st, token, from, to, msg); !why.empty()) {
         ++st.rejected;
-        st.warn("raft transport: RPC claiming to be from {} without a valid "
-                "session dropped",
-                from.substr(0, net_max_id_size));
-        return;
-      }
-      if (*owner != from) {
-        ++st.rejected;
-        st.warn("raft transport: RPC from authenticated server {} claiming "
-                "to be from {} dropped",
-                *owner, from.substr(0, net_max_id_size));
-        return;
-      }
-      if (to != st.local_id) {
-        ++st.rejected;
-        st.warn("raft transport: RPC from {} for server {} dropped (this is "
-                "{})",
-                from, to.substr(0, net_max_id_size), st.local_id);
-        return;
-      }
-      if (auto err = net_check_rpc(from, msg, st.max_message_size)) {
-        ++st.rejected;
-        st.warn("raft transport: RPC from {} dropped: {}", from,
-                describe(err));
+        st.warn("raft transport: {}", why);
         return;
       }
       ++st.accepted;
@@ -212,7 +233,8 @@ caf::behavior gateway(gateway_ptr self, caf::actor transport,
 
 } // namespace
 
-caf::actor spawn_net_gateway(caf::actor_system& sys, caf::actor transport,
+caf::actor spawn_net_gateway(caf::actor_system& sys,
+                             net_transport_actor transport,
                              std::string local_id,
                              std::shared_ptr<tls_identity> identity,
                              std::shared_ptr<net_sessions> sessions,

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
 
@@ -35,7 +36,8 @@ class tls_identity;
 /// `transport` is the local transport actor (never exposed to peers).
 ///
 /// `identity` null means insecure mode: claimed ids are taken on trust.
-caf::actor spawn_net_gateway(caf::actor_system& sys, caf::actor transport,
+caf::actor spawn_net_gateway(caf::actor_system& sys,
+                             net_transport_actor transport,
                              std::string local_id,
                              std::shared_ptr<tls_identity> identity,
                              std::shared_ptr<net_sessions> sessions,

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "actors/transport/address_provider.hpp"
-#include "caf/actor.hpp"
+#include "actors/messages.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
 #include "config/tls_settings.hpp"
@@ -50,15 +50,15 @@ struct net_transport_options {
   size_t max_message_size = 64 * 1024 * 1024;
 };
 
-/// Spawns the network transport: the same protocol as the in-memory one
-/// (`(connect_atom, id, node)` registers a local node and answers its
-/// address; `(disconnect_atom, id)`; `(rpc_atom, from, to, message)`), over
+/// Spawns the network transport: a `transport_actor` as the in-memory one,
+/// over
 /// CAF's BASP with mutual TLS of the raft port's own (only server
 /// certificates of the cluster CA; a BASP frame guard; net_tls.hpp,
 /// net_scribe.hpp) and an application-level identity handshake (see
 /// net_gateway.hpp and docs/security.md). Each peer is dialed on its own
-/// (net_connector.hpp), so a silent host delays only its own link. It also
-/// answers `(net_stats_atom)` with counters and the state of every link.
+/// (net_connector.hpp), so a silent host delays only its own link. Its
+/// interface, `net_transport_actor`, also answers `(net_stats_atom)` with
+/// counters and the state of every link.
 ///
 /// RPCs to a peer that is not connected are dropped (Raft retries) and
 /// trigger a connection attempt (see `reverse_dial_delay`), with
@@ -70,7 +70,7 @@ struct net_transport_options {
 /// name `local_id` (the error names which), if the actor system lacks the
 /// openssl module or its TLS settings, or if the port cannot be bound. In
 /// insecure mode it logs a warning at every start.
-caf::expected<caf::actor> spawn_net_transport(caf::actor_system& sys,
-                                              net_transport_options opts);
+caf::expected<net_transport_actor>
+spawn_net_transport(caf::actor_system& sys, net_transport_options opts);
 
 } // namespace raft

@@ -376,7 +376,7 @@ private:
   std::shared_ptr<spdlog::logger> log_;
   caf::scoped_actor self_;
   std::shared_ptr<address_book> book_;
-  caf::actor transport_;
+  net_transport_actor transport_;
   std::shared_ptr<counting_store> store_;
   std::shared_ptr<snapshot_store> snapshots_;
   std::shared_ptr<counting_fsm> fsm_;

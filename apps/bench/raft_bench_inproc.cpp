@@ -249,7 +249,7 @@ void run_cluster(bench_env& env, int n, int conc, int rep) {
   auto closed = std::make_shared<close_signal>();
   auto applied = std::make_shared<apply_signal>();
   std::vector<member> nodes(static_cast<size_t>(n));
-  caf::actor transport;
+  inmem_transport_actor transport;
   caf::scoped_actor self{sys};
   bool failed = false;
 

@@ -483,7 +483,7 @@ private:
   raft_config settings_;
   std::shared_ptr<spdlog::logger> logger_;
   caf::scoped_actor self_;
-  caf::actor transport_;
+  inmem_transport_actor transport_;
 };
 
 std::string make_base(const options& o) {

@@ -58,7 +58,7 @@ struct kv_service_options {
   /// (configurations, add-voter), so the transport can reach it.
   std::function<void(const std::string&, const std::string&)> learn_address;
   /// The raft transport, asked for its links in `stats_atom`; may be null.
-  caf::actor transport;
+  net_transport_actor transport;
   /// Keys or values larger than this are refused before replication.
   size_t max_value_size = 1024 * 1024;
   /// Bounds each request to the node (an apply covers the whole commit).

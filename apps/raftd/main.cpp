@@ -204,7 +204,7 @@ int run(node_config& cfg) {
     engine_config ec;
     ec.resources["clock"] = &sys.clock();
     ec.resources["agent"] = agent_info{"server-" + cfg.id, cfg.data_dir};
-    ec.resources["transport"] = *transport;
+    ec.resources["transport"] = transport_actor{*transport};
     ec.manifolds["raft"] = raft_manifold;
     ec.logger = log;
     auto engine = spawn_engine(sys, ec);

@@ -84,7 +84,7 @@ public:
     index_t commit_when_elected = 0;
   };
 
-  caf::actor transport;
+  inmem_transport_actor transport;
   std::vector<member> nodes;
   raft_config settings;
   /// index -> (term, data) of every entry any node reported committed.
