@@ -43,15 +43,15 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
   BOOST_TEST(servers.size() == 3u);
   for (auto& s : servers)
     BOOST_TEST(s.value("reachable", false));
-  // A follower forwards writes and reads to the leader (--no-follow: the
-  // client does not retry at the leader itself).
+  // A follower forwards writes and reads to the leader (the service's one
+  // redirect path: raftctl never redirects itself).
   const node* follower = nullptr;
   for (auto& n : c.nodes)
     if (n.id != first)
       follower = &n;
-  auto r = c.ctl(*follower, "--no-follow put greeting hello");
+  auto r = c.ctl(*follower, "put greeting hello");
   BOOST_REQUIRE_MESSAGE(r.code == 0, r.out);
-  r = c.ctl(*follower, "--no-follow get greeting");
+  r = c.ctl(*follower, "get greeting");
   BOOST_TEST(r.out == "hello\n");
   r = c.ctl(*follower, "get greeting");
   BOOST_TEST(r.code == 0);

@@ -2,7 +2,7 @@
 //
 // Online commands talk to a raftd's client service over mutual TLS (with a
 // client certificate made by scripts/make-certs.sh, e.g. for "admin");
-// leader-only commands sent to a follower follow the leader by themselves.
+// a follower forwards leader-only commands to the leader's service itself.
 // Offline commands (inspect, recover) work on a stopped server's data dir.
 //
 // Exit codes: 0 ok, 1 error, 2 usage.
@@ -53,8 +53,6 @@ options:
   --cert F --key F --ca F   the TLS files one by one
   --insecure           plain TCP (only against raftd --insecure)
   --timeout SECONDS    per request (default: 15)
-  --no-follow          do not retry at the leader when a server cannot
-                       forward a request to it
   --json               machine-readable output
 
   --version            the versions of raftctl, CAF, SQLite and OpenSSL
@@ -96,7 +94,6 @@ struct options {
   std::string name = "admin";
   std::string cert, key, ca;
   bool insecure = false;
-  bool follow = true;
   int timeout_s = 15;
   std::string command;
   std::vector<std::string> args;
@@ -134,8 +131,6 @@ options parse_args(int argc, char** argv) {
       o.ca = value(a);
     else if (a == "--insecure")
       o.insecure = true;
-    else if (a == "--no-follow")
-      o.follow = false;
     else if (a == "--timeout") {
       auto v = value(a);
       try {
@@ -280,7 +275,7 @@ public:
   }
 
   /// The service at `addr`, connecting once.
-  caf::expected<caf::actor> connect(const std::string& addr) {
+  caf::expected<kv_service_actor> connect(const std::string& addr) {
     auto i = handles_.find(addr);
     if (i != handles_.end())
       return i->second;
@@ -294,8 +289,9 @@ public:
                                std::chrono::seconds{opts_.timeout_s});
     if (!h)
       return std::move(h.error());
-    handles_.emplace(addr, *h);
-    return *h;
+    auto service = caf::actor_cast<kv_service_actor>(*h);
+    handles_.emplace(addr, service);
+    return service;
   }
 
   /// Sends `xs` to the service at `addr`; `on_ok` takes the answer.
@@ -322,38 +318,12 @@ public:
     return result;
   }
 
-  /// As `ask`, but follows a not-leader answer to the leader (a few hops).
+  /// As `ask`, at the server of `--addr`. A follower forwards what only
+  /// the leader can do (the service's one redirect path), so the client
+  /// never redirects itself.
   template <class F, class... Ts>
-  caf::error ask_leader(F on_ok, const Ts&... xs) {
-    auto addr = opts_.addr;
-    for (int hop = 0; hop < 4; ++hop) {
-      auto err = ask(addr, on_ok, xs...);
-      if (!is(err, errc::not_leader) || !opts_.follow)
-        return err;
-      leader_info li;
-      auto err2 = ask(addr, [&](leader_info& x) { li = std::move(x); },
-                      leader_atom_v);
-      if (err2 || li.id.empty())
-        return make_error(errc::not_leader,
-                          "no leader yet (an election is under way): retry "
-                          "in a few seconds");
-      if (li.address.empty())
-        return make_error(errc::not_leader,
-                          "the leader is " + li.id
-                            + " but its client address is unknown here; "
-                              "run the command against it with --addr");
-      if (li.address == addr)
-        return err;
-      if (auto h = connect(li.address); !h)
-        return make_error(errc::not_leader,
-                          "the last known leader " + li.id + " at "
-                            + li.address
-                            + " is not reachable; a new one should be "
-                              "elected soon: retry in a few seconds");
-      addr = li.address;
-    }
-    return make_error(errc::not_leader,
-                      "leadership keeps moving: retry in a few seconds");
+  caf::error ask_cluster(F on_ok, const Ts&... xs) {
+    return ask(opts_.addr, on_ok, xs...);
   }
 
   const options& opts() const {
@@ -365,7 +335,7 @@ private:
   ctl_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<caf::scoped_actor> self_;
-  std::map<std::string, caf::actor> handles_;
+  std::map<std::string, kv_service_actor> handles_;
 };
 
 void check(const caf::error& err) {
@@ -521,7 +491,7 @@ int cmd_kv(session& s, std::vector<std::string> args) {
       args.push_back(buf.str());
     }
     expect_args(o, args, 2, 2, "KEY (VALUE | --file F)");
-    check(s.ask_leader(keep, kv_put_atom_v, args[0], args[1]));
+    check(s.ask_cluster(keep, kv_put_atom_v, args[0], args[1]));
     print_result(o, "put", args[0], r);
     return 0;
   }
@@ -531,7 +501,7 @@ int cmd_kv(session& s, std::vector<std::string> args) {
     if (stale)
       check(s.ask(o.addr, keep, kv_get_atom_v, args[0], true));
     else
-      check(s.ask_leader(keep, kv_get_atom_v, args[0], false));
+      check(s.ask_cluster(keep, kv_get_atom_v, args[0], false));
     if (!r.found) {
       if (o.json)
         print_result(o, "get", args[0], r);
@@ -544,7 +514,7 @@ int cmd_kv(session& s, std::vector<std::string> args) {
   }
   if (o.command == "delete") {
     expect_args(o, args, 1, 1, "KEY");
-    check(s.ask_leader(keep, kv_del_atom_v, args[0]));
+    check(s.ask_cluster(keep, kv_del_atom_v, args[0]));
     print_result(o, "delete", args[0], r);
     return 0;
   }
@@ -555,7 +525,7 @@ int cmd_kv(session& s, std::vector<std::string> args) {
   if (expected.has_value() == absent)
     throw usage_error{"usage: raftctl cas " + form};
   expect_args(o, args, 2, 2, form);
-  check(s.ask_leader(keep, kv_cas_atom_v, args[0], !absent,
+  check(s.ask_cluster(keep, kv_cas_atom_v, args[0], !absent,
                      expected.value_or(""), args[1]));
   print_result(o, "cas", args[0], r);
   return r.ok ? 0 : 1;
@@ -610,9 +580,9 @@ int cmd_change(session& s, std::vector<std::string> args) {
   index_t idx = 0;
   auto keep = [&](index_t i) { idx = i; };
   if (client.empty())
-    check(s.ask_leader(keep, change_atom_v, ch));
+    check(s.ask_cluster(keep, change_atom_v, ch));
   else
-    check(s.ask_leader(keep, change_atom_v, ch, client));
+    check(s.ask_cluster(keep, change_atom_v, ch, client));
   if (o.json)
     std::cout << json{{"op", o.command}, {"id", ch.id}, {"index", idx}}.dump()
               << '\n';
@@ -627,7 +597,7 @@ int cmd_transfer(session& s, std::vector<std::string> args) {
   expect_args(o, args, 0, 1, "[ID]");
   std::string target = args.empty() ? std::string{} : args[0];
   bool ok = false;
-  check(s.ask_leader([&](bool x) { ok = x; }, transfer_atom_v, target));
+  check(s.ask_cluster([&](bool x) { ok = x; }, transfer_atom_v, target));
   leader_info li;
   // Where leadership went (best effort: the old leader may not know yet).
   s.ask(o.addr, [&](leader_info& x) { li = std::move(x); }, leader_atom_v);

@@ -68,35 +68,59 @@ struct kv_service_options {
   std::shared_ptr<spdlog::logger> logger;
 };
 
-/// Spawns the client-facing service of raftd, which raftd publishes over
-/// TLS. An untyped actor (clients in other processes hold a plain handle);
-/// every request answers a value or a raft error whose text says what to do:
+/// The client-facing service of raftd, which raftd publishes over TLS.
+/// Every request answers a value or a raft error whose text says what to do.
 ///
-/// - `(kv_put_atom, key, value)`, `(kv_del_atom, key)`,
-///   `(kv_cas_atom, key, has_expected, expected, value)` → `fsm::kv_result`;
-///   oversized keys/values fail with `too_large` before any replication.
-///
-/// A follower forwards the leader-only requests (put, del, cas, linearizable
-/// get, membership changes, transfer) to the leader's service, prefixed
-/// with `kv_fwd_atom` so they are never forwarded twice; if it cannot (no
-/// leader, the leader's client address unknown or unreachable) it fails
-/// with `not_leader` naming the leader, and clients may ask `leader_atom`
-/// and retry there.
-/// - `(kv_get_atom, key, stale)` → `fsm::kv_result` (`found`, `value`,
-///   `revision`, `index` = applied index): linearizable through ReadIndex on
-///   the leader (then read from the leader's FSM) unless `stale`, which
-///   reads this node's FSM.
-/// - `(leader_atom)` → `leader_info` whose address is the leader's *client*
-///   address ("" if unknown).
-/// - `(stats_atom)` → the node's stats plus `id`, `client_address`,
-///   `leader_id`, `leader_client`, and from the transport `peers_connected`
-///   and `link.<id>` ("connected", "connecting", "down: <why>"); a node whose worker is not running
-///   answers `state` = "Unavailable" and `error`.
-/// - `(get_config_atom)` → (configuration, index, client addresses by id).
-/// - `(change_atom, configuration_change)` → index;
-///   `(change_atom, configuration_change, client_address)` also records the
-///   new server's client address in the store.
-/// - `(transfer_atom, id)` → bool; `(snapshot_atom)` → `snapshot_meta`.
-caf::actor spawn_kv_service(caf::actor_system& sys, kv_service_options opts);
+/// One redirect path: a follower forwards the leader-only requests (put,
+/// del, cas, linearizable get, membership changes, transfer) to the
+/// leader's service, prefixed with `kv_fwd_atom` so that they are never
+/// forwarded twice. If it cannot (no leader, the leader's client address
+/// unknown or unreachable), the request fails with `not_leader` naming the
+/// leader and its client address. Clients do not redirect themselves.
+using kv_service_actor = caf::typed_actor<
+  // Oversized keys or values fail with `too_large` before replication.
+  caf::replies_to<kv_put_atom, std::string, std::string>::with<fsm::kv_result>,
+  caf::replies_to<kv_del_atom, std::string>::with<fsm::kv_result>,
+  // (key, has_expected, expected, value): the FSM's compare-and-swap.
+  caf::replies_to<kv_cas_atom, std::string, bool, std::string,
+                  std::string>::with<fsm::kv_result>,
+  // (key, stale): linearizable through ReadIndex on the leader (then read
+  // from the leader's FSM) unless `stale`, which reads this node's FSM;
+  // `index` is the applied index.
+  caf::replies_to<kv_get_atom, std::string, bool>::with<fsm::kv_result>,
+  // A membership change; with a client address, it is recorded first.
+  caf::replies_to<change_atom, configuration_change>::with<index_t>,
+  caf::replies_to<change_atom, configuration_change,
+                  std::string>::with<index_t>,
+  caf::replies_to<transfer_atom, std::string>::with<bool>,
+  // The same, forwarded by a follower.
+  caf::replies_to<kv_fwd_atom, kv_put_atom, std::string,
+                  std::string>::with<fsm::kv_result>,
+  caf::replies_to<kv_fwd_atom, kv_del_atom, std::string>::with<fsm::kv_result>,
+  caf::replies_to<kv_fwd_atom, kv_cas_atom, std::string, bool, std::string,
+                  std::string>::with<fsm::kv_result>,
+  caf::replies_to<kv_fwd_atom, kv_get_atom, std::string,
+                  bool>::with<fsm::kv_result>,
+  caf::replies_to<kv_fwd_atom, change_atom,
+                  configuration_change>::with<index_t>,
+  caf::replies_to<kv_fwd_atom, change_atom, configuration_change,
+                  std::string>::with<index_t>,
+  caf::replies_to<kv_fwd_atom, transfer_atom, std::string>::with<bool>,
+  // The leader, its address being its *client* address ("" if unknown).
+  caf::replies_to<leader_atom>::with<leader_info>,
+  // The node's stats plus `id`, `client_address`, `leader_id`,
+  // `leader_client`, and from the transport `peers_connected` and
+  // `link.<id>` ("connected", "connecting", "down: <why>"); a node whose
+  // worker is not running answers `state` = "Unavailable" and `error`.
+  caf::replies_to<stats_atom>::with<stats_map>,
+  // (configuration, index, client addresses by id).
+  caf::replies_to<get_config_atom>::with<configuration, index_t, stats_map>,
+  caf::replies_to<snapshot_atom>::with<snapshot_meta>,
+  // Internal: refreshes the transport's addresses from the configuration.
+  caf::reacts_to<timer_atom>>;
+
+/// Spawns the service (`kv_service_actor`).
+kv_service_actor spawn_kv_service(caf::actor_system& sys,
+                                  kv_service_options opts);
 
 } // namespace raft
