@@ -29,6 +29,12 @@ namespace raft {
 class node_process_config : public caf::actor_system_config {
 public:
   node_process_config();
+
+  /// Every setting this process knows, CAF's own included (for
+  /// `check_arguments` and `check_settings_file`).
+  const caf::config_option_set& options() const {
+    return custom_options_;
+  }
 };
 
 } // namespace raft

@@ -22,6 +22,22 @@ BOOST_AUTO_TEST_CASE(bad_settings_are_named) {
             "--peers=b");
   BOOST_TEST(r.code == 2);
   BOOST_TEST(r.out.find("setting 'peers'") != std::string::npos, r.out);
+  // A misspelled flag or config key, or a value of the wrong type, stops
+  // raftd naming it (CAF alone would run on with the default).
+  r = run(bin_dir + "/raftd --electon-timeout-ms=5");
+  BOOST_TEST(r.code == 2);
+  BOOST_TEST(r.out.find("did you mean '--election-timeout-ms'?")
+               != std::string::npos,
+             r.out);
+  fs::create_directories("/tmp/caf-raft-programs-bad");
+  std::ofstream{"/tmp/caf-raft-programs-bad/raftd.ini"}
+    << "[global]\nid = \"a\"\nbootstrap = \"yes\"\n";
+  r = run(bin_dir
+          + "/raftd --config-file=/tmp/caf-raft-programs-bad/raftd.ini");
+  BOOST_TEST(r.code == 2);
+  BOOST_TEST(r.out.find("raftd.ini:3: setting 'bootstrap'")
+               != std::string::npos,
+             r.out);
   std::error_code ec;
   fs::remove_all("/tmp/caf-raft-programs-bad", ec);
   r = run(bin_dir + "/raftctl frobnicate");

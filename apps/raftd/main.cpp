@@ -36,6 +36,7 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "config/errc.hpp"
+#include "config/strict_settings.hpp"
 #include "apps/raftd/node_config.hpp"
 #include "config/version.hpp"
 #include "config/tls_identity.hpp"
@@ -263,6 +264,19 @@ int run(node_config& cfg) {
   return rc;
 }
 
+/// The flags, then the config file they name (`--config-file`, else
+/// CAF's default file if it exists).
+caf::error check_settings(const node_config& cfg, int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (auto err = check_arguments(cfg.options(), args))
+    return err;
+  auto path = cfg.config_file_path;
+  for (auto& arg : args)
+    if (arg.rfind("--config-file=", 0) == 0)
+      path = arg.substr(14);
+  return check_settings_file(cfg.options(), path);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -279,14 +293,20 @@ int main(int argc, char** argv) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  // CAF keeps unknown keys and mistyped values of a config file without a
+  // word, and answers a bad flag with its raw parser_error: check first.
+  if (auto err = check_settings(cfg, argc, argv)) {
+    std::cerr << "raftd: " << describe(err) << std::endl;
+    return 2;
+  }
   if (auto err = cfg.parse(argc, argv)) {
     if (err == caf::sec::cannot_open_file) {
       std::cerr << "raftd: setting 'config-file': cannot read "
                 << cfg.config_file_path << "; check the path" << std::endl;
       return 2;
     }
-    std::cerr << "raftd: " << caf::to_string(err)
-              << "\nrun raftd --help for the settings" << std::endl;
+    std::cerr << "raftd: the settings do not parse (" << caf::to_string(err)
+              << "); run raftd --help for the settings" << std::endl;
     return 2;
   }
   if (cfg.cli_helptext_printed)
