@@ -6,7 +6,10 @@
 // Prometheus endpoint. SIGTERM or SIGINT stop it cleanly (exit 0); SIGHUP is
 // ignored.
 //
-// Exit codes: 0 clean stop, 1 runtime failure, 2 bad settings.
+// Exit codes (docs/operations.md): 0 clean stop; 2 raftd cannot start as
+// set up: a bad setting, TLS material that is missing or does not name this
+// server, a port that cannot be bound, a data dir held by another raftd;
+// 1 a failure after that (a store that cannot be read, say).
 
 #include <csignal>
 #include <cstdio>
@@ -142,9 +145,11 @@ int run(node_config& cfg) {
     topts.logger = log;
     auto transport = spawn_net_transport(sys, topts);
     if (!transport) {
-      log->error("cannot start the raft transport on {}: {}", cfg.listen,
-                 describe(transport.error()));
-      return 1;
+      // Its TLS material or its port: the set-up is at fault.
+      log->error("setting 'listen': cannot start the raft transport on {}: "
+                 "{}",
+                 cfg.listen, describe(transport.error()));
+      return 2;
     }
     // -- metrics --------------------------------------------------------------
     auto registry = std::make_shared<prometheus::Registry>();
@@ -160,14 +165,14 @@ int run(node_config& cfg) {
                    "port or leave it empty",
                    cfg.metrics_host_port, e.what());
         caf::anon_send_exit(*transport, caf::exit_reason::kill);
-        return 1;
+        return 2;
       }
     }
     // -- data folder (the listeners are up: nothing else can fail first) ---
     if (auto err = prepare_store(cfg, *log)) {
       log->error("{}", describe(err));
       caf::anon_send_exit(*transport, caf::exit_reason::kill);
-      return 1;
+      return is(err, errc::locked) ? 2 : 1;
     }
     // -- worker under the engine ---------------------------------------------
     auto slot = std::make_shared<kv_fsm_slot>();
@@ -236,7 +241,7 @@ int run(node_config& cfg) {
       log->error("setting 'client-listen': cannot listen on {}: {}; pick a "
                  "free port",
                  cfg.client_listen, sys.render(port.error()));
-      rc = 1;
+      rc = 2;
     } else {
       log->info("raft on {}, clients on {}:{}, data in {}",
                 cfg.raft_addresses.at(cfg.id), cfg.client_host, *port,
