@@ -5,11 +5,10 @@
 
 #include "caf/config.hpp"
 
+#include "raft_git_revision.hpp"
+
 #ifndef RAFT_VERSION
 #  define RAFT_VERSION "unknown"
-#endif
-#ifndef RAFT_GIT_REVISION
-#  define RAFT_GIT_REVISION "unknown"
 #endif
 
 namespace raft {

@@ -7,7 +7,8 @@ namespace raft {
 /// The project's version (CMakeLists.txt's project VERSION).
 const char* version();
 
-/// The git revision the build was configured from ("unknown" outside git).
+/// The git revision the build was made from ("-dirty" with uncommitted
+/// changes, "unknown" outside git).
 const char* git_revision();
 
 /// What `--version` prints: `program` with the project's version and git

@@ -178,7 +178,10 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
 
 BOOST_AUTO_TEST_CASE(versions) {
   // raftd --version (before any setting is read) and raftctl version name
-  // the project's version and what they run on, and exit 0.
+  // the project's version, the revision they were built from (the build's,
+  // not the one CMake last configured) and what they run on, and exit 0.
+  auto head = run("git -C '" RAFT_SOURCE_DIR "' rev-parse --short=7 HEAD");
+  auto revision = head.code == 0 ? head.out.substr(0, 7) : std::string{};
   for (auto [cmd, name] :
        {std::pair{bin_dir + "/raftd --version", "raftd "},
         std::pair{bin_dir + "/raftctl --version", "raftctl "},
@@ -186,7 +189,8 @@ BOOST_AUTO_TEST_CASE(versions) {
     auto r = run(cmd);
     BOOST_TEST(r.code == 0, cmd << ": " << r.out);
     BOOST_TEST(r.out.rfind(name, 0) == 0u, r.out);
-    BOOST_TEST(r.out.find(" (git ") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find(" (git " + revision) != std::string::npos,
+               r.out << " (HEAD is " << revision << ")");
     BOOST_TEST(r.out.find("CAF 0.17") != std::string::npos, r.out);
     BOOST_TEST(r.out.find("SQLite 3.") != std::string::npos, r.out);
     BOOST_TEST(r.out.find("OpenSSL") != std::string::npos, r.out);
