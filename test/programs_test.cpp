@@ -79,8 +79,14 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
   BOOST_REQUIRE_MESSAGE(st.code == 0, st.out);
   auto servers = json::parse(st.out)["servers"];
   BOOST_TEST(servers.size() == 3u);
-  for (auto& s : servers)
+  for (auto& s : servers) {
     BOOST_TEST(s.value("reachable", false));
+    // How far it trails the leader, its database and its version.
+    BOOST_TEST(s["behind"].is_number(), s.dump());
+    BOOST_TEST(std::stoull(s.value("db_size_bytes", "0")) > 0u, s.dump());
+    BOOST_TEST(s.value("version", "").find("(git ") != std::string::npos,
+               s.dump());
+  }
   // A follower forwards writes and reads to the leader (the service's one
   // redirect path: raftctl never redirects itself).
   const node* follower = nullptr;
@@ -134,6 +140,11 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
     return c.ctl(*survivor, "put after-kill yes").code == 0;
   });
   BOOST_REQUIRE_MESSAGE(served, "no new leader\n" + c.logs());
+  // The dead server shows as unreachable, and the command fails.
+  st = c.ctl(*survivor, "status --cluster");
+  BOOST_TEST(st.code == 1, st.out);
+  BOOST_TEST(st.out.find("1 of 3 servers unreachable") != std::string::npos,
+             st.out);
   auto failover = std::chrono::duration_cast<std::chrono::milliseconds>(
     clock_type::now() - t0);
   BOOST_TEST_MESSAGE("writes served again after " << failover.count()

@@ -374,69 +374,123 @@ fetched_config fetch_config(session& s) {
   return out;
 }
 
-int cmd_status(session& s, std::vector<std::string> args) {
+/// One server's stats as a table (or JSON).
+int status_one(session& s) {
   auto& o = s.opts();
-  bool cluster = take_flag(args, "--cluster");
-  expect_args(o, args, 0, 0, "[--cluster]");
-  if (!cluster) {
-    stats_map m;
-    check(s.ask(o.addr, [&](stats_map& x) { m = std::move(x); }, stats_atom_v));
-    if (o.json) {
-      std::cout << json(m).dump(2) << '\n';
-      return 0;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (auto& k : status_order)
-      if (auto i = m.find(k); i != m.end())
-        rows.push_back({k, i->second});
-    for (auto& [k, v] : m)
-      if (std::find(status_order.begin(), status_order.end(), k)
-          == status_order.end())
-        rows.push_back({k, v});
-    print_table(rows);
+  stats_map m;
+  check(s.ask(o.addr, [&](stats_map& x) { m = std::move(x); }, stats_atom_v));
+  if (o.json) {
+    std::cout << json(m).dump(2) << '\n';
     return 0;
   }
+  std::vector<std::vector<std::string>> rows;
+  for (auto& k : status_order)
+    if (auto i = m.find(k); i != m.end())
+      rows.push_back({k, i->second});
+  for (auto& [k, v] : m)
+    if (std::find(status_order.begin(), status_order.end(), k)
+        == status_order.end())
+      rows.push_back({k, v});
+  print_table(rows);
+  return 0;
+}
+
+/// A size in bytes for people ("812 KiB").
+std::string human_bytes(const std::string& text) {
+  uint64_t n = 0;
+  try {
+    n = std::stoull(text);
+  } catch (...) {
+    return "-";
+  }
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double x = static_cast<double>(n);
+  int u = 0;
+  for (; x >= 1024 && u < 4; ++u)
+    x /= 1024;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", x,
+                units[u]);
+  return buf;
+}
+
+/// What one member of the configuration answered.
+struct member_status {
+  server srv;
+  std::string client;
+  stats_map stats; // empty if unreachable
+  caf::error error;
+
+  std::string get(const char* key) const {
+    auto i = stats.find(key);
+    return i == stats.end() ? std::string{"-"} : i->second;
+  }
+};
+
+/// How many entries `m` has yet to apply of those the leader committed.
+std::string behind(const member_status& m, const std::string& leader_commit) {
+  try {
+    auto commit = std::stoull(leader_commit);
+    auto applied = std::stoull(m.get("applied_index"));
+    return std::to_string(commit > applied ? commit - applied : 0);
+  } catch (...) {
+    return "-";
+  }
+}
+
+/// Every member of the configuration as a table (or JSON): its role, how
+/// far it trails the leader, its database size and version. Exit code 1 if
+/// any member is unreachable.
+int status_cluster(session& s) {
+  auto& o = s.opts();
   auto [conf, idx, clients] = fetch_config(s);
+  std::vector<member_status> members;
+  std::string leader_commit = "-";
+  for (auto& srv : conf.servers) {
+    member_status m{srv, clients.count(srv.id) ? clients[srv.id] : "", {}, {}};
+    if (m.client.empty())
+      m.error = make_error(errc::unknown_peer, "client address unknown");
+    else
+      m.error = s.ask(m.client, [&](stats_map& x) { m.stats = std::move(x); },
+                      stats_atom_v);
+    if (!m.error && m.get("state") == "Leader")
+      leader_commit = m.get("commit_index");
+    members.push_back(std::move(m));
+  }
   std::vector<std::vector<std::string>> rows{
-    {"ID", "SUFFRAGE", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST INDEX",
-     "LAST CONTACT", "LEADER", "CLIENT ADDRESS"}};
+    {"ID", "SUFFRAGE", "ROLE", "TERM", "APPLIED", "BEHIND", "LAST CONTACT",
+     "DB SIZE", "VERSION", "CLIENT ADDRESS"}};
   auto arr = json::array();
   int unreachable = 0;
-  for (auto& srv : conf.servers) {
-    auto client = clients.count(srv.id) ? clients[srv.id] : std::string{};
-    stats_map m;
-    caf::error err;
-    if (client.empty())
-      err = make_error(errc::unknown_peer, "client address unknown");
-    else
-      err = s.ask(client, [&](stats_map& x) { m = std::move(x); },
-                  stats_atom_v);
-    auto get = [&](const char* k) {
-      auto i = m.find(k);
-      return i == m.end() ? std::string{"-"} : i->second;
-    };
-    if (err) {
+  for (auto& m : members) {
+    auto suffrage = to_string(m.srv.suffrage);
+    if (m.error) {
       ++unreachable;
-      rows.push_back({srv.id, to_string(srv.suffrage), "unreachable", "-", "-",
-                      "-", "-", "-", "-", client.empty() ? "?" : client});
-      arr.push_back({{"id", srv.id},
-                     {"suffrage", to_string(srv.suffrage)},
+      rows.push_back({m.srv.id, suffrage, "unreachable", "-", "-", "-", "-",
+                      "-", "-", m.client.empty() ? "?" : m.client});
+      arr.push_back({{"id", m.srv.id},
+                     {"suffrage", suffrage},
                      {"reachable", false},
-                     {"error", describe(err)},
-                     {"client_address", client}});
+                     {"error", describe(m.error)},
+                     {"client_address", m.client}});
       continue;
     }
-    rows.push_back({srv.id, to_string(srv.suffrage), get("state"), get("term"),
-                    get("commit_index"), get("applied_index"),
-                    get("last_log_index"), get("last_contact"),
-                    get("leader_id"), client});
-    json j = m;
-    j["suffrage"] = to_string(srv.suffrage);
+    auto lag = behind(m, leader_commit);
+    rows.push_back({m.srv.id, suffrage, m.get("state"), m.get("term"),
+                    m.get("applied_index"), lag, m.get("last_contact"),
+                    human_bytes(m.get("db_size_bytes")), m.get("version"),
+                    m.client});
+    json j = m.stats;
+    j["suffrage"] = suffrage;
     j["reachable"] = true;
+    j["behind"] = lag == "-" ? json(nullptr) : json(std::stoull(lag));
     arr.push_back(j);
   }
   if (o.json) {
-    std::cout << json{{"configuration_index", idx}, {"servers", arr}}.dump(2)
+    std::cout << json{{"configuration_index", idx},
+                      {"servers", arr},
+                      {"unreachable", unreachable}}
+                   .dump(2)
               << '\n';
   } else {
     print_table(rows);
@@ -444,7 +498,13 @@ int cmd_status(session& s, std::vector<std::string> args) {
       std::cout << unreachable << " of " << conf.servers.size()
                 << " servers unreachable (is raftd running there?)\n";
   }
-  return 0;
+  return unreachable > 0 ? 1 : 0;
+}
+
+int cmd_status(session& s, std::vector<std::string> args) {
+  bool cluster = take_flag(args, "--cluster");
+  expect_args(s.opts(), args, 0, 0, "[--cluster]");
+  return cluster ? status_cluster(s) : status_one(s);
 }
 
 void print_result(const options& o, const std::string& op,

@@ -1,5 +1,6 @@
 #include "apps/raftd/kv_service.hpp"
 
+#include <filesystem>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "config/errc.hpp"
+#include "config/version.hpp"
 #include "fsm/kv/kv_command.hpp"
 
 namespace raft {
@@ -434,6 +436,18 @@ void node_stats(kv_ptr self, stats_map base, stats_promise rp) {
     unavailable);
 }
 
+/// Bytes of every file under `dir` (0 if it cannot be read).
+uint64_t folder_size(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  uint64_t total = 0;
+  for (fs::recursive_directory_iterator i{dir, ec}, end; !ec && i != end;
+       i.increment(ec))
+    if (i->is_regular_file(ec))
+      total += i->file_size(ec);
+  return total;
+}
+
 /// This server's stats: the node's, plus the raft links as the transport
 /// sees them ("link.<id>"), so an operator sees which peers this server
 /// reaches, and why not.
@@ -443,6 +457,9 @@ stats_promise stats(kv_ptr self) {
   stats_map base;
   base["id"] = st.opts.local_id;
   base["client_address"] = client_address_of(self, st.opts.local_id);
+  base["version"] = std::string{version()} + " (git " + git_revision() + ")";
+  if (!st.opts.state_dir.empty())
+    base["db_size_bytes"] = std::to_string(folder_size(st.opts.state_dir));
   if (!st.opts.transport) {
     node_stats(self, std::move(base), rp);
     return rp;

@@ -57,6 +57,9 @@ struct kv_service_options {
   /// Called with (id, raft address) of every server the service learns of
   /// (configurations, add-voter), so the transport can reach it.
   std::function<void(const std::string&, const std::string&)> learn_address;
+  /// The node's state folder (`<data-dir>/raft`), whose size `stats_atom`
+  /// reports; may be empty.
+  std::string state_dir;
   /// The raft transport, asked for its links in `stats_atom`; may be null.
   net_transport_actor transport;
   /// Keys or values larger than this are refused before replication.
@@ -109,7 +112,8 @@ using kv_service_actor = caf::typed_actor<
   // The leader, its address being its *client* address ("" if unknown).
   caf::replies_to<leader_atom>::with<leader_info>,
   // The node's stats plus `id`, `client_address`, `leader_id`,
-  // `leader_client`, and from the transport `peers_connected` and
+  // `leader_client`, `version` (with the git revision), `db_size_bytes`
+  // (the state folder: log database and snapshots), and from the transport `peers_connected` and
   // `link.<id>` ("connected", "connecting", "down: <why>"); a node whose
   // worker is not running answers `state` = "Unavailable" and `error`.
   caf::replies_to<stats_atom>::with<stats_map>,

@@ -232,6 +232,7 @@ int run(node_config& cfg) {
         book->set(peer, addr);
     };
     kopts.max_value_size = cfg.max_value_size;
+    kopts.state_dir = cfg.data_dir + "/raft";
     kopts.transport = *transport;
     kopts.logger = log;
     auto kv = spawn_kv_service(sys, kopts);
