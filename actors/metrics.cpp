@@ -13,6 +13,7 @@
 
 #include "actors/protocol/consensus.hpp"
 #include "config/errc.hpp"
+#include "config/version.hpp"
 
 namespace raft {
 
@@ -345,6 +346,15 @@ register_all(prometheus::Registry& reg, const char*& at) {
                          .Add({}, i == s_fsm_apply_batch_num
                                     ? count_buckets()
                                     : ms_buckets());
+  // Which build runs, as Prometheus convention has it: a gauge at 1 whose
+  // labels are the versions (`raftctl version` in a query).
+  prometheus::BuildGauge()
+    .Name(at = "caf_raft_build_info")
+    .Help("The versions of caf-raft (and its git revision), CAF, SQLite and "
+          "OpenSSL this process runs; always 1.")
+    .Register(reg)
+    .Add(build_info())
+    .Set(1);
   // Per-peer families stay empty (and invisible) until a peer shows up.
   h->peer_logs = &prometheus::BuildCounter()
                     .Name(at = peer_logs_def.name)

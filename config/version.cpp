@@ -21,13 +21,21 @@ const char* git_revision() {
   return RAFT_GIT_REVISION;
 }
 
+std::map<std::string, std::string> build_info() {
+  return {{"version", version()},
+          {"revision", git_revision()},
+          {"caf", std::to_string(CAF_MAJOR_VERSION) + "."
+                    + std::to_string(CAF_MINOR_VERSION) + "."
+                    + std::to_string(CAF_PATCH_VERSION)},
+          {"sqlite", sqlite3_libversion()},
+          {"openssl", OpenSSL_version(OPENSSL_VERSION)}};
+}
+
 std::string version_text(const std::string& program) {
-  auto caf = std::to_string(CAF_MAJOR_VERSION) + "."
-             + std::to_string(CAF_MINOR_VERSION) + "."
-             + std::to_string(CAF_PATCH_VERSION);
-  return program + " " + version() + " (git " + git_revision() + ")\n"
-         + "CAF " + caf + ", SQLite " + sqlite3_libversion() + ", "
-         + OpenSSL_version(OPENSSL_VERSION) + "\n";
+  auto info = build_info();
+  return program + " " + info["version"] + " (git " + info["revision"]
+         + ")\nCAF " + info["caf"] + ", SQLite " + info["sqlite"] + ", "
+         + info["openssl"] + "\n";
 }
 
 } // namespace raft

@@ -16,6 +16,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <spdlog/sinks/null_sink.h>
+
+#include "config/version.hpp"
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -108,6 +110,7 @@ std::shared_ptr<raft_metrics> make_metrics(
 /// Every unlabelled family, written out by hand from spec/raft-reference.md
 /// §5 (and the Stats gauges), so a renamed or lost metric fails here.
 const std::map<std::string, std::string> expected_families{
+  {"caf_raft_build_info", "gauge"},
   {"raft_apply", "counter"},
   {"raft_barrier", "counter"},
   {"raft_verify_leader", "counter"},
@@ -186,6 +189,24 @@ BOOST_AUTO_TEST_CASE(families_have_hashicorp_names_and_types) {
   auto all = expected_families;
   all.insert(expected_peer_families.begin(), expected_peer_families.end());
   BOOST_TEST(families(*reg) == all);
+}
+
+BOOST_AUTO_TEST_CASE(build_info_names_the_versions) {
+  auto reg = std::make_shared<prometheus::Registry>();
+  auto m = make_metrics(reg);
+  for (auto& f : reg->Collect()) {
+    if (f.name != "caf_raft_build_info")
+      continue;
+    BOOST_REQUIRE(f.metric.size() == 1u);
+    BOOST_TEST(f.metric[0].gauge.value == 1.0);
+    std::map<std::string, std::string> labels;
+    for (auto& l : f.metric[0].label)
+      labels[l.name] = l.value;
+    BOOST_TEST((labels == build_info()));
+    BOOST_TEST(labels["version"] == version());
+    return;
+  }
+  BOOST_FAIL("no caf_raft_build_info family");
 }
 
 BOOST_AUTO_TEST_CASE(values_move) {
