@@ -237,6 +237,8 @@ caf::error sqlite_store::init(int lock_fd) {
     if (err)
       return err;
   }
+  if (auto err = enable_auto_vacuum(objects == 0))
+    return err;
   if (version == 0 && objects == 0) {
     if (auto err = create_schema())
       return err;
@@ -332,6 +334,48 @@ caf::error sqlite_store::prepare(sqlite3_stmt*& stmt, const char* sql,
     return fail(rc, what != nullptr ? std::string{what}
                                     : std::string{"prepare \""} + sql + "\"");
   return caf::none;
+}
+
+caf::expected<int64_t> sqlite_store::query_int(const char* sql,
+                                               const char* what) {
+  sqlite3_stmt* stmt = nullptr;
+  if (auto err = prepare(stmt, sql, what))
+    return err;
+  auto rc = sqlite3_step(stmt);
+  int64_t x = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_ROW)
+    return fail(rc, what);
+  return x;
+}
+
+caf::error sqlite_store::enable_auto_vacuum(bool new_file) {
+  // Without it a compacted log never gives its space back: the file keeps
+  // the size of the longest log it ever held.
+  constexpr int64_t incremental = 2;
+  auto mode = query_int("PRAGMA auto_vacuum", "read auto_vacuum");
+  if (!mode)
+    return std::move(mode.error());
+  if (*mode == incremental)
+    return caf::none;
+  if (auto err = exec("PRAGMA auto_vacuum=INCREMENTAL", "set auto_vacuum"))
+    return err;
+  if (new_file)
+    return caf::none; // takes effect with the first table
+  // An existing file changes mode only by a VACUUM, which needs as much free
+  // disk as the file: without the room, the store runs on as before.
+  if (exec("VACUUM", "convert to auto_vacuum"))
+    exec("PRAGMA auto_vacuum=NONE", "restore auto_vacuum");
+  return caf::none;
+}
+
+caf::error sqlite_store::maybe_vacuum() {
+  auto free = query_int("PRAGMA freelist_count", "read freelist_count");
+  if (!free)
+    return std::move(free.error());
+  if (*free <= vacuum_threshold_pages)
+    return caf::none;
+  return exec("PRAGMA incremental_vacuum", "give free pages back");
 }
 
 caf::error sqlite_store::exec(const char* sql, const char* what) {
@@ -613,10 +657,11 @@ caf::error sqlite_store::delete_range(index_t min, index_t max) {
   sqlite3_bind_int64(delete_, 1, static_cast<int64_t>(min));
   sqlite3_bind_int64(delete_, 2, static_cast<int64_t>(max));
   auto rc = sqlite3_step(delete_);
+  sqlite3_reset(delete_); // ends its transaction before the vacuum's
   if (rc != SQLITE_DONE)
     return fail(rc, "delete logs " + std::to_string(min) + ".."
                       + std::to_string(max));
-  return caf::none;
+  return maybe_vacuum();
 }
 
 // -- stable_store -------------------------------------------------------------

@@ -49,6 +49,10 @@ public:
   /// The schema version this build writes and reads (PRAGMA user_version).
   static constexpr int schema_version = 1;
 
+  /// Free pages (4 KiB each) kept before they are given back: small
+  /// truncations leave theirs for the next writes to reuse.
+  static constexpr int64_t vacuum_threshold_pages = 256;
+
   ~sqlite_store() override;
 
   sqlite_store(const sqlite_store&) = delete;
@@ -131,6 +135,18 @@ private:
                      const char* what = nullptr);
 
   caf::error exec(const char* sql, const char* what);
+
+  /// The single integer a statement such as a PRAGMA answers.
+  caf::expected<int64_t> query_int(const char* sql, const char* what);
+
+  /// Space freed by deletions goes back to the file system (auto_vacuum =
+  /// INCREMENTAL): set on a new file before its tables exist; an older file
+  /// is converted once, by a VACUUM, if the disk has room for it.
+  caf::error enable_auto_vacuum(bool new_file);
+
+  /// Gives the free pages back once there are more than
+  /// `vacuum_threshold_pages` of them (after compaction, typically).
+  caf::error maybe_vacuum();
 
   caf::error check_open() const;
 

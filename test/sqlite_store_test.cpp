@@ -331,6 +331,50 @@ BOOST_AUTO_TEST_CASE(truncated_database_is_corrupt) {
   BOOST_TEST_MESSAGE(describe(err));
 }
 
+/// Fills a store at `dir` with 20,000 entries of 1 KiB, closes it, then
+/// deletes all but the last 100 in slices (as the log writer compacts) and
+/// closes it again; answers the file's size after each close.
+std::pair<uintmax_t, uintmax_t> fill_and_compact(temp_dir& tmp) {
+  {
+    auto st = open_ok(tmp.path);
+    for (index_t i = 1; i <= 20000; i += 100)
+      CHECK_OK(st->store_logs(make_entries(i, i + 99, 1, 1024)));
+  }
+  auto full = fs::file_size(tmp.db());
+  {
+    auto st = open_ok(tmp.path);
+    for (index_t i = 1; i <= 19900; i += 1000)
+      CHECK_OK(st->delete_range(i, std::min<index_t>(i + 999, 19900)));
+  }
+  return {full, fs::file_size(tmp.db())};
+}
+
+BOOST_AUTO_TEST_CASE(compaction_gives_the_space_back) {
+  temp_dir tmp;
+  auto [full, compacted] = fill_and_compact(tmp);
+  BOOST_TEST_MESSAGE("log file of 20,000 entries of 1 KiB: " << full
+                     << " bytes; all but 100 compacted: " << compacted);
+  BOOST_REQUIRE(full > 20000000u);
+  BOOST_TEST(compacted < full / 10);
+}
+
+BOOST_AUTO_TEST_CASE(an_older_file_is_converted_to_give_space_back) {
+  temp_dir tmp;
+  open_ok(tmp.path);
+  {
+    // A file as earlier builds made it: no auto_vacuum.
+    sqlite3* db = nullptr;
+    BOOST_REQUIRE(sqlite3_open(tmp.db().c_str(), &db) == SQLITE_OK);
+    BOOST_REQUIRE(sqlite3_exec(db, "PRAGMA auto_vacuum=NONE; VACUUM;",
+                               nullptr, nullptr, nullptr)
+                  == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto [full, compacted] = fill_and_compact(tmp);
+  BOOST_REQUIRE(full > 20000000u);
+  BOOST_TEST(compacted < full / 10);
+}
+
 BOOST_AUTO_TEST_CASE(garbage_file_is_not_a_database) {
   temp_dir tmp;
   {
