@@ -3,7 +3,7 @@
 # (nftables: partition_test drops packets with its own rules, as root).
 set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libcaf-dev libssl-dev libsqlite3-dev
-      libspdlog-dev prometheus-cpp-dev nlohmann-json3-dev libboost-test-dev
+      libspdlog-dev prometheus-cpp-dev libcivetweb-dev nlohmann-json3-dev libboost-test-dev
       openssl nftables)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -74,6 +74,39 @@ inline bool poll_until(clock_type::duration bound,
   return eventually(bound, pred, 50ms);
 }
 
+/// An HTTP GET of `path` on 127.0.0.1:`port`: the status code (0 if none)
+/// and the body.
+inline std::pair<int, std::string> http_get(uint16_t port,
+                                            const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return {0, ""};
+  }
+  auto req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             + "Connection: close\r\n\r\n";
+  if (write(fd, req.data(), req.size()) < 0) {
+    close(fd);
+    return {0, ""};
+  }
+  std::string resp;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;)
+    resp.append(buf, static_cast<size_t>(n));
+  close(fd);
+  int status = 0;
+  if (resp.rfind("HTTP/1.1 ", 0) == 0)
+    status = std::atoi(resp.c_str() + 9);
+  auto body = resp.find("\r\n\r\n");
+  return {status, body == std::string::npos ? "" : resp.substr(body + 4)};
+}
+
 /// A port nobody listens on right now.
 inline uint16_t free_port() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -92,6 +125,8 @@ struct node {
   std::string id;
   uint16_t raft_port = 0;
   uint16_t client_port = 0;
+  /// The HTTP listener: /metrics and /health.
+  uint16_t metrics_port = 0;
   pid_t pid = -1;
   std::string ini;
   std::string log;
@@ -129,6 +164,7 @@ struct cluster {
       n.id = id;
       n.raft_port = free_port();
       n.client_port = free_port();
+      n.metrics_port = free_port();
       nodes.push_back(n);
     }
     for (auto& n : nodes) {
@@ -148,6 +184,7 @@ struct cluster {
           << "data-dir=\"" << root << "/data-" << n.id << "\"\n"
           << "listen=\"127.0.0.1:" << n.raft_port << "\"\n"
           << "client-listen=\"" << n.client() << "\"\n"
+          << "metrics=\"127.0.0.1:" << n.metrics_port << "\"\n"
           << "peers=\"" << peers << "\"\n"
           << "peer-clients=\"" << clients << "\"\n"
           << "tls-dir=\"" << root << "/certs\"\n"

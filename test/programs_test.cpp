@@ -87,6 +87,18 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
     BOOST_TEST(s.value("version", "").find("(git ") != std::string::npos,
                s.dump());
   }
+  // Every server healthy: /health answers 200 with JSON, raftctl endpoint
+  // health exits 0, and /metrics names the build.
+  for (auto& n : c.nodes) {
+    auto [status, body] = http_get(n.metrics_port, "/health");
+    BOOST_TEST(status == 200, n.id << ": " << body);
+    BOOST_TEST(body.find("\"healthy\":true") != std::string::npos, body);
+    auto metrics = http_get(n.metrics_port, "/metrics");
+    BOOST_TEST(metrics.first == 200);
+    BOOST_TEST(metrics.second.find("caf_raft_build_info{") != std::string::npos);
+  }
+  auto health = c.ctl(c.nodes[0], "endpoint health");
+  BOOST_TEST(health.code == 0, health.out);
   // A follower forwards writes and reads to the leader (the service's one
   // redirect path: raftctl never redirects itself).
   const node* follower = nullptr;
@@ -145,6 +157,9 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
   BOOST_TEST(st.code == 1, st.out);
   BOOST_TEST(st.out.find("1 of 3 servers unreachable") != std::string::npos,
              st.out);
+  health = c.ctl(*survivor, "--json endpoint health");
+  BOOST_TEST(health.code == 1, health.out);
+  BOOST_TEST(json::parse(health.out)["healthy"] == false, health.out);
   auto failover = std::chrono::duration_cast<std::chrono::milliseconds>(
     clock_type::now() - t0);
   BOOST_TEST_MESSAGE("writes served again after " << failover.count()
@@ -312,6 +327,10 @@ BOOST_AUTO_TEST_CASE(worker_without_leader_is_restarted_by_the_engine) {
   };
   BOOST_TEST(poll_until(30s, [&] { return log_has("engine: restarting raft"); }),
              c.logs());
+  // Alone, it knows no leader: /health answers 503 saying so.
+  auto [status, body] = http_get(a.metrics_port, "/health");
+  BOOST_TEST(status == 503, body);
+  BOOST_TEST(body.find("\"healthy\":false") != std::string::npos, body);
   // Between a failure and the restart, stale reads are refused: the
   // stopped worker's state machine is empty or old.
   std::string refusal;

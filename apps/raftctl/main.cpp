@@ -59,6 +59,8 @@ options:
 
 online commands:
   status [--cluster]                 one node, or every server as a table
+  endpoint health                    every server's health; exit 1 if any
+                                     is unhealthy or unreachable
   put KEY (VALUE | --file F)
   get KEY [--stale]                  linearizable unless --stale
   cas KEY (--expect OLD | --absent) NEW
@@ -501,6 +503,48 @@ int status_cluster(session& s) {
   return unreachable > 0 ? 1 : 0;
 }
 
+/// `endpoint health`: every member's health report (apps/raftd/health.hpp),
+/// as etcdctl's. Exit code 1 if any is unhealthy or unreachable.
+int cmd_endpoint(session& s, std::vector<std::string> args) {
+  auto& o = s.opts();
+  expect_args(o, args, 1, 1, "health");
+  if (args[0] != "health")
+    throw usage_error{"unknown endpoint command '" + args[0]
+                      + "': use 'endpoint health'"};
+  auto [conf, idx, clients] = fetch_config(s);
+  std::vector<std::vector<std::string>> rows{
+    {"ID", "HEALTHY", "BEHIND", "CLIENT ADDRESS", "REASON"}};
+  auto arr = json::array();
+  int bad = 0;
+  for (auto& srv : conf.servers) {
+    auto client = clients.count(srv.id) ? clients[srv.id] : std::string{};
+    stats_map m;
+    caf::error err = client.empty()
+                       ? make_error(errc::unknown_peer,
+                                    "client address unknown")
+                       : s.ask(client, [&](stats_map& x) { m = std::move(x); },
+                               kv_health_atom_v);
+    if (err)
+      m = {{"healthy", "false"}, {"reason", "unreachable: " + describe(err)}};
+    auto healthy = m["healthy"] == "true";
+    bad += healthy ? 0 : 1;
+    auto behind = m.count("behind") ? m["behind"] : std::string{"-"};
+    rows.push_back({srv.id, healthy ? "yes" : "NO", behind,
+                    client.empty() ? "?" : client, m["reason"]});
+    json j = m;
+    j["id"] = srv.id;
+    j["healthy"] = healthy;
+    j["client_address"] = client;
+    arr.push_back(j);
+  }
+  if (o.json)
+    std::cout << json{{"healthy", bad == 0}, {"servers", arr}}.dump(2)
+              << '\n';
+  else
+    print_table(rows);
+  return bad == 0 ? 0 : 1;
+}
+
 int cmd_status(session& s, std::vector<std::string> args) {
   bool cluster = take_flag(args, "--cluster");
   expect_args(s.opts(), args, 0, 0, "[--cluster]");
@@ -830,7 +874,7 @@ int dispatch(const options& o) {
   if (c == "recover")
     return cmd_recover(o, o.args);
   static const std::vector<std::string> online
-    = {"status", "put",    "get",          "cas",    "delete",
+    = {"status", "endpoint", "put", "get", "cas", "delete",
        "config", "add-voter", "add-nonvoter", "demote", "remove",
        "transfer-leadership", "snapshot"};
   if (std::find(online.begin(), online.end(), c) == online.end())
@@ -841,6 +885,8 @@ int dispatch(const options& o) {
   session s{o};
   if (c == "status")
     return cmd_status(s, o.args);
+  if (c == "endpoint")
+    return cmd_endpoint(s, o.args);
   if (c == "put" || c == "get" || c == "cas" || c == "delete")
     return cmd_kv(s, o.args);
   if (c == "config")

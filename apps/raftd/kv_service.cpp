@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/transport/address_provider.hpp"
+#include "apps/raftd/health.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/middleman_actor.hpp"
 #include "caf/node_id.hpp"
@@ -404,13 +405,14 @@ caf::typed_response_promise<leader_info> leader(kv_ptr self) {
 
 using stats_promise = caf::typed_response_promise<stats_map>;
 
-/// Answers `rp` with `base` plus the node's stats and its leader; a node
-/// whose worker is not running answers state "Unavailable" and the error.
-void node_stats(kv_ptr self, stats_map base, stats_promise rp) {
+/// Calls `done` with `base` plus the node's stats and its leader; a node
+/// whose worker is not running gives state "Unavailable" and the error.
+void with_node_stats(kv_ptr self, stats_map base,
+                     std::function<void(stats_map&)> done) {
   auto unavailable = [=](caf::error& err) mutable {
     base["state"] = "Unavailable";
     base["error"] = describe(err);
-    rp.deliver(base);
+    done(base);
   };
   node_or(
     self,
@@ -427,13 +429,30 @@ void node_stats(kv_ptr self, stats_map base, stats_promise rp) {
                   m["leader_client"] = li.id.empty()
                                          ? std::string{}
                                          : client_address_of(self, li.id);
-                  rp.deliver(m);
+                  done(m);
                 },
-                [=](caf::error&) mutable { rp.deliver(m); });
+                [=](caf::error&) mutable { done(m); });
           },
           unavailable);
     },
     unavailable);
+}
+
+void node_stats(kv_ptr self, stats_map base, stats_promise rp) {
+  with_node_stats(self, std::move(base),
+                  [rp](stats_map& m) mutable { rp.deliver(m); });
+}
+
+/// This server's health (apps/raftd/health.hpp), from its node's stats.
+stats_promise health(kv_ptr self) {
+  auto rp = self->make_response_promise<stats_map>();
+  stats_map base;
+  base["id"] = self->state.opts.local_id;
+  auto max_lag = self->state.opts.health_max_lag;
+  with_node_stats(self, std::move(base), [rp, max_lag](stats_map& m) mutable {
+    rp.deliver(health_of(m, max_lag));
+  });
+  return rp;
 }
 
 /// Bytes of every file under `dir` (0 if it cannot be read).
@@ -614,6 +633,7 @@ kv_service_actor::behavior_type kv_service(kv_ptr self,
     },
     [=](leader_atom) { return leader(self); },
     [=](stats_atom) { return stats(self); },
+    [=](kv_health_atom) { return health(self); },
     [=](get_config_atom) { return get_config(self); },
     [=](snapshot_atom) { return snapshot(self); },
     [=](timer_atom) { refresh_addresses(self); },

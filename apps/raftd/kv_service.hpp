@@ -62,6 +62,9 @@ struct kv_service_options {
   std::string state_dir;
   /// The raft transport, asked for its links in `stats_atom`; may be null.
   net_transport_actor transport;
+  /// A server with more committed entries than this not yet applied is
+  /// unhealthy (`kv_health_atom`).
+  uint64_t health_max_lag = 1000;
   /// Keys or values larger than this are refused before replication.
   size_t max_value_size = 1024 * 1024;
   /// Bounds each request to the node (an apply covers the whole commit).
@@ -117,6 +120,10 @@ using kv_service_actor = caf::typed_actor<
   // `link.<id>` ("connected", "connecting", "down: <why>"); a node whose
   // worker is not running answers `state` = "Unavailable" and `error`.
   caf::replies_to<stats_atom>::with<stats_map>,
+  // Whether this server is fit to serve (apps/raftd/health.hpp): `healthy`,
+  // `reason`, `leader_id`, `behind`, ...; what /health and `raftctl endpoint
+  // health` show.
+  caf::replies_to<kv_health_atom>::with<stats_map>,
   // (configuration, index, client addresses by id).
   caf::replies_to<get_config_atom>::with<configuration, index_t, stats_map>,
   caf::replies_to<snapshot_atom>::with<snapshot_meta>,

@@ -21,13 +21,14 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <prometheus/exposer.h>
+#include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/transport/address_book.hpp"
 #include "actors/engine.hpp"
+#include "apps/raftd/http_endpoint.hpp"
 #include "apps/raftd/kv_service.hpp"
 #include "actors/manifold.hpp"
 #include "actors/messages.hpp"
@@ -97,6 +98,47 @@ caf::error prepare_store(const node_config& cfg, spdlog::logger& log) {
   return caf::none;
 }
 
+/// The client service once it runs, for the HTTP threads' /health.
+class service_slot {
+public:
+  void set(kv_service_actor x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    kv_ = std::move(x);
+  }
+
+  kv_service_actor get() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return kv_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  kv_service_actor kv_;
+};
+
+/// `/health`: the service's health report as JSON (numbers as numbers).
+std::pair<bool, std::string> health_answer(caf::actor_system& sys,
+                                           const service_slot& slot) {
+  stats_map m{{"healthy", "false"}, {"reason", "raftd is starting"}};
+  if (auto kv = slot.get()) {
+    caf::scoped_actor self{sys};
+    self->request(kv, 3s, kv_health_atom_v)
+      .receive([&](stats_map& x) { m = std::move(x); },
+               [&](caf::error& err) { m["reason"] = describe(err); });
+  }
+  nlohmann::json j;
+  for (auto& [k, v] : m) {
+    if (k == "healthy")
+      j[k] = v == "true";
+    else if ((k == "commit_index" || k == "applied_index" || k == "behind")
+             && !v.empty())
+      j[k] = std::stoull(v);
+    else
+      j[k] = v;
+  }
+  return {m["healthy"] == "true", j.dump()};
+}
+
 int run(node_config& cfg) {
   auto log = spdlog::stderr_color_mt("raftd");
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [" + cfg.id + "] %v");
@@ -151,22 +193,22 @@ int run(node_config& cfg) {
                  cfg.listen, describe(transport.error()));
       return 2;
     }
-    // -- metrics --------------------------------------------------------------
+    // -- metrics and health ---------------------------------------------------
     auto registry = std::make_shared<prometheus::Registry>();
-    std::unique_ptr<prometheus::Exposer> exposer;
+    auto service = std::make_shared<service_slot>();
+    std::unique_ptr<http_endpoint> http;
     if (!cfg.metrics_host_port.empty()) {
-      try {
-        exposer = std::make_unique<prometheus::Exposer>(cfg.metrics_host_port,
-                                                        1);
-        exposer->RegisterCollectable(registry);
-        log->info("metrics at http://{}/metrics", cfg.metrics_host_port);
-      } catch (std::exception& e) {
-        log->error("setting 'metrics': cannot listen on {}: {}; pick a free "
-                   "port or leave it empty",
-                   cfg.metrics_host_port, e.what());
+      auto endpoint = http_endpoint::start(
+        cfg.metrics_host_port, registry,
+        [&sys, service] { return health_answer(sys, *service); });
+      if (!endpoint) {
+        log->error("{}", describe(endpoint.error()));
         caf::anon_send_exit(*transport, caf::exit_reason::kill);
         return 2;
       }
+      http = std::move(*endpoint);
+      log->info("metrics at http://{}/metrics, health at http://{}/health",
+                cfg.metrics_host_port, cfg.metrics_host_port);
     }
     // -- data folder (the listeners are up: nothing else can fail first) ---
     if (auto err = prepare_store(cfg, *log)) {
@@ -232,10 +274,12 @@ int run(node_config& cfg) {
         book->set(peer, addr);
     };
     kopts.max_value_size = cfg.max_value_size;
+    kopts.health_max_lag = cfg.health_max_lag;
     kopts.state_dir = cfg.data_dir + "/raft";
     kopts.transport = *transport;
     kopts.logger = log;
     auto kv = spawn_kv_service(sys, kopts);
+    service->set(kv);
     auto port = caf::openssl::publish(kv, cfg.client_port,
                                       cfg.client_host.c_str(), true);
     if (!port) {

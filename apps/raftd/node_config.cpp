@@ -125,6 +125,8 @@ node_config::node_config() {
     .add(no_leader_check_interval_ms, "no-leader-check-interval-ms",
          "how often the no-leader timeout is checked")
     .add(max_value_size, "max-value-size", "largest key or value in bytes")
+    .add(health_max_lag, "health-max-lag",
+         "/health fails once more committed entries wait to be applied")
     .add(log_level, "log-level", "trace, debug, info, warn or error");
 }
 

@@ -68,6 +68,9 @@ public:
   size_t no_leader_timeout_ms = 0;
   /// How often that is checked (0: 10 s).
   size_t no_leader_check_interval_ms = 0;
+  /// /health answers 503 once more committed entries than this wait to be
+  /// applied here.
+  size_t health_max_lag = 1000;
   /// Values (and keys) larger than this are refused before replication.
   size_t max_value_size = 1024 * 1024;
   /// spdlog level: trace, debug, info, warn, error.
