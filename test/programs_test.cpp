@@ -246,8 +246,23 @@ BOOST_AUTO_TEST_CASE(admin_commands_and_offline_tools) {
   BOOST_TEST(r.code == 0, r.out);
   r = c.ctl(c.by_id(leader), "--json config");
   BOOST_TEST(json::parse(r.out)["servers"].size() == 2u, r.out);
+  // raftd's own records: readable, not writable by clients, and gone with
+  // the server they describe.
+  r = c.ctl(any, "add-nonvoter zz 127.0.0.1:1 127.0.0.1:2");
+  BOOST_TEST(r.code == 0, r.out);
+  r = c.ctl(any, "get _raftd/client/zz");
+  BOOST_TEST(r.out == "127.0.0.1:2\n", r.out);
+  r = c.ctl(any, "put _raftd/client/zz 127.0.0.1:666");
+  BOOST_TEST(r.code == 1, r.out);
+  BOOST_TEST(r.out.find("is reserved") != std::string::npos, r.out);
+  r = c.ctl(any, "remove zz");
+  BOOST_TEST(r.code == 0, r.out);
+  r = c.ctl(any, "get _raftd/client/zz");
+  BOOST_TEST(r.code == 1, r.out);
+  BOOST_TEST(r.out.find("not found") != std::string::npos, r.out);
   r = c.ctl(c.by_id(leader), "transfer-leadership");
   BOOST_TEST(r.code == 0, r.out);
+  BOOST_TEST(r.out.find("leader: ") != std::string::npos, r.out);
   // Offline: inspect refuses a running node's dir, works on a stopped one;
   // recover forces a one-server configuration there.
   auto& off = c.by_id(victim);

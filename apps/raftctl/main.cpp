@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include <thread>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -700,11 +702,21 @@ int cmd_transfer(session& s, std::vector<std::string> args) {
   auto& o = s.opts();
   expect_args(o, args, 0, 1, "[ID]");
   std::string target = args.empty() ? std::string{} : args[0];
+  leader_info before;
+  s.ask(o.addr, [&](leader_info& x) { before = std::move(x); }, leader_atom_v);
   bool ok = false;
   check(s.ask_cluster([&](bool x) { ok = x; }, transfer_atom_v, target));
+  // Who leads now: the server asked learns it from the new leader's first
+  // heartbeat, so ask until it names someone else (a few heartbeats).
   leader_info li;
-  // Where leadership went (best effort: the old leader may not know yet).
-  s.ask(o.addr, [&](leader_info& x) { li = std::move(x); }, leader_atom_v);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  do {
+    li = {};
+    s.ask(o.addr, [&](leader_info& x) { li = std::move(x); }, leader_atom_v);
+    if (!ok || (!li.id.empty() && li.id != before.id))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  } while (std::chrono::steady_clock::now() < deadline);
   if (o.json)
     std::cout << json{{"transferred", ok}, {"leader", li.id}}.dump() << '\n';
   else

@@ -238,6 +238,12 @@ void ask_node(kv_ptr self, caf::typed_response_promise<R> rp,
 caf::error check_command(kv_ptr self, const fsm::kv_command& cmd) {
   if (cmd.key.empty())
     return make_error(errc::not_valid, "empty key: give a key");
+  if (cmd.key.rfind(reserved_prefix, 0) == 0)
+    return make_error(errc::not_valid,
+                      "key '" + cmd.key + "' is reserved: keys under "
+                        + reserved_prefix
+                        + " are raftd's own records (client addresses of "
+                          "servers); pick another key");
   auto limit = self->state.opts.max_value_size;
   auto too_big = [&](const std::string& what, size_t n) {
     return make_error(errc::too_large,
@@ -346,12 +352,32 @@ void learn(kv_ptr self, const configuration& conf) {
 
 using index_promise = caf::typed_response_promise<index_t>;
 
-/// A membership change.
+/// A membership change. A removed server's client address record goes
+/// with it (a stale one would send forwards to whoever takes the address).
 index_promise change(kv_ptr self, bool fwd, const configuration_change& ch) {
   learn_one(self, ch.id, ch.address);
   auto rp = self->make_response_promise<index_t>();
   auto forward = fwd ? forward_as(self, rp, change_atom_v, ch) : forward_fn{};
-  ask_node(self, rp, forward, change_atom_v, ch);
+  if (ch.kind != change_kind::remove_server) {
+    ask_node(self, rp, forward, change_atom_v, ch);
+    return rp;
+  }
+  auto forget = fsm::encode(
+    fsm::kv_command::del(client_address_prefix + ch.id));
+  with_node(self, rp, [=](const node_actor& node) mutable {
+    auto timeout = self->state.opts.request_timeout;
+    self->request(node, timeout, change_atom_v, ch)
+      .then(
+        [=](index_t idx) mutable {
+          // The removal happened whatever becomes of the record: answer it.
+          self->request(node, timeout, apply_atom_v, forget)
+            .then([=](index_t, caf::message&) mutable { rp.deliver(idx); },
+                  [=](caf::error&) mutable { rp.deliver(idx); });
+        },
+        [=](caf::error& err) mutable {
+          fail(self, rp, node, std::move(err), forward);
+        });
+  });
   return rp;
 }
 

@@ -41,8 +41,12 @@ private:
   std::shared_ptr<fsm::kv_fsm> fsm_;
 };
 
-/// Reserved key prefix under which raftd records client addresses of
-/// servers added at run time ("_raftd/client/<id>").
+/// Keys under this prefix are raftd's own records: clients may read them,
+/// never write them.
+constexpr const char* reserved_prefix = "_raftd/";
+
+/// Where raftd records the client address of a server added at run time
+/// ("_raftd/client/<id>"); the record goes when the server is removed.
 constexpr const char* client_address_prefix = "_raftd/client/";
 
 /// What `spawn_kv_service` needs.

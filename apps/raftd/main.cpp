@@ -30,6 +30,7 @@
 #include "actors/engine.hpp"
 #include "apps/raftd/http_endpoint.hpp"
 #include "apps/raftd/kv_service.hpp"
+#include "apps/raftd/log_format.hpp"
 #include "actors/manifold.hpp"
 #include "actors/messages.hpp"
 #include "actors/transport/net_transport.hpp"
@@ -81,9 +82,11 @@ caf::error prepare_store(const node_config& cfg, spdlog::logger& log) {
     return caf::none;
   }
   if (!cfg.bootstrap) {
+    // The client address too, so that the cluster can forward to this
+    // server and show it in status once it is added.
     log.info("empty data dir and no --bootstrap: waiting to be added to a "
-             "cluster (raftctl add-voter {} {})",
-             cfg.id, cfg.raft_addresses.at(cfg.id));
+             "cluster (raftctl add-voter {} {} {})",
+             cfg.id, cfg.raft_addresses.at(cfg.id), cfg.client_listen);
     return caf::none;
   }
   configuration conf;
@@ -141,7 +144,7 @@ std::pair<bool, std::string> health_answer(caf::actor_system& sys,
 
 int run(node_config& cfg) {
   auto log = spdlog::stderr_color_mt("raftd");
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [" + cfg.id + "] %v");
+  set_log_format(*log, cfg.id, cfg.log_format);
   log->set_level(level_of(cfg.log_level));
   if (cfg.insecure)
     log->warn("running INSECURE: plain TCP, no authentication of servers or "

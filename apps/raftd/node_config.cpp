@@ -127,7 +127,9 @@ node_config::node_config() {
     .add(max_value_size, "max-value-size", "largest key or value in bytes")
     .add(health_max_lag, "health-max-lag",
          "/health fails once more committed entries wait to be applied")
-    .add(log_level, "log-level", "trace, debug, info, warn or error");
+    .add(log_level, "log-level", "trace, debug, info, warn or error")
+    .add(log_format, "log-format",
+         "text, or json (one object per line); times in UTC");
 }
 
 caf::error node_config::validate() {
@@ -199,6 +201,8 @@ caf::error node_config::validate() {
     return bad("log-level", "'" + log_level
                               + "' unknown; use trace, debug, info, warn or "
                                 "error");
+  if (log_format != "text" && log_format != "json")
+    return bad("log-format", "'" + log_format + "' unknown; use text or json");
   if (heartbeat_timeout_ms != 0 && election_timeout_ms != 0
       && election_timeout_ms < heartbeat_timeout_ms)
     return bad("election-timeout-ms",

@@ -75,6 +75,8 @@ public:
   size_t max_value_size = 1024 * 1024;
   /// spdlog level: trace, debug, info, warn, error.
   std::string log_level = "info";
+  /// "text" (for people) or "json" (one object per line); times in UTC.
+  std::string log_format = "text";
 
   // -- resolved by validate ---------------------------------------------------
 
