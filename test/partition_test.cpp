@@ -204,7 +204,7 @@ BOOST_AUTO_TEST_CASE(majority_elects_while_a_silent_minority_is_away) {
   BOOST_TEST(poll_until(30s, [&] {
     auto l = c.leader();
     return !l.empty()
-           && status(c, c.by_id(l)).value("peers_connected", "") == "4";
+           && status(c, c.by_id(l)).value("peers_connected", 0) == 4;
   }), c.logs());
   auto healed = seconds_since(t0);
   BOOST_TEST(poll_until(30s, [&] {

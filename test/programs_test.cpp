@@ -64,6 +64,14 @@ BOOST_AUTO_TEST_CASE(bad_settings_are_named) {
   fs::remove_all("/tmp/caf-raft-programs-bad", ec);
   r = run(bin_dir + "/raftctl frobnicate");
   BOOST_TEST(r.code == 2);
+  // With --json every outcome is an object on stdout, errors included,
+  // with the same exit codes.
+  r = run(bin_dir + "/raftctl --json frobnicate");
+  BOOST_TEST(r.code == 2);
+  BOOST_TEST(json::parse(r.out)["error"]["kind"] == "usage", r.out);
+  r = run(bin_dir + "/raftctl --json --insecure --addr 127.0.0.1:1 status");
+  BOOST_TEST(r.code == 1);
+  BOOST_TEST(json::parse(r.out)["error"]["kind"] == "unknown_peer", r.out);
   r = run(bin_dir + "/raftctl --insecure --addr 127.0.0.1:1 status");
   BOOST_TEST(r.code == 1);
   BOOST_TEST(r.out.find("not reachable") != std::string::npos, r.out);
@@ -83,7 +91,7 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
     BOOST_TEST(s.value("reachable", false));
     // How far it trails the leader, its database and its version.
     BOOST_TEST(s["behind"].is_number(), s.dump());
-    BOOST_TEST(std::stoull(s.value("db_size_bytes", "0")) > 0u, s.dump());
+    BOOST_TEST(s.value("db_size_bytes", uint64_t{0}) > 0u, s.dump());
     BOOST_TEST(s.value("version", "").find("(git ") != std::string::npos,
                s.dump());
   }
@@ -99,6 +107,16 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
   }
   auto health = c.ctl(c.nodes[0], "endpoint health");
   BOOST_TEST(health.code == 0, health.out);
+  // --json: numbers as numbers, ids as strings, and a key that is not
+  // UTF-8 in base64 beside a null (the write is reported as it happened).
+  auto one = json::parse(c.ctl(c.nodes[0], "--json status").out);
+  BOOST_TEST(one["commit_index"].is_number(), one.dump());
+  BOOST_TEST(one["id"].is_string(), one.dump());
+  auto odd = c.ctl(c.nodes[0], "--json put \"$(printf '\\377k')\" v");
+  BOOST_REQUIRE_MESSAGE(odd.code == 0, odd.out);
+  auto put = json::parse(odd.out);
+  BOOST_TEST(put["key"].is_null(), odd.out);
+  BOOST_TEST(put["key_base64"] == "/2s=", odd.out);
   // A follower forwards writes and reads to the leader (the service's one
   // redirect path: raftctl never redirects itself).
   const node* follower = nullptr;
@@ -303,7 +321,8 @@ BOOST_AUTO_TEST_CASE(client_disconnects_do_not_break_raft_links) {
   BOOST_REQUIRE_MESSAGE(!leader.empty(), "no leader\n" + c.logs());
   auto term_of = [&](const node& n) {
     auto s = c.ctl(n, "--json status");
-    return s.code == 0 ? json::parse(s.out).value("term", "?") : "?";
+    return s.code == 0 ? json::parse(s.out).value("term", uint64_t{0})
+                       : uint64_t{0};
   };
   auto before = term_of(c.by_id(leader));
   for (int round = 0; round < 3; ++round)
@@ -390,7 +409,7 @@ BOOST_AUTO_TEST_CASE(restarted_server_catches_up_by_snapshot) {
     if (st.code != 0)
       return false;
     auto j = json::parse(st.out);
-    return std::stoull(j.value("first_log_index", "0")) > 40;
+    return j.value("first_log_index", uint64_t{0}) > 40;
   });
   BOOST_REQUIRE_MESSAGE(compacted, c.logs());
   c.start(*away, snap_args);
@@ -404,7 +423,7 @@ BOOST_AUTO_TEST_CASE(restarted_server_catches_up_by_snapshot) {
   auto st = c.ctl(*away, "--json status");
   BOOST_REQUIRE(st.code == 0);
   auto j = json::parse(st.out);
-  BOOST_TEST(std::stoull(j.value("last_snapshot_index", "0")) > 40u, st.out);
+  BOOST_TEST(j.value("last_snapshot_index", uint64_t{0}) > 40u, st.out);
   std::ifstream in{away->log};
   std::stringstream s;
   s << in.rdbuf();

@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include <set>
+#include <string_view>
 #include <thread>
 
 #include <algorithm>
@@ -86,9 +88,11 @@ struct usage_error {
   std::string what;
 };
 
-/// A failure: exit code 1.
+/// A failure: exit code 1. `kind` names the raft error ("not_leader",
+/// "timeout", ...) for --json output.
 struct failure {
   std::string what;
+  std::string kind = "error";
 };
 
 struct options {
@@ -343,8 +347,73 @@ private:
 };
 
 void check(const caf::error& err) {
-  if (err)
-    throw failure{describe(err)};
+  if (!err)
+    return;
+  auto kind = err.category() == caf::atom("raft")
+                ? to_string(static_cast<errc>(err.code()))
+                : std::string{"error"};
+  // A stable token for scripts: "unknown peer" -> "unknown_peer".
+  std::replace(kind.begin(), kind.end(), ' ', '_');
+  throw failure{describe(err), kind};
+}
+
+/// Whether `s` is valid UTF-8 (JSON strings must be).
+bool is_utf8(const std::string& s) {
+  try {
+    (void) json(s).dump();
+    return true;
+  } catch (json::type_error&) {
+    return false;
+  }
+}
+
+std::string base64(const std::string& s) {
+  static constexpr char abc[]
+    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : s) {
+    acc = (acc << 8) | c;
+    for (bits += 8; bits >= 6; bits -= 6)
+      out += abc[(acc >> (bits - 6)) & 63];
+  }
+  if (bits > 0)
+    out += abc[(acc << (6 - bits)) & 63];
+  while (out.size() % 4 != 0)
+    out += '=';
+  return out;
+}
+
+/// Sets `j[name]` to `s`, or, if `s` is not UTF-8, to null and
+/// `j[name + "_base64"]` to its base64: a script never gets output that
+/// fails to parse (or a failure after a write that happened).
+void set_text(json& j, const std::string& name, const std::string& s) {
+  if (is_utf8(s)) {
+    j[name] = s;
+    return;
+  }
+  j[name] = nullptr;
+  j[name + "_base64"] = base64(s);
+}
+
+/// A stats map as JSON, numbers as numbers. Ids stay strings whatever they
+/// hold (Juju's server ids are digits), so a field's type never depends on
+/// its value.
+json typed_json(const stats_map& m) {
+  static const std::set<std::string> text_keys{"id", "leader_id", "leader",
+                                               "suffrage"};
+  json j = json::object();
+  for (auto& [k, v] : m) {
+    bool digits = text_keys.count(k) == 0 && k.rfind("link.", 0) != 0
+                  && !v.empty() && v.size() < 20
+                  && v.find_first_not_of("0123456789") == std::string::npos;
+    if (digits)
+      j[k] = std::stoull(v);
+    else
+      set_text(j, k, v);
+  }
+  return j;
 }
 
 // -- online commands -------------------------------------------------------------
@@ -384,7 +453,7 @@ int status_one(session& s) {
   stats_map m;
   check(s.ask(o.addr, [&](stats_map& x) { m = std::move(x); }, stats_atom_v));
   if (o.json) {
-    std::cout << json(m).dump(2) << '\n';
+    std::cout << typed_json(m).dump(2) << '\n';
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
@@ -484,7 +553,7 @@ int status_cluster(session& s) {
                     m.get("applied_index"), lag, m.get("last_contact"),
                     human_bytes(m.get("db_size_bytes")), m.get("version"),
                     m.client});
-    json j = m.stats;
+    json j = typed_json(m.stats);
     j["suffrage"] = suffrage;
     j["reachable"] = true;
     j["behind"] = lag == "-" ? json(nullptr) : json(std::stoull(lag));
@@ -533,7 +602,7 @@ int cmd_endpoint(session& s, std::vector<std::string> args) {
     auto behind = m.count("behind") ? m["behind"] : std::string{"-"};
     rows.push_back({srv.id, healthy ? "yes" : "NO", behind,
                     client.empty() ? "?" : client, m["reason"]});
-    json j = m;
+    json j = typed_json(m);
     j["id"] = srv.id;
     j["healthy"] = healthy;
     j["client_address"] = client;
@@ -556,12 +625,14 @@ int cmd_status(session& s, std::vector<std::string> args) {
 void print_result(const options& o, const std::string& op,
                   const std::string& key, const fsm::kv_result& r) {
   if (o.json) {
-    std::cout << json{{"op", op},       {"key", key},
-                      {"ok", r.ok},     {"found", r.found},
-                      {"value", r.value}, {"revision", r.revision},
-                      {"index", r.index}}
-                   .dump()
-              << '\n';
+    json j{{"op", op},
+           {"ok", r.ok},
+           {"found", r.found},
+           {"revision", r.revision},
+           {"index", r.index}};
+    set_text(j, "key", key);
+    set_text(j, "value", r.value);
+    std::cout << j.dump() << '\n';
     return;
   }
   if (op == "get") {
@@ -912,18 +983,34 @@ int dispatch(const options& o) {
 
 } // namespace
 
+/// Reports an error and answers the exit code: a sentence on stderr, or
+/// with --json an object on stdout, `{"error": {"kind", "message",
+/// "exit_code"}}`, so a script parses every outcome the same way.
+int report(bool as_json, const std::string& kind, const std::string& what,
+           int code) {
+  if (as_json) {
+    json e{{"kind", kind}, {"exit_code", code}};
+    set_text(e, "message", what);
+    std::cout << json{{"error", e}}.dump() << '\n';
+  } else {
+    std::cerr << "raftctl: " << what
+              << (code == 2 ? "\n(raftctl --help for usage)\n" : "\n");
+  }
+  return code;
+}
+
 int main(int argc, char** argv) {
+  bool as_json = false;
+  for (int i = 1; i < argc; ++i)
+    as_json = as_json || std::string_view{argv[i]} == "--json";
   try {
     auto o = parse_args(argc, argv);
     return dispatch(o);
   } catch (usage_error& e) {
-    std::cerr << "raftctl: " << e.what << "\n(raftctl --help for usage)\n";
-    return 2;
+    return report(as_json, "usage", e.what, 2);
   } catch (failure& e) {
-    std::cerr << "raftctl: " << e.what << '\n';
-    return 1;
+    return report(as_json, e.kind, e.what, 1);
   } catch (std::exception& e) {
-    std::cerr << "raftctl: " << e.what() << '\n';
-    return 1;
+    return report(as_json, "error", e.what(), 1);
   }
 }
