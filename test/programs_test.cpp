@@ -107,6 +107,13 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
   }
   auto health = c.ctl(c.nodes[0], "endpoint health");
   BOOST_TEST(health.code == 0, health.out);
+  // TLS files from the environment, and a list of endpoints of which the
+  // first that answers serves (here the second: nothing listens on :1).
+  auto env = run("RAFTCTL_TLS_DIR='" + c.root + "/certs' " + bin_dir
+                 + "/raftctl --timeout 3 --endpoints 127.0.0.1:1,"
+                 + c.nodes[1].client() + " --json status");
+  BOOST_TEST(env.code == 0, env.out);
+  BOOST_TEST(json::parse(env.out)["id"] == c.nodes[1].id, env.out);
   // --json: numbers as numbers, ids as strings, and a key that is not
   // UTF-8 in base64 beside a null (the write is reported as it happened).
   auto one = json::parse(c.ctl(c.nodes[0], "--json status").out);

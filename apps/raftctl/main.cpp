@@ -51,10 +51,16 @@ namespace {
 const char* usage_text = R"(usage: raftctl [options] <command> [args]
 
 options:
-  --addr HOST:PORT     client address of a raftd (default: $RAFTCTL_ADDR)
-  --tls-dir DIR        folder with ca.pem and <name>.pem/.key (make-certs.sh)
-  --name NAME          certificate name inside --tls-dir (default: admin)
-  --cert F --key F --ca F   the TLS files one by one
+  --addr HOST:PORT[,HOST:PORT...]
+                       client address of a raftd; with several, the first
+                       that answers (default: $RAFTCTL_ADDR)
+  --endpoints LIST     the same as --addr with several addresses
+  --tls-dir DIR        folder with ca.pem and <name>.pem/.key (make-certs.sh;
+                       default: $RAFTCTL_TLS_DIR)
+  --name NAME          certificate name inside --tls-dir (default: admin,
+                       or $RAFTCTL_NAME)
+  --cert F --key F --ca F   the TLS files one by one (default:
+                       $RAFTCTL_CERT, $RAFTCTL_KEY, $RAFTCTL_CACERT)
   --insecure           plain TCP (only against raftd --insecure)
   --timeout SECONDS    per request (default: 15)
   --json               machine-readable output
@@ -107,10 +113,24 @@ struct options {
   std::vector<std::string> args;
 };
 
+/// Settings from the environment (flags win), as etcdctl's ETCDCTL_*.
+void read_environment(options& o) {
+  auto env = [](const char* name, std::string& out) {
+    if (auto v = std::getenv(name); v != nullptr && *v != '\0')
+      out = v;
+  };
+  env("RAFTCTL_ADDR", o.addr);
+  env("RAFTCTL_ENDPOINTS", o.addr);
+  env("RAFTCTL_TLS_DIR", o.tls_dir);
+  env("RAFTCTL_NAME", o.name);
+  env("RAFTCTL_CERT", o.cert);
+  env("RAFTCTL_KEY", o.key);
+  env("RAFTCTL_CACERT", o.ca);
+}
+
 options parse_args(int argc, char** argv) {
   options o;
-  if (auto env = std::getenv("RAFTCTL_ADDR"))
-    o.addr = env;
+  read_environment(o);
   int i = 1;
   auto value = [&](const std::string& flag) -> std::string {
     if (i + 1 >= argc)
@@ -125,7 +145,7 @@ options parse_args(int argc, char** argv) {
     }
     if (a == "--json")
       o.json = true;
-    else if (a == "--addr")
+    else if (a == "--addr" || a == "--endpoints")
       o.addr = value(a);
     else if (a == "--tls-dir")
       o.tls_dir = value(a);
@@ -280,6 +300,28 @@ public:
 
   caf::timespan timeout() const {
     return std::chrono::seconds{opts_.timeout_s};
+  }
+
+  /// With several endpoints (`--endpoints a,b,c`), the first that answers
+  /// becomes the one every command talks to.
+  caf::error choose_endpoint() {
+    std::vector<std::string> list;
+    std::stringstream in{opts_.addr};
+    for (std::string ep; std::getline(in, ep, ',');)
+      if (!ep.empty())
+        list.push_back(ep);
+    if (list.size() <= 1)
+      return {};
+    std::string why;
+    for (auto& ep : list) {
+      auto h = connect(ep);
+      if (h) {
+        opts_.addr = ep;
+        return {};
+      }
+      why += "; " + ep + ": " + describe(h.error());
+    }
+    return make_error(errc::unknown_peer, "no endpoint answers" + why);
   }
 
   /// The service at `addr`, connecting once.
@@ -966,6 +1008,7 @@ int dispatch(const options& o) {
     throw usage_error{"no server: give --addr HOST:PORT (a raftd's "
                       "client-listen) or set RAFTCTL_ADDR"};
   session s{o};
+  check(s.choose_endpoint());
   if (c == "status")
     return cmd_status(s, o.args);
   if (c == "endpoint")
