@@ -88,6 +88,16 @@ void fail_uncommitted(node_ptr self, errc code) {
 /// Proposes the queued configuration changes one at a time: the next once
 /// the previous one committed (thesis §4.1). Each is answered when its own
 /// entry commits (as a barrier), or at once if refused.
+/// A membership change in words, for the log ("add voter d at
+/// 10.0.0.4:7100").
+std::string describe_change(const configuration_change& ch) {
+  static constexpr const char* kinds[] = {"add voter", "add non-voter",
+                                          "demote voter", "remove server"};
+  auto kind = static_cast<size_t>(ch.kind);
+  return std::string{kind < 4 ? kinds[kind] : "change"} + " " + ch.id
+         + (ch.address.empty() ? "" : " at " + ch.address);
+}
+
 void propose_queued_changes(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
@@ -96,12 +106,17 @@ void propose_queued_changes(node_ptr self) {
     auto q = std::move(st.queued_changes.front());
     st.queued_changes.pop_front();
     auto p = core.change_configuration(q.change);
+    auto what = describe_change(q.change);
     if (p.index == 0) {
+      st.log->warn("{}: configuration change refused: {}: {}", core.id(),
+                   what, p.refusal);
       q.promise.deliver(make_error(errc::configuration_rejected,
                                    "configuration change rejected: "
                                      + p.refusal));
       continue;
     }
+    st.log->info("{}: configuration change proposed at index {}: {}",
+                 core.id(), p.index, what);
     await_entry(self, st.barriers, p.index, q.promise);
   }
 }

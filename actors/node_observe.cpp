@@ -2,15 +2,53 @@
 
 namespace raft::node_detail {
 
+namespace {
+
+/// Why a leader stepped down, for the operator's log.
+std::string step_down_reason(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.role() == role::shutdown)
+    return "raft shut down";
+  if (core.term() > st.last_term)
+    return "a newer term " + std::to_string(core.term())
+           + " began (another server campaigned or leads)";
+  if (core.lease_step_downs() > st.last_lease_step_downs)
+    return "no answer from a majority within the leader lease (cut off?)";
+  for (auto& s : core.latest_configuration().servers)
+    if (s.id == core.id() && s.suffrage == suffrage::voter)
+      return "leadership handed over";
+  return "no longer a voter of the configuration";
+}
+
+/// Logs who leads now, and why a leader stepped down.
+void log_transition(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.role() != st.last_role)
+    st.log->info("{}: {} -> {} in term {}", core.id(), to_string(st.last_role),
+                 to_string(core.role()), core.term());
+  if (st.last_role == role::leader && core.role() != role::leader)
+    st.log->warn("{}: stepped down as leader of term {}: {}", core.id(),
+                 st.last_term, step_down_reason(self));
+  if (core.role() == role::leader && st.last_role != role::leader)
+    st.log->info("{}: elected leader of term {}", core.id(), core.term());
+  else if (!core.leader_id().empty() && core.leader_id() != st.last_leader
+           && core.role() != role::leader)
+    st.log->info("{}: leader is {} (term {})", core.id(), core.leader_id(),
+                 core.term());
+  st.last_lease_step_downs = core.lease_step_downs();
+}
+
+} // namespace
+
 void notify_state(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
   if (core.role() == st.last_role && core.term() == st.last_term
       && core.leader_id() == st.last_leader)
     return;
-  if (core.role() != st.last_role)
-    st.log->info("{}: {} -> {} in term {}", core.id(), to_string(st.last_role),
-                 to_string(core.role()), core.term());
+  log_transition(self);
   if (st.last_role == role::leader && core.role() != role::leader) {
     fail_uncommitted(self, errc::leadership_lost);
     fail_queued_changes(self);

@@ -141,6 +141,9 @@ struct node_state {
   raft::role last_role = role::follower;
   term_t last_term = 0;
   std::string last_leader;
+  /// The core's count of lease step-downs when last looked at: a rise says
+  /// why a leader stepped down.
+  uint64_t last_lease_step_downs = 0;
 };
 
 using node_ptr = node_internal_actor::stateful_pointer<node_state>;

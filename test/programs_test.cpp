@@ -288,6 +288,15 @@ BOOST_AUTO_TEST_CASE(admin_commands_and_offline_tools) {
   r = c.ctl(c.by_id(leader), "transfer-leadership");
   BOOST_TEST(r.code == 0, r.out);
   BOOST_TEST(r.out.find("leader: ") != std::string::npos, r.out);
+  // The logs say what changed in the membership, who was elected, and why
+  // a leader stepped down.
+  auto logs = c.logs();
+  BOOST_TEST(logs.find("configuration change proposed at index")
+               != std::string::npos);
+  BOOST_TEST(logs.find("remove server zz") != std::string::npos);
+  BOOST_TEST(logs.find("elected leader of term") != std::string::npos);
+  BOOST_TEST(logs.find(leader + ": stepped down as leader of term")
+               != std::string::npos);
   // Offline: inspect refuses a running node's dir, works on a stopped one;
   // recover forces a one-server configuration there.
   auto& off = c.by_id(victim);
