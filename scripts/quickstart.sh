@@ -282,6 +282,9 @@ while :; do
   sleep 0.2   # paces the polls; each one is a raftctl round trip
 done
 info "server $leader leads after $(($(now_ms) - t_start)) ms"
+echo "raftctl endpoint health (exit 1 if any server is unhealthy):"
+ctl "${client_addr[$leader]}" endpoint health | sed 's/^/  /' \
+  || fail "a server is unhealthy right after the cluster formed"
 
 # -- 5. workload ---------------------------------------------------------------
 
@@ -368,8 +371,11 @@ got=$(ctl "${client_addr[$new]}" get after-failover 2>&1) || true
 [ "$got" = yes ] || fail "the write acknowledged after the fail-over is not readable: $got"
 
 echo
-echo "raftctl status --cluster (server $old was killed):"
+echo "raftctl status --cluster (server $old was killed, so it exits 1):"
 ctl "${client_addr[$new]}" status --cluster | sed 's/^/  /' || true
+if command -v curl >/dev/null 2>&1; then
+  echo "  the leader's health: $(curl -sS --max-time 3 "http://${metrics_addr[$new]}/health" || echo unreadable)"
+fi
 echo
 echo "Metrics (Prometheus text format):"
 for id in "${ids[@]}"; do
