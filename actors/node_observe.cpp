@@ -8,8 +8,6 @@ namespace {
 std::string step_down_reason(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
-  if (core.role() == role::shutdown)
-    return "raft shut down";
   if (core.term() > st.last_term)
     return "a newer term " + std::to_string(core.term())
            + " began (another server campaigned or leads)";
@@ -28,7 +26,8 @@ void log_transition(node_ptr self) {
   if (core.role() != st.last_role)
     st.log->info("{}: {} -> {} in term {}", core.id(), to_string(st.last_role),
                  to_string(core.role()), core.term());
-  if (st.last_role == role::leader && core.role() != role::leader)
+  if (st.last_role == role::leader && core.role() != role::leader
+      && core.role() != role::shutdown)
     st.log->warn("{}: stepped down as leader of term {}: {}", core.id(),
                  st.last_term, step_down_reason(self));
   if (core.role() == role::leader && st.last_role != role::leader)

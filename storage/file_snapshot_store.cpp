@@ -399,22 +399,26 @@ caf::expected<snapshot_meta> read_meta(const std::string& dir,
 }
 
 /// All usable snapshots, newest first; skips (and logs) what is not usable.
-caf::expected<std::vector<snapshot_meta>> scan(state& st) {
-  auto names = read_dir(st.path);
+/// The complete snapshots in `path`, newest first; `log` (if any) hears
+/// of the ones skipped.
+caf::expected<std::vector<snapshot_meta>>
+scan_folder(const std::string& path, spdlog::logger* log) {
+  auto names = read_dir(path);
   if (!names)
     return std::move(names.error());
   std::vector<snapshot_meta> result;
   for (auto& name : *names) {
-    if (!is_dir_no_follow(st.path + "/" + name))
+    if (!is_dir_no_follow(path + "/" + name))
       continue;
     // Temporary folders at this point belong to sinks still being written:
     // leftovers from crashes were removed when the store opened.
     if (ends_with(name, tmp_suffix))
       continue;
-    auto meta = read_meta(st.path, name);
+    auto meta = read_meta(path, name);
     if (!meta) {
-      st.log->warn("[snapshot] skipping snapshot {}: {}", name,
-                   describe(meta.error()));
+      if (log != nullptr)
+        log->warn("[snapshot] skipping snapshot {}: {}", name,
+                  describe(meta.error()));
       continue;
     }
     result.push_back(std::move(*meta));
@@ -425,6 +429,10 @@ caf::expected<std::vector<snapshot_meta>> scan(state& st) {
                      > std::tie(y.term, y.index, y.id);
             });
   return result;
+}
+
+caf::expected<std::vector<snapshot_meta>> scan(state& st) {
+  return scan_folder(st.path, st.log.get());
 }
 
 /// Deletes the snapshots beyond the newest `retain`, oldest first.
@@ -743,6 +751,11 @@ file_snapshot_store::create(index_t index, term_t term,
   }
   return std::unique_ptr<snapshot_sink>{
     new file_sink(state_, std::move(meta), fd)};
+}
+
+caf::expected<std::vector<snapshot_meta>>
+list_snapshots(const std::string& dir) {
+  return scan_folder(dir + "/" + snapshots_folder, nullptr);
 }
 
 caf::expected<std::vector<snapshot_meta>> file_snapshot_store::list() {

@@ -20,6 +20,13 @@ namespace raft {
 /// snapshots.
 constexpr const char* snapshots_folder = "snapshots";
 
+/// The complete snapshots under `<dir>/snapshots`, newest first, read
+/// without opening a store (opening one removes half-written folders, which
+/// may be the worker's snapshot in progress): for readers beside the worker,
+/// such as raftd's backup.
+caf::expected<std::vector<snapshot_meta>>
+list_snapshots(const std::string& dir);
+
 /// Keeps snapshots as folders on disk (HashiCorp's FileSnapshotStore).
 ///
 /// Layout: `<dir>/snapshots/<term>-<index>-<unix-ms>/{meta.json,state.bin}`.

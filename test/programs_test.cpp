@@ -260,6 +260,29 @@ BOOST_AUTO_TEST_CASE(admin_commands_and_offline_tools) {
   BOOST_TEST(json::parse(r.out)["servers"].size() == 3u);
   r = c.ctl(c.by_id(leader), "snapshot");
   BOOST_TEST(r.code == 0, r.out);
+  // Backup: a snapshot saved to a file (from a follower too), which the
+  // offline status reads and checks; a damaged or cut copy is refused.
+  auto backup = c.root + "/backup.snap";
+  r = c.ctl(any, "snapshot save " + backup);
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = run(bin_dir + "/raftctl --json snapshot status " + backup);
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r.out);
+  auto saved = json::parse(r.out);
+  BOOST_TEST(saved["keys"].get<size_t>() >= 1u, r.out);
+  BOOST_TEST(saved["index"].get<uint64_t>() >= 3u, r.out);
+  BOOST_TEST(saved["servers"] == "a,b,c", r.out);
+  {
+    std::fstream f{backup, std::ios::in | std::ios::out | std::ios::binary};
+    f.seekp(-1, std::ios::end);
+    f.put('\x7f');
+  }
+  r = run(bin_dir + "/raftctl snapshot status " + backup);
+  BOOST_TEST(r.code == 1, r.out);
+  BOOST_TEST(r.out.find("damaged") != std::string::npos, r.out);
+  fs::resize_file(backup, fs::file_size(backup) - 10);
+  r = run(bin_dir + "/raftctl snapshot status " + backup);
+  BOOST_TEST(r.code == 1, r.out);
+  BOOST_TEST(r.out.find("truncated") != std::string::npos, r.out);
   // Demote and remove a follower, then transfer leadership.
   std::string victim;
   for (auto& n : c.nodes)

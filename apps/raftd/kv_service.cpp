@@ -1,6 +1,7 @@
 #include "apps/raftd/kv_service.hpp"
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +17,7 @@
 #include "config/errc.hpp"
 #include "config/version.hpp"
 #include "fsm/kv/kv_command.hpp"
+#include "storage/file_snapshot_store.hpp"
 
 namespace raft {
 
@@ -551,6 +553,52 @@ caf::typed_response_promise<snapshot_meta> snapshot(kv_ptr self) {
   return rp;
 }
 
+/// A snapshot to save: taken now, or the newest stored one if nothing was
+/// applied since.
+caf::typed_response_promise<snapshot_meta> snapshot_to_save(kv_ptr self) {
+  auto rp = self->make_response_promise<snapshot_meta>();
+  with_node(self, rp, [=](const node_actor& node) mutable {
+    self->request(node, self->state.opts.request_timeout, snapshot_atom_v)
+      .then([=](snapshot_meta& m) mutable { rp.deliver(m); },
+            [=](caf::error& err) mutable {
+              if (!is(err, errc::nothing_new_to_snapshot)) {
+                rp.deliver(err);
+                return;
+              }
+              auto all = list_snapshots(self->state.opts.state_dir);
+              if (!all)
+                rp.deliver(all.error());
+              else if (all->empty())
+                rp.deliver(make_error(errc::not_found, "no snapshot stored"));
+              else
+                rp.deliver(all->front());
+            });
+  });
+  return rp;
+}
+
+/// Up to `snapshot_read_chunk` bytes of snapshot `id`'s state from
+/// `offset` on, read from the store's folder (the worker's store is its
+/// only writer; a finished snapshot's files never change).
+caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
+                                       uint64_t offset) {
+  // Ids are "<term>-<index>-<unix-ms>": nothing else reaches the disk.
+  if (id.empty() || id.find_first_not_of("0123456789-") != std::string::npos)
+    return make_error(errc::not_valid, "'" + id + "' is not a snapshot id");
+  auto path = self->state.opts.state_dir + "/" + snapshots_folder + "/" + id
+              + "/state.bin";
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error(errc::not_found,
+                      "snapshot " + id + " is gone (a newer one replaced "
+                      "it): save again");
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string chunk(snapshot_read_chunk, '\0');
+  in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  chunk.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return chunk;
+}
+
 /// Keeps the transport's address book in step with the cluster's
 /// configuration (servers added through another node).
 void refresh_addresses(kv_ptr self) {
@@ -662,6 +710,10 @@ kv_service_actor::behavior_type kv_service(kv_ptr self,
     [=](kv_health_atom) { return health(self); },
     [=](get_config_atom) { return get_config(self); },
     [=](snapshot_atom) { return snapshot(self); },
+    [=](kv_snapshot_read_atom, open_atom) { return snapshot_to_save(self); },
+    [=](kv_snapshot_read_atom, const std::string& id, uint64_t offset) {
+      return read_snapshot(self, id, offset);
+    },
     [=](timer_atom) { refresh_addresses(self); },
   };
 }

@@ -41,6 +41,9 @@ private:
   std::shared_ptr<fsm::kv_fsm> fsm_;
 };
 
+/// The most a `kv_snapshot_read_atom` answers at once.
+constexpr size_t snapshot_read_chunk = 1024 * 1024;
+
 /// Keys under this prefix are raftd's own records: clients may read them,
 /// never write them.
 constexpr const char* reserved_prefix = "_raftd/";
@@ -131,6 +134,15 @@ using kv_service_actor = caf::typed_actor<
   // (configuration, index, client addresses by id).
   caf::replies_to<get_config_atom>::with<configuration, index_t, stats_map>,
   caf::replies_to<snapshot_atom>::with<snapshot_meta>,
+  // A snapshot to save: one taken now, or the newest stored if nothing was
+  // applied since it (`raftctl snapshot save`).
+  caf::replies_to<kv_snapshot_read_atom, open_atom>::with<snapshot_meta>,
+  // (id, offset): up to `snapshot_read_chunk` bytes of the state of
+  // snapshot `id` from `offset` on (`raftctl snapshot save`); empty past
+  // its end. A string, not `bytes`: CAF 0.17 has a type ID for the one and
+  // not for the other, and only typed values cross the network.
+  caf::replies_to<kv_snapshot_read_atom, std::string,
+                  uint64_t>::with<std::string>,
   // Internal: refreshes the transport's addresses from the configuration.
   caf::reacts_to<timer_atom>>;
 
