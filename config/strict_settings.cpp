@@ -7,6 +7,7 @@
 #include "caf/config_option_set.hpp"
 #include "caf/config_value.hpp"
 #include "config/errc.hpp"
+#include "config/text.hpp"
 
 namespace raft {
 
@@ -14,14 +15,6 @@ namespace {
 
 caf::error bad(const std::string& text) {
   return make_error(errc::not_valid, text);
-}
-
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos)
-    return {};
-  auto e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {

@@ -7,6 +7,7 @@
 #include "actors/transport/address_provider.hpp"
 #include "caf/config_option_adder.hpp"
 #include "config/errc.hpp"
+#include "config/text.hpp"
 
 namespace raft {
 
@@ -14,14 +15,6 @@ namespace {
 
 caf::error bad(const std::string& setting, const std::string& what) {
   return make_error(errc::not_valid, "setting '" + setting + "': " + what);
-}
-
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos)
-    return {};
-  auto e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
 }
 
 caf::error check_endpoint(const std::string& setting, const std::string& value,
