@@ -246,6 +246,12 @@ BOOST_AUTO_TEST_CASE(versions) {
     BOOST_TEST(r.out.find("SQLite 3.") != std::string::npos, r.out);
     BOOST_TEST(r.out.find("OpenSSL") != std::string::npos, r.out);
   }
+  // For scripts: the same as JSON, with the labels of caf_raft_build_info.
+  auto r = run(bin_dir + "/raftctl --json version");
+  BOOST_TEST(r.code == 0);
+  auto v = json::parse(r.out);
+  for (auto key : {"version", "revision", "caf", "sqlite", "openssl"})
+    BOOST_TEST(v[key].is_string(), key << ": " << r.out);
 }
 
 BOOST_AUTO_TEST_CASE(admin_commands_and_offline_tools) {

@@ -1068,7 +1068,10 @@ int cmd_recover(const options& o, std::vector<std::string> args) {
 int dispatch(const options& o) {
   auto& c = o.command;
   if (c == "version") {
-    std::cout << version_text("raftctl");
+    if (o.json)
+      std::cout << json(build_info()).dump(2) << '\n';
+    else
+      std::cout << version_text("raftctl");
     return 0;
   }
   if (c == "inspect")
