@@ -461,15 +461,23 @@ public:
   caf::actor observer;
   raft_config settings;
   std::vector<member> nodes;
-  /// Observations seen, newest last (guarded by sig->mtx).
-  std::vector<observation> observations;
+  /// Observations seen, newest last (guarded by sig->mtx). Owned with the
+  /// observer actor, which may run on while this object is torn down
+  /// (AddressSanitizer caught the audit writing into a destroyed map).
+  std::shared_ptr<std::vector<observation>> observations_holder
+    = std::make_shared<std::vector<observation>>();
+  std::vector<observation>& observations = *observations_holder;
   /// Per server id, the highest index it acknowledged with a successful
   /// AppendEntries response (guarded by sig->mtx). A node sends that only
   /// once the entries are durable (persist before send), so this is what
   /// its store is known to hold; the transport's audit hook reports it.
   /// (Per term, since an ack from an old term may cover entries that a
-  /// later leader truncated.)
-  std::map<std::string, std::map<term_t, index_t>> durable;
+  /// later leader truncated.) Owned with the transport's audit hook, as
+  /// above.
+  using durable_map = std::map<std::string, std::map<term_t, index_t>>;
+  std::shared_ptr<durable_map> durable_holder
+    = std::make_shared<durable_map>();
+  durable_map& durable = *durable_holder;
 
   /// With `with_snapshots`, every node keeps a file snapshot store in its
   /// directory and `tweak` may set how often snapshots are taken.
@@ -480,7 +488,7 @@ public:
     : seed(pick_seed()), with_snapshots(snapshots) {
     std::cerr << "threaded_cluster_test: seed " << seed << std::endl;
     auto sig_audit = sig;
-    auto* durable_ptr = &durable;
+    auto durable_ptr = durable_holder;
     transport = spawn_inmem_transport(
       sys, seed,
       [sig_audit, durable_ptr](const std::string& from, const std::string&,
@@ -499,7 +507,7 @@ public:
         sig_audit->cv.notify_all();
       });
     auto sig_ptr = sig;
-    auto* obs = &observations;
+    auto obs = observations_holder;
     observer = sys.spawn([sig_ptr, obs](caf::event_based_actor*) {
       return caf::behavior{[sig_ptr, obs](observation& x) {
         {
