@@ -9,6 +9,7 @@
 #include "actors/transport/address_provider.hpp"
 #include "apps/raftd/health.hpp"
 #include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
 #include "caf/io/middleman_actor.hpp"
 #include "caf/node_id.hpp"
 #include "caf/openssl/manager.hpp"
@@ -577,16 +578,11 @@ caf::typed_response_promise<snapshot_meta> snapshot_to_save(kv_ptr self) {
   return rp;
 }
 
-/// Up to `snapshot_read_chunk` bytes of snapshot `id`'s state from
-/// `offset` on, read from the store's folder (the worker's store is its
-/// only writer; a finished snapshot's files never change).
-caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
-                                       uint64_t offset) {
-  // Ids are "<term>-<index>-<unix-ms>": nothing else reaches the disk.
-  if (id.empty() || id.find_first_not_of("0123456789-") != std::string::npos)
-    return make_error(errc::not_valid, "'" + id + "' is not a snapshot id");
-  auto path = self->state.opts.state_dir + "/" + snapshots_folder + "/" + id
-              + "/state.bin";
+/// Up to `snapshot_read_chunk` bytes of the file at `path` from `offset`
+/// on; `id` names the snapshot in errors.
+caf::expected<std::string> read_chunk(const std::string& path,
+                                      const std::string& id,
+                                      uint64_t offset) {
   std::ifstream in{path, std::ios::binary};
   if (!in)
     return make_error(errc::not_found,
@@ -597,6 +593,36 @@ caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
   in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
   chunk.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
   return chunk;
+}
+
+/// Up to `snapshot_read_chunk` bytes of snapshot `id`'s state from
+/// `offset` on, read from the store's folder (the worker's store is its
+/// only writer; a finished snapshot's files never change). The read runs
+/// on a thread of its own: the service shares the scheduler with the raft
+/// node, which a disk read must not stall.
+caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
+                                       uint64_t offset) {
+  // Ids are "<term>-<index>-<unix-ms>": nothing else reaches the disk.
+  if (id.empty() || id.find_first_not_of("0123456789-") != std::string::npos)
+    return make_error(errc::not_valid, "'" + id + "' is not a snapshot id");
+  auto path = self->state.opts.state_dir + "/" + snapshots_folder + "/" + id
+              + "/state.bin";
+  auto reader = self->spawn<caf::detached>(
+    [path, id, offset](caf::event_based_actor* r) -> caf::behavior {
+      return {[=](kv_snapshot_read_atom) -> caf::result<std::string> {
+        r->quit();
+        auto chunk = read_chunk(path, id, offset);
+        if (!chunk)
+          return std::move(chunk.error());
+        return std::move(*chunk);
+      }};
+    });
+  auto rp = self->make_response_promise<std::string>();
+  self->request(reader, self->state.opts.request_timeout,
+                kv_snapshot_read_atom_v)
+    .then([rp](std::string& chunk) mutable { rp.deliver(std::move(chunk)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
 }
 
 /// Keeps the transport's address book in step with the cluster's
