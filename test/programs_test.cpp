@@ -119,6 +119,8 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
   auto one = json::parse(c.ctl(c.nodes[0], "--json status").out);
   BOOST_TEST(one["commit_index"].is_number(), one.dump());
   BOOST_TEST(one["id"].is_string(), one.dump());
+  BOOST_TEST(one["configuration"].is_array(), one.dump());
+  BOOST_TEST(one["configuration"].size() == 3u, one.dump());
   auto odd = c.ctl(c.nodes[0], "--json put \"$(printf '\\377k')\" v");
   BOOST_REQUIRE_MESSAGE(odd.code == 0, odd.out);
   auto put = json::parse(odd.out);

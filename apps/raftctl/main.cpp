@@ -501,7 +501,17 @@ int status_one(session& s) {
   stats_map m;
   check(s.ask(o.addr, [&](stats_map& x) { m = std::move(x); }, stats_atom_v));
   if (o.json) {
-    std::cout << typed_json(m).dump(2) << '\n';
+    auto j = typed_json(m);
+    // The configuration as an array, beside the stats' one-line text
+    // (absent while the worker does not run).
+    configuration conf;
+    if (!s.ask(o.addr,
+               [&](configuration& c, index_t, stats_map&) {
+                 conf = std::move(c);
+               },
+               get_config_atom_v))
+      j["configuration"] = config_json(conf);
+    std::cout << j.dump(2) << '\n';
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
