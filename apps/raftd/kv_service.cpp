@@ -554,6 +554,47 @@ caf::typed_response_promise<snapshot_meta> snapshot(kv_ptr self) {
   return rp;
 }
 
+/// Runs `work` on a thread of its own and hands its outcome to `done` in
+/// the service: the service shares the scheduler with the raft node, which
+/// a disk read must not stall.
+template <class T>
+void off_scheduler(kv_ptr self, std::function<caf::expected<T>()> work,
+                   std::function<void(caf::expected<T>)> done) {
+  auto worker = self->spawn<caf::detached>(
+    [work](caf::event_based_actor* w) -> caf::behavior {
+      return {[=](kv_snapshot_read_atom) -> caf::result<T> {
+        w->quit();
+        auto x = work();
+        if (!x)
+          return std::move(x.error());
+        return std::move(*x);
+      }};
+    });
+  self->request(worker, self->state.opts.request_timeout,
+                kv_snapshot_read_atom_v)
+    .then([done](T& x) { done(std::move(x)); },
+          [done](caf::error& err) { done(std::move(err)); });
+}
+
+/// Answers `rp` with a value or its error.
+template <class Promise, class T>
+void deliver(Promise& rp, caf::expected<T>&& x) {
+  if (x)
+    rp.deliver(std::move(*x));
+  else
+    rp.deliver(std::move(x.error()));
+}
+
+/// The newest snapshot stored under `state_dir`.
+caf::expected<snapshot_meta> newest_snapshot(const std::string& state_dir) {
+  auto all = list_snapshots(state_dir);
+  if (!all)
+    return std::move(all.error());
+  if (all->empty())
+    return make_error(errc::not_found, "no snapshot stored");
+  return all->front();
+}
+
 /// A snapshot to save: taken now, or the newest stored one if nothing was
 /// applied since.
 caf::typed_response_promise<snapshot_meta> snapshot_to_save(kv_ptr self) {
@@ -566,13 +607,12 @@ caf::typed_response_promise<snapshot_meta> snapshot_to_save(kv_ptr self) {
                 rp.deliver(err);
                 return;
               }
-              auto all = list_snapshots(self->state.opts.state_dir);
-              if (!all)
-                rp.deliver(all.error());
-              else if (all->empty())
-                rp.deliver(make_error(errc::not_found, "no snapshot stored"));
-              else
-                rp.deliver(all->front());
+              auto dir = self->state.opts.state_dir;
+              off_scheduler<snapshot_meta>(
+                self, [dir] { return newest_snapshot(dir); },
+                [rp](caf::expected<snapshot_meta> x) mutable {
+                  deliver(rp, std::move(x));
+                });
             });
   });
   return rp;
@@ -597,9 +637,8 @@ caf::expected<std::string> read_chunk(const std::string& path,
 
 /// Up to `snapshot_read_chunk` bytes of snapshot `id`'s state from
 /// `offset` on, read from the store's folder (the worker's store is its
-/// only writer; a finished snapshot's files never change). The read runs
-/// on a thread of its own: the service shares the scheduler with the raft
-/// node, which a disk read must not stall.
+/// only writer; a finished snapshot's files never change), off the
+/// scheduler.
 caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
                                        uint64_t offset) {
   // Ids are "<term>-<index>-<unix-ms>": nothing else reaches the disk.
@@ -607,21 +646,10 @@ caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
     return make_error(errc::not_valid, "'" + id + "' is not a snapshot id");
   auto path = self->state.opts.state_dir + "/" + snapshots_folder + "/" + id
               + "/state.bin";
-  auto reader = self->spawn<caf::detached>(
-    [path, id, offset](caf::event_based_actor* r) -> caf::behavior {
-      return {[=](kv_snapshot_read_atom) -> caf::result<std::string> {
-        r->quit();
-        auto chunk = read_chunk(path, id, offset);
-        if (!chunk)
-          return std::move(chunk.error());
-        return std::move(*chunk);
-      }};
-    });
   auto rp = self->make_response_promise<std::string>();
-  self->request(reader, self->state.opts.request_timeout,
-                kv_snapshot_read_atom_v)
-    .then([rp](std::string& chunk) mutable { rp.deliver(std::move(chunk)); },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  off_scheduler<std::string>(
+    self, [path, id, offset] { return read_chunk(path, id, offset); },
+    [rp](caf::expected<std::string> x) mutable { deliver(rp, std::move(x)); });
   return rp;
 }
 
