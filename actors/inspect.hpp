@@ -38,7 +38,7 @@ typename Inspector::result_type inspect(Inspector& f, vote_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_response& x) {
   return f(caf::meta::type_name("vote_response"), x.term, x.from, x.granted,
-           x.pre_vote);
+           x.pre_vote, x.removed, x.commit_index, x.commit_term);
 }
 
 template <class Inspector>

@@ -39,11 +39,25 @@ void log_transition(node_ptr self) {
   st.last_lease_step_downs = core.lease_step_downs();
 }
 
+/// Says once that this server was removed, and why it stays quiet.
+void note_removal(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.removed() && !st.removal_logged)
+    st.log->warn("{}: removed from the cluster (a committed configuration "
+                 "without this server); it no longer campaigns and waits "
+                 "for a leader to add it again. Stop it, or add it back (raftctl "
+                 "add-voter).",
+                 core.id());
+  st.removal_logged = core.removed();
+}
+
 } // namespace
 
 void notify_state(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
+  note_removal(self);
   if (core.role() == st.last_role && core.term() == st.last_term
       && core.leader_id() == st.last_leader)
     return;
@@ -140,6 +154,8 @@ stats_map make_stats(node_ptr self) {
     if (s.id != core.id() && s.suffrage == suffrage::voter)
       ++peers;
   m["num_peers"] = std::to_string(peers);
+  if (core.removed())
+    m["removed"] = "true";
   if (core.role() == role::leader) {
     m["last_contact"] = "0";
   } else if (!st.ever_contacted) {

@@ -144,6 +144,8 @@ struct node_state {
   /// The core's count of lease step-downs when last looked at: a rise says
   /// why a leader stepped down.
   uint64_t last_lease_step_downs = 0;
+  // Whether the log said this server was removed (said once per removal).
+  bool removal_logged = false;
 };
 
 using node_ptr = node_internal_actor::stateful_pointer<node_state>;

@@ -15,8 +15,33 @@ struct watchdog_state {
   caf::actor_clock::time_point last_contact;
 };
 
+using watchdog_ptr = watchdog_actor::stateful_pointer<watchdog_state>;
+
+/// Restarts the worker after `timeout` without a leader, unless the node
+/// was removed from the cluster: no leader will contact it, by design, and
+/// a restart would only make it campaign again (the node logs its removal).
+void restart_unless_removed(watchdog_ptr self, const node_actor& node,
+                            caf::actor_clock::time_point now,
+                            std::shared_ptr<spdlog::logger> log) {
+  self->request(node, caf::infinite, stats_atom_v)
+    .then(
+      [=](const stats_map& stats) {
+        auto i = stats.find("removed");
+        if (i != stats.end() && i->second == "true") {
+          self->state.last_contact = now;
+          return;
+        }
+        log->error("raft: no leader contact for {} ms; restarting the worker",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                     now - self->state.last_contact)
+                     .count());
+        self->quit(make_error(errc::no_leader_timeout));
+      },
+      [](caf::error&) {});
+}
+
 watchdog_actor::behavior_type
-watchdog(watchdog_actor::stateful_pointer<watchdog_state> self,
+watchdog(watchdog_ptr self,
          node_actor node, std::chrono::milliseconds timeout,
          std::chrono::milliseconds interval,
          std::shared_ptr<spdlog::logger> log) {
@@ -39,14 +64,8 @@ watchdog(watchdog_actor::stateful_pointer<watchdog_state> self,
               if (seen > st.last_contact)
                 st.last_contact = seen;
             }
-            if (now > st.last_contact + timeout) {
-              log->error("raft: no leader contact for {} ms; restarting the "
-                         "worker",
-                         std::chrono::duration_cast<std::chrono::milliseconds>(
-                           now - st.last_contact)
-                           .count());
-              self->quit(make_error(errc::no_leader_timeout));
-            }
+            if (now > st.last_contact + timeout)
+              restart_unless_removed(self, node, now, log);
           },
           [=](caf::error&) {
             // The node is gone; the supervisor sees that on its own.

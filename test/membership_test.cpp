@@ -199,6 +199,29 @@ BOOST_AUTO_TEST_CASE(removed_leader_steps_down_and_cannot_disrupt) {
   BOOST_REQUIRE(!c.apply("after removal").err);
 }
 
+BOOST_AUTO_TEST_CASE(removed_follower_learns_it_was_removed) {
+  // The leader stops replicating to a server once it appends the
+  // configuration that drops it (§6), so the server never sees its removal.
+  // Its first campaign tells it (vote_response.removed); then it waits,
+  // quiet, and its stats say so.
+  cluster c{3, 28};
+  auto l = leader_of(c);
+  auto gone = (l + 1) % 3;
+  auto gone_id = c.nodes[gone].id;
+  BOOST_REQUIRE(c.ask<index_t>(l, change_atom_v,
+                               change(change_kind::remove_server, gone_id)));
+  BOOST_REQUIRE(settled(c, 2));
+  BOOST_REQUIRE(c.run_until([&] { return c.core(gone)->removed(); }));
+  auto term = c.core(gone)->term();
+  c.run_for(std::chrono::seconds{10});
+  BOOST_TEST(c.core(gone)->removed());
+  BOOST_TEST(c.core(gone)->term() <= term + 1); // no more campaigns
+  auto stats = c.ask<stats_map>(gone, stats_atom_v);
+  BOOST_REQUIRE(stats);
+  BOOST_TEST(std::get<0>(*stats).at("removed") == "true");
+  BOOST_REQUIRE(!c.apply("after removal").err);
+}
+
 BOOST_AUTO_TEST_CASE(leader_removed_by_an_uncommitted_entry_still_leads) {
   // Found by the seeded scenarios (seed 2238): a leader appends its own
   // removal, loses leadership before the entry commits, and holds the only

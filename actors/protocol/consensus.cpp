@@ -73,6 +73,7 @@ void consensus::handle(const vote_request& req) {
     resp.term = term_;
     send(req.candidate, resp);
   };
+  tell_if_removed(req, resp);
   // §5.1: a request from an older term is rejected, and our term tells the
   // candidate it is out of date.
   if (req.term < term_)
@@ -132,6 +133,13 @@ void consensus::handle(const vote_request& req) {
 void consensus::handle(const vote_response& resp) {
   if (role_ == role::shutdown)
     return;
+  if (!removed_ && learn_removal(resp)) {
+    // Removed by a configuration we never received: campaigning could only
+    // disturb the servers that remain. Wait, still voting, for a leader.
+    removed_ = true;
+    if (role_ == role::candidate)
+      become_follower(term_, std::string{});
+  }
   // A higher term in a granted pre-vote cannot happen (the voter's term is
   // below the one we asked about); otherwise we are out of date.
   if (resp.term > term_ && !(resp.pre_vote && resp.granted))
@@ -247,6 +255,7 @@ void consensus::handle(const append_request& req) {
     become_follower(req.term, req.leader);
   leader_address_ = req.leader_address;
   heard_leader_ = true;
+  removed_ = false; // a leader replicates to us: we are a member again
   out_.leader_contact = true;
   // §5.3 consistency check: our log must hold prev with the same term.
   if (auto hint = mismatch_hint(req)) {
@@ -315,6 +324,7 @@ bool consensus::handle(const install_snapshot_request& req) {
     become_follower(req.term, req.leader);
   // Chunks are the leader's heartbeats while a snapshot is on its way.
   heard_leader_ = true;
+  removed_ = false;
   out_.leader_contact = true;
   return true;
 }
@@ -433,9 +443,11 @@ void consensus::on_timer(timer_kind kind, uint64_t generation) {
         leader_id_.clear();
         out_.state_changed = true;
       }
-      if (!is_voter(cfg_.local_id)
-          && !committed_configuration().is_voter(cfg_.local_id)) {
-        // Non-voters never campaign; keep waiting for a leader. A voter
+      if (removed_
+          || (!is_voter(cfg_.local_id)
+              && !committed_configuration().is_voter(cfg_.local_id))) {
+        // Non-voters and removed servers never campaign; keep waiting for
+        // a leader. A voter
         // that an uncommitted configuration removes still may (§6: it
         // leads until that configuration commits): it may hold the only
         // log that can win, and staying silent would stall the cluster.
@@ -942,6 +954,34 @@ void consensus::arm(timer_kind kind, std::chrono::milliseconds base,
 
 void consensus::send(const std::string& to, raft::rpc msg) {
   out_.send_after_persist.push_back(outgoing{to, std::move(msg)});
+}
+
+void consensus::tell_if_removed(const vote_request& req,
+                                vote_response& resp) const {
+  auto t = log_.term_at(commit_index_);
+  if (!t || latest_configuration().find(req.candidate) != nullptr
+      || committed_configuration().find(req.candidate) != nullptr)
+    return;
+  resp.removed = true;
+  resp.commit_index = commit_index_;
+  resp.commit_term = *t;
+}
+
+bool consensus::learn_removal(const vote_response& resp) const {
+  if (!resp.removed)
+    return false;
+  auto mine = log_.term_at(resp.commit_index);
+  if (!mine || *mine != resp.commit_term) {
+    // Our log lacks the voter's commit point. Behind it, we lack a
+    // committed entry and can never win (§5.4.1): stay quiet. Ahead of it,
+    // we may hold a configuration that added us, which the voter lacks.
+    return !rules::candidate_up_to_date(log_.last_index(), log_.last_term(),
+                                        resp.commit_index, resp.commit_term);
+  }
+  // We hold the commit point, so everything up to it is committed (Log
+  // Matching, §5.3): a configuration there that drops us is final.
+  return latest_configuration().find(cfg_.local_id) == nullptr
+         && latest_configuration_index() <= resp.commit_index;
 }
 
 bool consensus::is_voter(const std::string& id) const {

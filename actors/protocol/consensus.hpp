@@ -436,6 +436,12 @@ public:
     return bad_messages_;
   }
 
+  /// Whether a voter told this server that a committed configuration
+  /// removed it; it does not campaign until a leader contacts it.
+  bool removed() const {
+    return removed_;
+  }
+
   /// Times this server stepped down because its lease ran out.
   uint64_t lease_step_downs() const {
     return lease_step_downs_;
@@ -480,6 +486,13 @@ private:
   void arm(timer_kind kind, std::chrono::milliseconds base, bool randomize);
   void send(const std::string& to, raft::rpc msg);
   bool is_voter(const std::string& id) const;
+
+  /// Tells `req`'s candidate, through `resp`, that our committed
+  /// configuration does not hold it, and our commit point.
+  void tell_if_removed(const vote_request& req, vote_response& resp) const;
+
+  /// Whether `resp` proves that a committed configuration removed us.
+  bool learn_removal(const vote_response& resp) const;
   std::vector<std::string> voters() const;
   void track_configuration(const log_entry& entry);
   void drop_configurations_from(index_t index);
@@ -525,6 +538,8 @@ private:
   bool need_broadcast_ = false;
   // Follower state.
   bool heard_leader_ = false;
+  /// A voter told us a committed configuration removed us (vote_response).
+  bool removed_ = false;
   // Counters.
   uint64_t bad_messages_ = 0;
   uint64_t lease_step_downs_ = 0;

@@ -35,6 +35,15 @@ struct vote_response {
   std::string from;
   bool granted = false;
   bool pre_vote = false;
+  /// The voter's committed configuration does not hold the candidate. The
+  /// candidate may have been removed (§6) without hearing of it: a leader
+  /// stops replicating to a server once it appends the configuration that
+  /// drops it. With the voter's commit point, the candidate can tell
+  /// (`consensus::learn_removal`); a removed one stops campaigning until a
+  /// leader contacts it.
+  bool removed = false;
+  index_t commit_index = 0;
+  term_t commit_term = 0;
 };
 
 

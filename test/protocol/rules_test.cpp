@@ -539,4 +539,86 @@ BOOST_AUTO_TEST_CASE(votes_refused_while_a_leader_is_heard) {
   BOOST_TEST(v[0].granted);
 }
 
+/// A configuration entry at `index` without server 2: 1 and 3 voters.
+log_entry two_removed(index_t index, term_t term) {
+  configuration conf;
+  conf.servers.push_back(server{suffrage::voter, "1", "a1"});
+  conf.servers.push_back(server{suffrage::voter, "3", "a3"});
+  auto e = entry(index, term);
+  e.type = entry_type::configuration;
+  e.data = encode(conf);
+  return e;
+}
+
+/// The generation of the newest election timer `rd` arms.
+uint64_t election_timer(const ready& rd) {
+  uint64_t gen = 0;
+  for (auto& t : rd.timers)
+    if (t.kind == timer_kind::election)
+      gen = t.generation;
+  return gen;
+}
+
+BOOST_AUTO_TEST_CASE(a_removed_server_is_told_and_stops_campaigning) {
+  // 3 committed the configuration (entry 2, term 2) that removed 2.
+  auto voter = make_core("3", 2, {entry(1, 1), two_removed(2, 2)});
+  append_request ae;
+  ae.term = 2;
+  ae.leader = "1";
+  ae.prev_log_index = 2;
+  ae.prev_log_term = 2;
+  ae.leader_commit = 2;
+  voter.handle(ae);
+  voter.take_ready();
+  voter.handle(vote_request{3, "2", 1, 1, false, false});
+  auto v = sent<vote_response>(voter.take_ready());
+  BOOST_REQUIRE(v.size() == 1u);
+  BOOST_TEST(!v[0].granted);
+  BOOST_TEST(v[0].removed);
+  BOOST_TEST(v[0].commit_index == 2u);
+  BOOST_TEST(v[0].commit_term == 2u);
+  // A member is not told, however far behind.
+  voter.handle(vote_request{3, "1", 1, 1, false, false});
+  v = sent<vote_response>(voter.take_ready());
+  BOOST_REQUIRE(v.size() == 1u);
+  BOOST_TEST(!v[0].removed);
+
+  // 2's log ends before its removal (the leader stopped replicating to it
+  // on appending entry 2): behind the commit point, it is removed.
+  auto gone = make_core("2", 1, {entry(1, 1)});
+  gone.on_timer(timer_kind::election, 1);
+  auto rd = gone.take_ready();
+  BOOST_REQUIRE(rd.new_campaign);
+  gone.handle(vote_response{2, "3", false, false, true, 2, 2});
+  BOOST_TEST(gone.removed());
+  BOOST_TEST((gone.role() == role::follower));
+  rd = gone.take_ready();
+  for (int k = 0; k < 3; ++k) {
+    gone.on_timer(timer_kind::election, election_timer(rd));
+    rd = gone.take_ready();
+    BOOST_TEST(!rd.new_campaign);
+  }
+  // A leader that adds it again is heard: it is a member once more.
+  append_request back;
+  back.term = 3;
+  back.leader = "1";
+  back.prev_log_index = 1;
+  back.prev_log_term = 1;
+  gone.handle(back);
+  BOOST_TEST(!gone.removed());
+
+  // 2 holds its removal but never heard it commit: the voter's commit
+  // point, which 2's log holds, proves it.
+  auto knows = make_core("2", 2, {entry(1, 1), two_removed(2, 2)});
+  knows.handle(vote_response{3, "3", false, false, true, 2, 2});
+  BOOST_TEST(knows.removed());
+
+  // A configuration past the voter's commit point is not proven committed
+  // (another leader may replace it): not removed.
+  auto added = make_core("4", 2, {entry(1, 1), two_removed(2, 2),
+                                  entry(3, 2)});
+  added.handle(vote_response{3, "3", false, false, true, 1, 1});
+  BOOST_TEST(!added.removed());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
