@@ -39,6 +39,8 @@ void log_transition(node_ptr self) {
   st.last_lease_step_downs = core.lease_step_downs();
 }
 
+} // namespace
+
 /// Says once that this server was removed, and why it stays quiet.
 void note_removal(node_ptr self) {
   auto& st = self->state;
@@ -51,8 +53,6 @@ void note_removal(node_ptr self) {
                  core.id());
   st.removal_logged = core.removed();
 }
-
-} // namespace
 
 void notify_state(node_ptr self) {
   auto& st = self->state;

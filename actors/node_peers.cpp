@@ -206,6 +206,7 @@ void sync_replicators(node_ptr self) {
 void on_vote_response(node_ptr self, const vote_response& x) {
   auto& st = self->state;
   st.core->handle(x); // a newer term makes us a follower (§5.1)
+  note_removal(self); // the answer may say we were removed
   if (st.election && st.core->role() == role::candidate)
     self->send(st.election, x);
   schedule_flush(self);

@@ -203,6 +203,9 @@ void add_leadership_subscriber(node_ptr self, caf::actor subscriber);
 /// election actor counts it.
 void on_vote_response(node_ptr self, const vote_response& x);
 
+/// Says once that this server was removed, and why it stays quiet.
+void note_removal(node_ptr self);
+
 /// An election actor's outcome, unless it ran for an earlier campaign.
 void on_campaign_report(node_ptr self, term_t term, bool pre_vote,
                         uint64_t epoch, bool won);

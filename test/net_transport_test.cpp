@@ -41,6 +41,7 @@
 
 #include "eventually.hpp"
 #include "actors/messages.hpp"
+#include "actors/transport/cluster_identity.hpp"
 #include "actors/transport/net_protocol.hpp"
 #include "actors/transport/net_transport.hpp"
 #include "actors/node.hpp"
@@ -230,7 +231,8 @@ std::atomic<int> log_counter{0};
 
 /// Starts `p`'s system and transport (on `port`, 0 = any).
 caf::error start_transport(server_proc& p, address_book& book, uint16_t port,
-                           const tls_settings& tls) {
+                           const tls_settings& tls,
+                           std::shared_ptr<cluster_identity> cluster = {}) {
   p.cfg = std::make_unique<net_config>(tls);
   p.sys = std::make_unique<caf::actor_system>(*p.cfg);
   net_transport_options opts;
@@ -243,6 +245,7 @@ caf::error start_transport(server_proc& p, address_book& book, uint16_t port,
   opts.handshake_timeout = 2s;
   opts.reverse_dial_delay = 200ms;
   opts.max_message_size = 1024 * 1024;
+  opts.cluster = std::move(cluster);
   if (std::getenv("NET_TEST_LOG")) {
     auto name = "net-" + p.id + "-" + std::to_string(++log_counter);
     opts.logger = spdlog::stderr_logger_mt(name);
@@ -1010,8 +1013,8 @@ BOOST_FIXTURE_TEST_CASE(impersonation_refused, single_server) {
     std::string server_nonce;
     self
       ->request(gw, 5s, net_hello_atom_v, claimed, std::string{"b"}, nonce,
-                my_gw)
-      .receive([&](std::string&, std::string& sn,
+                my_gw, net_protocol_version, std::string{})
+      .receive([&](std::string&, std::string& sn, std::string&,
                    std::string&) { server_nonce = sn; },
                [&](caf::error&) {});
     if (server_nonce.empty())
@@ -1240,4 +1243,179 @@ BOOST_AUTO_TEST_CASE(partitioned_peer_noticed_and_reconnected_after_heal) {
   relay.partition = false;
   BOOST_TEST(reach(pr.received() + 1));
   BOOST_TEST(stat(*a.sys, a.transport, "connects") >= 2u);
+}
+
+// -- cluster identity ----------------------------------------------------------
+
+/// An identity of cluster `id` ("" = none yet), kept at `path` ("" = in
+/// memory).
+std::shared_ptr<cluster_identity> cluster_of(const std::string& id,
+                                             const std::string& path = {}) {
+  auto c = cluster_identity::open(path);
+  BOOST_REQUIRE(c);
+  if (!id.empty())
+    BOOST_REQUIRE(*(*c)->adopt(id));
+  return *c;
+}
+
+/// Server "b" of cluster `id` (its identity at `path`), and clients that
+/// dial it as "a".
+struct cluster_server {
+  server_proc p;
+  address_book book;
+  std::shared_ptr<cluster_identity> cluster;
+
+  explicit cluster_server(const std::string& id, const std::string& path = {})
+    : cluster(cluster_of(id, path)) {
+    p.id = "b";
+    if (auto err = start_transport(p, book, 0, certs().tls("b"), cluster))
+      throw std::runtime_error(describe(err));
+  }
+
+  /// A client "a" of cluster `id`, in `sys`, dialing b.
+  net_transport_actor client(caf::actor_system& sys,
+                             std::shared_ptr<cluster_identity> id) {
+    net_transport_options opts;
+    opts.local_id = "a";
+    opts.addresses = static_addresses(
+      {{"b", "127.0.0.1:" + std::to_string(p.port)}});
+    opts.tls = certs().tls("a");
+    opts.min_backoff = 20ms;
+    opts.max_backoff = 200ms;
+    opts.cluster = std::move(id);
+    auto t = spawn_net_transport(sys, opts);
+    BOOST_REQUIRE(t);
+    return *t;
+  }
+
+  /// Waits until the client's link to b is connected, or down for a reason
+  /// holding `refusal`; the link's state.
+  std::string link(caf::actor_system& sys, const net_transport_actor& t,
+                   const std::string& refusal) {
+    std::string state;
+    eventually(10s, [&] {
+      caf::anon_send(t, rpc_atom_v, std::string{"a"}, std::string{"b"},
+                     caf::make_message(vote_request{1, "a", 0, 0, true}));
+      if (auto m = stats_of(sys, t))
+        state = (*m)["link.b"];
+      return state == "connected"
+             || (!refusal.empty() && state.find(refusal) != std::string::npos);
+    });
+    return state;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(a_peer_of_another_cluster_is_refused) {
+  cluster_server b{"1111"};
+  net_config cfg{certs().tls("a")};
+  caf::actor_system sys{cfg};
+  auto stranger = b.client(sys, cluster_of("2222"));
+  auto state = b.link(sys, stranger, "belongs to cluster");
+  BOOST_TEST_MESSAGE("link: " << state);
+  // Both sides name both clusters.
+  BOOST_TEST(state.find("cluster 1111") != std::string::npos);
+  BOOST_TEST(state.find("cluster 2222") != std::string::npos);
+  BOOST_TEST(stat(*b.p.sys, b.p.transport, "gateway_handshakes") == 0u);
+  BOOST_TEST(stat(*b.p.sys, b.p.transport, "gateway_handshake_failures")
+             >= 1u);
+  caf::anon_send_exit(stranger, caf::exit_reason::kill);
+  // A member of b's cluster gets through.
+  caf::actor_system sys2{cfg};
+  auto member = b.client(sys2, cluster_of("1111"));
+  BOOST_TEST(b.link(sys2, member, "") == "connected");
+  caf::anon_send_exit(member, caf::exit_reason::kill);
+}
+
+BOOST_AUTO_TEST_CASE(a_server_added_takes_its_clusters_id_and_keeps_it) {
+  auto dir = std::filesystem::temp_directory_path()
+             / ("cluster-id-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = (dir / cluster_id_file).string();
+  {
+    cluster_server b{"", path}; // a fresh server, not bootstrapped
+    net_config cfg{certs().tls("a")};
+    caf::actor_system sys{cfg};
+    auto member = b.client(sys, cluster_of("abcd"));
+    BOOST_TEST(b.link(sys, member, "") == "connected");
+    BOOST_TEST(b.cluster->id() == "abcd");
+    caf::anon_send_exit(member, caf::exit_reason::kill);
+  }
+  // Stored with its data: a restart knows it.
+  auto again = cluster_identity::open(path);
+  BOOST_REQUIRE(again);
+  BOOST_TEST((*again)->id() == "abcd");
+  // A file that holds no id is named, with what to do.
+  std::ofstream{path} << "not hex\n";
+  auto bad = cluster_identity::open(path);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(describe(bad.error()).find(path) != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(founders_derive_one_id_and_other_tokens_another) {
+  std::map<std::string, std::string> members{{"a", "h:1"}, {"b", "h:2"}};
+  auto id = cluster_identity::derive("t", members);
+  BOOST_TEST(id.size() == 32u);
+  BOOST_TEST(cluster_identity::derive("t", members) == id);
+  BOOST_TEST(cluster_identity::derive("u", members) != id);
+  members["c"] = "h:3";
+  BOOST_TEST(cluster_identity::derive("t", members) != id);
+}
+
+BOOST_AUTO_TEST_CASE(a_second_process_claiming_a_connected_id_is_refused) {
+  cluster_server b{"1111"};
+  net_config cfg{certs().tls("a")};
+  auto first_sys = std::make_unique<caf::actor_system>(cfg);
+  auto first = b.client(*first_sys, cluster_of("1111"));
+  BOOST_REQUIRE(b.link(*first_sys, first, "") == "connected");
+  // Another process with a's certificate (a copy of its folder, say).
+  caf::actor_system sys2{cfg};
+  auto twin = b.client(sys2, cluster_of("1111"));
+  auto state = b.link(sys2, twin, "already connected");
+  BOOST_TEST_MESSAGE("twin: " << state);
+  BOOST_TEST(state.find("two servers share an id") != std::string::npos);
+  // Once the first process is gone, the id is free again.
+  caf::anon_send_exit(first, caf::exit_reason::kill);
+  first_sys.reset();
+  BOOST_TEST(b.link(sys2, twin, "") == "connected");
+  caf::anon_send_exit(twin, caf::exit_reason::kill);
+}
+
+BOOST_AUTO_TEST_CASE(an_older_protocol_is_refused_naming_both_versions) {
+  cluster_server b{"1111"};
+  net_config cfg{certs().tls("a")};
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  caf::actor gw;
+  self
+    ->request(sys.openssl_manager().actor_handle(), 5s, caf::connect_atom_v,
+              std::string{"127.0.0.1"}, b.p.port)
+    .receive(
+      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+          const std::set<std::string>&) {
+        gw = caf::actor_cast<caf::actor>(ptr);
+      },
+      [&](caf::error& err) { BOOST_FAIL("TLS connect: " << sys.render(err)); });
+  std::string why;
+  // Version 1's hello: four arguments, no version, no cluster.
+  self
+    ->request(gw, 5s, net_hello_atom_v, std::string{"a"}, std::string{"b"},
+              tls_identity::random_bytes(net_nonce_size),
+              caf::actor_cast<caf::actor>(self))
+    .receive([&](std::string&, std::string&, std::string&, std::string&) {},
+             [&](caf::error& err) { why = describe(err); });
+  BOOST_TEST_MESSAGE(why);
+  BOOST_TEST(why.find("protocol 1") != std::string::npos);
+  BOOST_TEST(why.find("speaks " + std::to_string(net_protocol_version))
+             != std::string::npos);
+  // A newer version is refused as plainly.
+  why.clear();
+  self
+    ->request(gw, 5s, net_hello_atom_v, std::string{"a"}, std::string{"b"},
+              tls_identity::random_bytes(net_nonce_size), caf::actor_cast<caf::actor>(self),
+              net_protocol_version + 1, std::string{"1111"})
+    .receive([&](std::string&, std::string&, std::string&, std::string&) {},
+             [&](caf::error& err) { why = describe(err); });
+  BOOST_TEST(why.find("protocol " + std::to_string(net_protocol_version + 1))
+             != std::string::npos);
 }

@@ -3,6 +3,8 @@
 // loopback (process_cluster.hpp), bad settings, client commands, a leader
 // killed, offline tools.
 
+#include <set>
+
 #include "process_cluster.hpp"
 
 using namespace raft::test;
@@ -95,6 +97,14 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
     BOOST_TEST(s.value("version", "").find("(git ") != std::string::npos,
                s.dump());
   }
+  // One cluster id, made at bootstrap, on every server (and refused to
+  // servers of other clusters: net_transport_test).
+  std::set<std::string> cluster_ids;
+  for (auto& n : c.nodes)
+    cluster_ids.insert(
+      json::parse(c.ctl(n, "--json status").out).value("cluster_id", ""));
+  BOOST_TEST(cluster_ids.size() == 1u);
+  BOOST_TEST(cluster_ids.begin()->size() == 32u);
   // Every server healthy: /health answers 200 with JSON, raftctl endpoint
   // health exits 0, and /metrics names the build.
   for (auto& n : c.nodes) {
@@ -302,6 +312,28 @@ BOOST_AUTO_TEST_CASE(admin_commands_and_offline_tools) {
   BOOST_TEST(r.code == 0, r.out);
   r = c.ctl(c.by_id(leader), "--json config");
   BOOST_TEST(json::parse(r.out)["servers"].size() == 2u, r.out);
+  // The removed server learns it (it asks the voters once no leader
+  // speaks to it) and says so in status and, once, in its log, instead of
+  // campaigning or being restarted for want of a leader.
+  bool told = poll_until(20s, [&] {
+    auto s = c.ctl(c.by_id(victim), "--json status");
+    return s.code == 0 && json::parse(s.out).value("removed", false);
+  });
+  BOOST_TEST(told, c.logs());
+  r = c.ctl(c.by_id(victim), "status");
+  BOOST_TEST(r.out.find("was removed from the cluster") != std::string::npos,
+             r.out);
+  {
+    std::ifstream in{c.by_id(victim).log};
+    std::stringstream text;
+    text << in.rdbuf();
+    auto log = text.str();
+    auto first = log.find("removed from the cluster");
+    BOOST_TEST(first != std::string::npos, log);
+    BOOST_TEST(log.find("removed from the cluster", first + 1)
+                 == std::string::npos,
+               log);
+  }
   // raftd's own records: readable, not writable by clients, and gone with
   // the server they describe.
   r = c.ctl(any, "add-nonvoter zz 127.0.0.1:1 127.0.0.1:2");

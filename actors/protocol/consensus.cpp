@@ -446,12 +446,15 @@ void consensus::on_timer(timer_kind kind, uint64_t generation) {
       if (removed_
           || (!is_voter(cfg_.local_id)
               && !committed_configuration().is_voter(cfg_.local_id))) {
-        // Non-voters and removed servers never campaign; keep waiting for
-        // a leader. A voter
-        // that an uncommitted configuration removes still may (§6: it
-        // leads until that configuration commits): it may hold the only
-        // log that can win, and staying silent would stall the cluster.
+        // Non-voters and removed servers never campaign; they wait for a
+        // leader, a non-voter asking whether it is still a member. A voter
+        // that an uncommitted configuration removes still may campaign
+        // (§6: it leads until that configuration commits): it may hold the
+        // only log that can win, and staying silent would stall the
+        // cluster.
         role_ = role::follower;
+        if (!removed_)
+          probe_membership();
         arm(timer_kind::election, cfg_.heartbeat_timeout, true);
         return;
       }
@@ -954,6 +957,17 @@ void consensus::arm(timer_kind kind, std::chrono::milliseconds base,
 
 void consensus::send(const std::string& to, raft::rpc msg) {
   out_.send_after_persist.push_back(outgoing{to, std::move(msg)});
+}
+
+void consensus::probe_membership() {
+  // A pre-vote changes no one's state, and its answer says whether a
+  // committed configuration removed us (a non-voter removed never hears
+  // of it otherwise: the leader stops replicating to it).
+  vote_request req{term_ + 1, cfg_.local_id, log_.last_index(),
+                   log_.last_term(), true, false};
+  for (auto& id : voters())
+    if (id != cfg_.local_id)
+      send(id, req);
 }
 
 void consensus::tell_if_removed(const vote_request& req,

@@ -487,6 +487,10 @@ private:
   void send(const std::string& to, raft::rpc msg);
   bool is_voter(const std::string& id) const;
 
+  /// A non-voter without a leader asks the voters, by pre-vote, whether it
+  /// is still a member.
+  void probe_membership();
+
   /// Tells `req`'s candidate, through `resp`, that our committed
   /// configuration does not hold it, and our commit point.
   void tell_if_removed(const vote_request& req, vote_response& resp) const;

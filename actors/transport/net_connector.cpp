@@ -1,7 +1,10 @@
 #include "actors/transport/net_connector.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "actors/messages.hpp"
 #include "actors/log_limiter.hpp"
+#include "actors/transport/cluster_identity.hpp"
 #include "actors/transport/net_client.hpp"
 #include "actors/transport/net_protocol.hpp"
 #include "actors/transport/net_sessions.hpp"
@@ -26,7 +29,8 @@ void fail(caf::event_based_actor* self, const net_connect_job& job,
 void authenticate(caf::event_based_actor* self,
                   std::shared_ptr<net_connect_job> job, caf::actor gw,
                   std::string client_nonce, std::string cert_pem,
-                  std::string server_nonce, std::string server_sig) {
+                  std::string server_nonce, std::string server_sig,
+                  std::string server_cluster) {
   std::string proof;
   if (job->identity) {
     auto statement = net_server_proof(client_nonce, server_nonce,
@@ -43,6 +47,17 @@ void authenticate(caf::event_based_actor* self,
       return fail(self, *job, describe(sig.error()));
     proof = std::move(*sig);
   }
+  if (auto why = cluster_identity::mismatch(job->local_id,
+                                           job->cluster->id(), job->peer_id,
+                                           server_cluster);
+      !why.empty())
+    return fail(self, *job, "refused: " + why);
+  auto adopted = job->cluster->adopt(server_cluster);
+  if (!adopted)
+    return fail(self, *job, describe(adopted.error()));
+  if (*adopted && job->log)
+    job->log->info("raft transport: joined cluster {} (server {} is a member)",
+                   server_cluster, job->peer_id);
   std::string my_cert = job->identity ? job->identity->certificate_pem()
                                       : std::string{};
   // The server proved its id: it may now send us RPCs as that id.
@@ -63,6 +78,18 @@ void authenticate(caf::event_based_actor* self,
       });
 }
 
+/// Why our hello failed, in words: a server of an older release drops a
+/// hello it does not know (CAF answers unexpected_message).
+std::string hello_failure(const net_connect_job& job, const caf::error& err) {
+  if (err == caf::sec::unexpected_message)
+    return "server " + job.peer_id
+           + " does not understand transport protocol "
+           + std::to_string(net_protocol_version)
+           + ": it runs an older caf-raft; run the same release on both "
+             "(docs/operations.md, upgrades)";
+  return "hello to server " + job.peer_id + " refused: " + describe(err);
+}
+
 caf::behavior connector(caf::event_based_actor* self, net_connect_job init) {
   auto job = std::make_shared<net_connect_job>(std::move(init));
   self->set_default_handler(caf::drop);
@@ -76,16 +103,15 @@ caf::behavior connector(caf::event_based_actor* self, net_connect_job init) {
   auto nonce = tls_identity::random_bytes(net_nonce_size);
   self
     ->request(*gw, job->timeout, net_hello_atom_v, job->local_id, job->peer_id,
-              nonce, job->gateway)
+              nonce, job->gateway, net_protocol_version, job->cluster->id())
     .then(
       [self, job, gw = *gw, nonce](std::string& cert, std::string& snonce,
-                                   std::string& sig) {
+                                   std::string& sig, std::string& cluster) {
         authenticate(self, job, gw, nonce, std::move(cert), std::move(snonce),
-                     std::move(sig));
+                     std::move(sig), std::move(cluster));
       },
       [self, job](caf::error& err) {
-        fail(self, *job,
-             "hello to server " + job->peer_id + " failed: " + describe(err));
+        fail(self, *job, hello_failure(*job, err));
       });
   // Stays alive for its pending requests; nothing else is accepted.
   return {[](net_fail_atom) {}};

@@ -9,8 +9,13 @@
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
 
+namespace spdlog {
+class logger;
+} // namespace spdlog
+
 namespace raft {
 
+class cluster_identity;
 class net_sessions;
 class tls_context;
 class tls_identity;
@@ -35,6 +40,9 @@ struct net_connect_job {
   /// and sends its RPCs to us over the same connection.
   caf::actor gateway;
   std::shared_ptr<net_sessions> sessions;
+  /// Our cluster; the peer must be of the same one.
+  std::shared_ptr<cluster_identity> cluster;
+  std::shared_ptr<spdlog::logger> log;
   /// Bounds each step (TCP connect, TLS and BASP handshake, hello, auth).
   std::chrono::milliseconds timeout{5000};
 };

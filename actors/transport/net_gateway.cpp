@@ -8,6 +8,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/log_limiter.hpp"
+#include "actors/transport/cluster_identity.hpp"
 #include "actors/transport/net_protocol.hpp"
 #include "actors/transport/net_sessions.hpp"
 #include "caf/actor_clock.hpp"
@@ -35,6 +36,7 @@ struct challenge {
   std::string client_id;
   std::string client_nonce;
   caf::actor client_gateway;
+  std::string client_cluster;
   time_point expires;
 };
 
@@ -47,6 +49,11 @@ struct gateway_state {
   net_transport_actor transport;
   std::map<std::string, challenge> challenges;
   std::shared_ptr<net_sessions> sessions;
+  std::shared_ptr<cluster_identity> cluster;
+  /// The gateway of the process each authenticated server connects from,
+  /// monitored: while it lives, another process claiming that id is
+  /// refused.
+  std::map<std::string, caf::actor> connected;
   log_limiter limiter;
   uint64_t accepted = 0;
   uint64_t rejected = 0;
@@ -77,14 +84,30 @@ struct gateway_state {
 
 using gateway_ptr = caf::stateful_actor<gateway_state>*;
 
-using hello_result = caf::result<std::string, std::string, std::string>;
+using hello_result
+  = caf::result<std::string, std::string, std::string, std::string>;
+
+/// Why a hello of `version` and `client_cluster` is refused, or "".
+std::string hello_refusal(gateway_state& st, const std::string& client_id,
+                          uint32_t version,
+                          const std::string& client_cluster) {
+  if (version != net_protocol_version)
+    return "server " + client_id + " speaks transport protocol "
+           + std::to_string(version) + ", this server (" + st.local_id
+           + ") speaks " + std::to_string(net_protocol_version)
+           + ": run the same caf-raft release on both (docs/operations.md, "
+             "upgrades)";
+  return cluster_identity::mismatch(st.local_id, st.cluster->id(), client_id,
+                                    client_cluster);
+}
 
 /// First step of the handshake (net_gateway.hpp): answers a challenge,
 /// signed with our certificate's key unless insecure.
 hello_result on_hello(gateway_ptr self, const std::string& client_id,
                       const std::string& server_id,
                       const std::string& client_nonce,
-                      const caf::actor& client_gateway) {
+                      const caf::actor& client_gateway, uint32_t version,
+                      const std::string& client_cluster) {
   auto& st = self->state;
   if (client_id.empty() || client_id.size() > net_max_id_size
       || client_nonce.size() != net_nonce_size || !client_gateway) {
@@ -99,18 +122,59 @@ hello_result on_hello(gateway_ptr self, const std::string& client_id,
     return make_error(errc::unknown_peer, "this is server " + st.local_id
                                             + ", not " + server_id);
   }
+  if (auto why = hello_refusal(st, client_id, version, client_cluster);
+      !why.empty()) {
+    ++st.handshake_failures;
+    st.warn("raft transport: refused: {}", why);
+    return make_error(version != net_protocol_version ? errc::unsupported
+                                                      : errc::unknown_peer,
+                      why);
+  }
   auto now = self->clock().now();
   st.expire_challenges(now);
   auto server_nonce = tls_identity::random_bytes(net_nonce_size);
   st.challenges[server_nonce] = challenge{client_id, client_nonce,
-                                          client_gateway, now + challenge_ttl};
+                                          client_gateway, client_cluster,
+                                          now + challenge_ttl};
+  auto ours = st.cluster->id();
   if (!st.identity)
-    return {std::string{}, server_nonce, std::string{}};
+    return {std::string{}, server_nonce, std::string{}, ours};
   auto sig = st.identity->sign(
     net_server_proof(client_nonce, server_nonce, st.local_id, client_id));
   if (!sig)
     return sig.error();
-  return {st.identity->certificate_pem(), server_nonce, std::move(*sig)};
+  return {st.identity->certificate_pem(), server_nonce, std::move(*sig),
+          ours};
+}
+
+/// Admits an authenticated client: refuses a second process claiming the
+/// id of one still connected, and takes the client's cluster id if we
+/// have none yet (a server being added learns its cluster here).
+caf::error admit(gateway_ptr self, const challenge& ch) {
+  auto& st = self->state;
+  auto i = st.connected.find(ch.client_id);
+  if (i != st.connected.end() && i->second != ch.client_gateway) {
+    ++st.handshake_failures;
+    auto why = "server " + ch.client_id + " is already connected from "
+               + to_string(i->second.node())
+               + "; a second process claims its id from "
+               + to_string(ch.client_gateway.node())
+               + ": two servers share an id (check the --id and --data-dir "
+                 "of both)";
+    st.log->error("raft transport: refused: {}", why);
+    return make_error(errc::unknown_peer, why);
+  }
+  auto adopted = st.cluster->adopt(ch.client_cluster);
+  if (!adopted)
+    return std::move(adopted.error());
+  if (*adopted)
+    st.log->info("raft transport: joined cluster {} (server {} is a member)",
+                 ch.client_cluster, ch.client_id);
+  if (i == st.connected.end()) {
+    self->monitor(ch.client_gateway);
+    st.connected.emplace(ch.client_id, ch.client_gateway);
+  }
+  return caf::none;
 }
 
 /// Second step: the client proves its id; answers its session token and
@@ -147,6 +211,8 @@ caf::result<std::string> on_auth(gateway_ptr self,
     ++st.handshake_failures;
     return make_error(errc::bad_message, "malformed session token");
   }
+  if (auto err = admit(self, ch))
+    return err;
   ++st.handshakes;
   st.log->info("raft transport: server {} authenticated{}", ch.client_id,
                st.identity ? "" : " (insecure: id taken on trust)");
@@ -185,10 +251,12 @@ caf::behavior gateway(gateway_ptr self, net_transport_actor transport,
                       std::string local_id,
                       std::shared_ptr<tls_identity> identity,
                       std::shared_ptr<net_sessions> sessions,
+                      std::shared_ptr<cluster_identity> cluster,
                       size_t max_message_size,
                       std::shared_ptr<spdlog::logger> log) {
   auto& st = self->state;
   st.sessions = std::move(sessions);
+  st.cluster = std::move(cluster);
   st.transport = std::move(transport);
   st.local_id = std::move(local_id);
   st.identity = std::move(identity);
@@ -196,12 +264,32 @@ caf::behavior gateway(gateway_ptr self, net_transport_actor transport,
   st.log = std::move(log);
   // Requests of any other kind get an error, never a crash.
   self->set_default_handler(caf::drop);
+  // A server's process is gone once its gateway is: its id is free again.
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& connected = self->state.connected;
+    for (auto i = connected.begin(); i != connected.end();)
+      if (i->second.address() == dm.source)
+        i = connected.erase(i);
+      else
+        ++i;
+  });
   return {
     [=](net_hello_atom, const std::string& client_id,
         const std::string& server_id, const std::string& client_nonce,
-        const caf::actor& client_gateway) {
+        const caf::actor& client_gateway, uint32_t version,
+        const std::string& client_cluster) {
       return on_hello(self, client_id, server_id, client_nonce,
-                      client_gateway);
+                      client_gateway, version, client_cluster);
+    },
+    [=](net_hello_atom, const std::string& client_id, const std::string&,
+        const std::string&, const caf::actor&) -> hello_result {
+      // Version 1's hello, before versions were sent.
+      auto& st = self->state;
+      ++st.handshake_failures;
+      auto why = hello_refusal(st, client_id.substr(0, net_max_id_size), 1,
+                               {});
+      st.warn("raft transport: refused: {}", why);
+      return make_error(errc::unsupported, why);
     },
     [=](net_auth_atom, const std::string& server_nonce,
         const std::string& cert_pem, const std::string& signature,
@@ -238,11 +326,12 @@ caf::actor spawn_net_gateway(caf::actor_system& sys,
                              std::string local_id,
                              std::shared_ptr<tls_identity> identity,
                              std::shared_ptr<net_sessions> sessions,
+                             std::shared_ptr<cluster_identity> cluster,
                              size_t max_message_size,
                              std::shared_ptr<spdlog::logger> log) {
   return sys.spawn(gateway, std::move(transport), std::move(local_id),
-                   std::move(identity), std::move(sessions), max_message_size,
-                   std::move(log));
+                   std::move(identity), std::move(sessions),
+                   std::move(cluster), max_message_size, std::move(log));
 }
 
 } // namespace raft

@@ -5,12 +5,18 @@
 // net_transport.hpp and net_gateway.hpp.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "caf/error.hpp"
 #include "caf/fwd.hpp"
 
 namespace raft {
+
+/// The version of the transport's handshake and RPCs. Peers of another
+/// version are refused in the hello, with both versions named. 1 was the
+/// hello without versions and cluster ids (before issue 16); 2 adds them.
+constexpr uint32_t net_protocol_version = 2;
 
 /// Size of the handshake's challenges.
 constexpr size_t net_nonce_size = 32;

@@ -11,6 +11,7 @@
 #include "actors/transport/net_gateway.hpp"
 #include "actors/log_limiter.hpp"
 #include "actors/transport/net_protocol.hpp"
+#include "actors/transport/cluster_identity.hpp"
 #include "actors/transport/net_sessions.hpp"
 #include "actors/transport/net_tls.hpp"
 #include "caf/actor_system.hpp"
@@ -148,6 +149,8 @@ void maybe_connect(transport_ptr self, const std::string& id,
   job.max_frame = max_frame_of(st.opts);
   job.gateway = st.gateway;
   job.sessions = st.sessions;
+  job.cluster = st.opts.cluster;
+  job.log = st.log;
   job.timeout = st.opts.handshake_timeout;
   spawn_net_connector(self->system(), std::move(job));
 }
@@ -478,9 +481,11 @@ spawn_net_transport(caf::actor_system& sys, net_transport_options opts) {
   auto mm = identity ? sys.openssl_manager().actor_handle()
                      : sys.middleman().actor_handle();
   auto sessions = std::make_shared<net_sessions>();
+  if (!opts.cluster)
+    opts.cluster = *cluster_identity::open({}); // in memory: cannot fail
   auto self = sys.spawn(transport, opts, identity, tls, sessions, mm, log);
   auto gw = spawn_net_gateway(sys, self, opts.local_id, identity, sessions,
-                              opts.max_message_size, log);
+                              opts.cluster, opts.max_message_size, log);
   auto port = listen(sys, gw, opts, tls);
   if (!port) {
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);

@@ -18,6 +18,8 @@ class logger;
 
 namespace raft {
 
+class cluster_identity;
+
 /// What `spawn_net_transport` needs.
 struct net_transport_options {
   /// This server's id; its certificate must name it.
@@ -48,6 +50,10 @@ struct net_transport_options {
   /// ones are not sent. Keep it above raft_config::max_entry_size times
   /// max_append_entries, or large batches never replicate.
   size_t max_message_size = 64 * 1024 * 1024;
+  /// The cluster this server belongs to (cluster_identity.hpp): peers of
+  /// another cluster are refused in the handshake. Null: an id kept in
+  /// memory only, which the first peer that authenticates gives.
+  std::shared_ptr<cluster_identity> cluster;
 };
 
 /// Spawns the network transport: a `transport_actor` as the in-memory one,

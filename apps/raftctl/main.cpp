@@ -450,9 +450,13 @@ void set_text(json& j, const std::string& name, const std::string& s) {
 /// its value.
 json typed_json(const stats_map& m) {
   static const std::set<std::string> text_keys{"id", "leader_id", "leader",
-                                               "suffrage"};
+                                               "suffrage", "cluster_id"};
   json j = json::object();
   for (auto& [k, v] : m) {
+    if (k == "removed") {
+      j[k] = v == "true";
+      continue;
+    }
     bool digits = text_keys.count(k) == 0 && k.rfind("link.", 0) != 0
                   && !v.empty() && v.size() < 20
                   && v.find_first_not_of("0123456789") == std::string::npos;
@@ -467,11 +471,12 @@ json typed_json(const stats_map& m) {
 // -- online commands -------------------------------------------------------------
 
 const std::vector<std::string> status_order
-  = {"id",           "state",          "term",          "leader_id",
+  = {"id",           "state",  "removed",  "term",          "leader_id",
      "leader_client", "commit_index",  "applied_index", "last_log_index",
      "last_log_term", "last_contact",  "first_log_index",
      "last_snapshot_index", "last_snapshot_term", "latest_configuration",
-     "latest_configuration_index", "num_peers", "client_address", "error"};
+     "latest_configuration_index", "num_peers", "client_address",
+     "cluster_id", "error"};
 
 /// The cluster's configuration as the server at --addr knows it: the
 /// servers, the index of the configuration entry and each server's client
@@ -523,6 +528,10 @@ int status_one(session& s) {
         == status_order.end())
       rows.push_back({k, v});
   print_table(rows);
+  if (m.count("removed"))
+    std::cout << "\nthis server was removed from the cluster: it does not "
+                 "campaign and waits for a leader to add it again "
+                 "(raftctl add-voter), or stop it\n";
   return 0;
 }
 

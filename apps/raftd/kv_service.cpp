@@ -19,6 +19,7 @@
 #include "config/version.hpp"
 #include "fsm/kv/kv_command.hpp"
 #include "storage/file_snapshot_store.hpp"
+#include "actors/transport/cluster_identity.hpp"
 
 namespace raft {
 
@@ -506,6 +507,8 @@ stats_promise stats(kv_ptr self) {
   base["id"] = st.opts.local_id;
   base["client_address"] = client_address_of(self, st.opts.local_id);
   base["version"] = std::string{version()} + " (git " + git_revision() + ")";
+  if (st.opts.cluster)
+    base["cluster_id"] = st.opts.cluster->id();
   if (!st.opts.state_dir.empty())
     base["db_size_bytes"] = std::to_string(folder_size(st.opts.state_dir));
   if (!st.opts.transport) {

@@ -21,6 +21,8 @@ class logger;
 
 namespace raft {
 
+class cluster_identity;
+
 /// The key-value FSM of the worker now running. Each worker start gets a
 /// fresh FSM (entries are applied once per incarnation of the state), so
 /// readers ask here for the current one instead of keeping a pointer.
@@ -69,6 +71,8 @@ struct kv_service_options {
   std::string state_dir;
   /// The raft transport, asked for its links in `stats_atom`; may be null.
   net_transport_actor transport;
+  /// The cluster's id, shown in `stats_atom` as `cluster_id`; may be null.
+  std::shared_ptr<cluster_identity> cluster;
   /// A server with more committed entries than this not yet applied is
   /// unhealthy (`kv_health_atom`).
   uint64_t health_max_lag = 1000;

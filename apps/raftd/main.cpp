@@ -27,6 +27,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/transport/address_book.hpp"
+#include "actors/transport/cluster_identity.hpp"
 #include "actors/engine.hpp"
 #include "apps/raftd/http_endpoint.hpp"
 #include "apps/raftd/kv_service.hpp"
@@ -61,7 +62,8 @@ spdlog::level::level_enum level_of(const std::string& x) {
 /// Opens the store once before the worker does: a data dir held by another
 /// raftd fails here with a clear message instead of in a restart loop, and
 /// a founding server writes the initial configuration.
-caf::error prepare_store(const node_config& cfg, spdlog::logger& log) {
+caf::error prepare_store(const node_config& cfg, cluster_identity& cluster,
+                         spdlog::logger& log) {
   auto dir = cfg.data_dir + "/raft";
   auto store = new_log_store(dir);
   if (!store) {
@@ -79,6 +81,9 @@ caf::error prepare_store(const node_config& cfg, spdlog::logger& log) {
     if (cfg.bootstrap)
       log.info("data dir holds a cluster's state: bootstrap not needed, "
                "starting from it");
+    if (cluster.id().empty())
+      log.warn("data dir has no cluster id (written by an older release): "
+               "this server takes the id of the first member that connects");
     return caf::none;
   }
   if (!cfg.bootstrap) {
@@ -92,12 +97,21 @@ caf::error prepare_store(const node_config& cfg, spdlog::logger& log) {
   configuration conf;
   for (auto& [id, addr] : cfg.raft_addresses)
     conf.servers.push_back(server{suffrage::voter, id, addr});
+  // The id first: a bootstrap that stopped before it writes it again.
+  auto id = cluster_identity::derive(cfg.cluster_token, cfg.raft_addresses);
+  if (auto adopted = cluster.adopt(id); !adopted)
+    return std::move(adopted.error());
+  if (cluster.id() != id)
+    return make_error(errc::cant_bootstrap,
+                      "data dir " + cfg.data_dir + " holds cluster id "
+                        + cluster.id() + " but no state; bootstrapping "
+                        + id + " needs an empty data dir");
   if (auto err = bootstrap_cluster(**store, **store, conf))
     return err;
   std::string names;
   for (auto& s : conf.servers)
     names += (names.empty() ? "" : ", ") + s.id;
-  log.info("bootstrapped a new cluster with voters {}", names);
+  log.info("bootstrapped cluster {} with voters {}", id, names);
   return caf::none;
 }
 
@@ -188,6 +202,13 @@ int run(node_config& cfg) {
     topts.addresses = address_book::provider(book);
     topts.tls = cfg.tls;
     topts.logger = log;
+    auto cluster = cluster_identity::open(cfg.data_dir + "/raft/"
+                                          + cluster_id_file);
+    if (!cluster) {
+      log->error("{}", describe(cluster.error()));
+      return 2;
+    }
+    topts.cluster = *cluster;
     auto transport = spawn_net_transport(sys, topts);
     if (!transport) {
       // Its TLS material or its port: the set-up is at fault.
@@ -214,7 +235,7 @@ int run(node_config& cfg) {
                 cfg.metrics_host_port, cfg.metrics_host_port);
     }
     // -- data folder (the listeners are up: nothing else can fail first) ---
-    if (auto err = prepare_store(cfg, *log)) {
+    if (auto err = prepare_store(cfg, **cluster, *log)) {
       log->error("{}", describe(err));
       caf::anon_send_exit(*transport, caf::exit_reason::kill);
       return is(err, errc::locked) ? 2 : 1;
@@ -279,6 +300,7 @@ int run(node_config& cfg) {
     kopts.max_value_size = cfg.max_value_size;
     kopts.health_max_lag = cfg.health_max_lag;
     kopts.state_dir = cfg.data_dir + "/raft";
+    kopts.cluster = *cluster;
     kopts.transport = *transport;
     kopts.logger = log;
     auto kv = spawn_kv_service(sys, kopts);

@@ -102,6 +102,8 @@ node_config::node_config() {
     .add(metrics, "metrics", "Prometheus endpoint host:port (empty: off)")
     .add(bootstrap, "bootstrap",
          "on an empty data dir, start a cluster of this server and its peers")
+    .add(cluster_token, "cluster-token",
+         "mixed into the id of a cluster bootstrapped (same on its founders)")
     .add(election_timeout_ms, "election-timeout-ms", "raft election timeout")
     .add(heartbeat_timeout_ms, "heartbeat-timeout-ms",
          "raft heartbeat timeout")

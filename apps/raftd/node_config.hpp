@@ -55,6 +55,10 @@ public:
   /// founding server the same peers; servers joining later start without
   /// it and are added with `raftctl add-voter`.
   bool bootstrap = false;
+  /// Mixed into the cluster id a bootstrap makes (as etcd's
+  /// initial-cluster-token): clusters bootstrapped with the same members
+  /// but another token refuse each other.
+  std::string cluster_token = "caf-raft";
   /// Raft timeouts in milliseconds (0 keeps the library's defaults).
   size_t election_timeout_ms = 0;
   size_t heartbeat_timeout_ms = 0;
