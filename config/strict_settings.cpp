@@ -124,6 +124,11 @@ caf::error check_arguments(const caf::config_option_set& options,
         return bad("flag --" + name + " needs a value: --" + name + "=VALUE");
       continue;
     }
+    // CAF 0.17 reads a switch only bare, and answers a raw parser_error.
+    if (opt->is_flag())
+      return bad("flag --" + name + " is a switch and takes no value: give --"
+                 + name + " alone to turn it on; to turn off what a config "
+                          "file sets, write " + name + " = false there");
     if (auto err = check_value(*opt, arg.substr(eq + 1), "flag --" + name))
       return err;
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's quick start: installs what is missing, builds raftd and
 # raftctl, and runs a three-server cluster on loopback with mutual TLS:
-# 200 writes through raftctl, the leader killed with SIGKILL, the new leader,
+# 200 writes through raftctl, a backup saved and restored, the leader killed
+# with SIGKILL, the new leader,
 # every acknowledged write read back, the status table and the metrics.
 # Stops everything it started on exit (also on failure or Ctrl-C) and keeps
 # the work dir (logs, data, certificates).
@@ -14,7 +15,7 @@ set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$top/build}"
 WRITES="${WRITES:-200}"
-steps=7
+steps=8
 case $WRITES in
   ''|*[!0-9]*|0) echo "quickstart: WRITES must be a positive number, not '$WRITES'" >&2; exit 2 ;;
 esac
@@ -311,7 +312,27 @@ info "${#acked[@]}/$WRITES acknowledged in $elapsed ms ($((elapsed / WRITES)) ms
 check_alive "the workload"
 [ "${#acked[@]}" -gt 0 ] || fail "no write was acknowledged"
 
-# -- 6. failover -----------------------------------------------------------------
+# -- 6. backup and restore ------------------------------------------------------
+
+step "Saving a backup to a file, writing over it, and restoring it (raftctl snapshot)..."
+backup="$work/backup.snap"
+some=${ids[1]}
+ctl "${client_addr[$some]}" snapshot save "$backup" | sed 's/^/      /' \
+  || fail "snapshot save failed"
+ctl "${client_addr[$some]}" snapshot status "$backup" | sed 's/^/      /' \
+  || fail "the saved snapshot does not check"
+first_key=$(printf '%s\n' "${!acked[@]}" | sort | head -1)
+ctl "${client_addr[$some]}" put "$first_key" overwritten >/dev/null \
+  || fail "the write after the backup failed"
+ctl "${client_addr[$some]}" snapshot restore "$backup" | sed 's/^/      /' \
+  || fail "snapshot restore failed"
+got=$(ctl "${client_addr[$some]}" get "$first_key" 2>&1) || true
+[ "$got" = "${acked[$first_key]}" ] \
+  || fail "after the restore $first_key holds '$got', not the backup's '${acked[$first_key]}'"
+info "$first_key holds '${acked[$first_key]}' again: the write made after the backup is gone"
+info "(rebuilding a lost cluster from such a file: docs/operations.md, Backup and restore)"
+
+# -- 7. failover -----------------------------------------------------------------
 
 step "Killing the leader (server $leader, pid ${pid[$leader]}) with SIGKILL..."
 old=$leader
@@ -346,7 +367,7 @@ done
 info "new leader: server $new; writes acknowledged again $failover ms after the kill"
 info "(raftd's default timeouts: 1 s heartbeat, 1 s election; see docs/operations.md)"
 
-# -- 7. verify, status, metrics --------------------------------------------------
+# -- 8. verify, status, metrics --------------------------------------------------
 
 total=${#acked[@]}
 step "Reading back all $total acknowledged writes from the survivors (linearizable get)..."

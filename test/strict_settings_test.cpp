@@ -116,8 +116,11 @@ BOOST_AUTO_TEST_CASE(flags_are_checked_by_name_and_value) {
   BOOST_TEST(why
              == "flag --election-timeout-ms: 'abc' is not a whole number, 0 "
                 "or more");
-  why = check_flags({"--bootstrap=yes"});
-  BOOST_TEST(why == "flag --bootstrap: 'yes' is not true or false");
+  why = check_flags({"--bootstrap=false"});
+  BOOST_TEST(why
+             == "flag --bootstrap is a switch and takes no value: give "
+                "--bootstrap alone to turn it on; to turn off what a config "
+                "file sets, write bootstrap = false there");
   why = check_flags({"--id"});
   BOOST_TEST(why == "flag --id needs a value: --id=VALUE");
   why = check_flags({"--scheduler.max-thread=1"});

@@ -38,6 +38,11 @@
 #include "fsm/kv/kv_messages.hpp"
 #include "bootstrap/inspect.hpp"
 #include "bootstrap/recover.hpp"
+#include "bootstrap/seed_snapshot.hpp"
+#include "actors/transport/cluster_identity.hpp"
+#include "storage/crc.hpp"
+#include <openssl/evp.h>
+#include "config/tls_identity.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/scoped_actor.hpp"
@@ -90,6 +95,11 @@ online commands:
 
 offline commands (raftd stopped):
   version                            as --version
+  snapshot restore FILE              every server's state replaced by FILE's
+                                     (through the leader)
+  snapshot restore FILE --data-dir DIR --id ID --raft-address ADDR
+                                     seed an empty data dir from FILE: a new
+                                     one-server cluster (rebuild a lost one)
   snapshot status FILE               what a saved snapshot holds, checked
   inspect DATA_DIR
   recover DATA_DIR --config ID=RAFT_ADDR,...   force the membership (backstop)
@@ -864,17 +874,31 @@ int cmd_transfer(session& s, std::vector<std::string> args) {
   return ok ? 0 : 1;
 }
 
-/// `snapshot save FILE`: a snapshot taken now on the server asked, copied
-/// into FILE with its metadata, checked against its CRC-64 before FILE
-/// takes its name.
+/// The leader as the server asked names it: its id, and the client
+/// address to stream a backup or a restore to (the server asked if it
+/// leads or the address is unknown).
+leader_info leader_for_streams(session& s) {
+  auto& o = s.opts();
+  leader_info li;
+  check(s.ask(o.addr, [&](leader_info& x) { li = std::move(x); },
+              leader_atom_v));
+  if (li.address.empty())
+    li.address = o.addr;
+  return li;
+}
+
+/// `snapshot save FILE`: a snapshot taken now on the leader (after a read
+/// point: it holds every write acknowledged before), copied into FILE with
+/// its metadata, checked against its CRC-64 before FILE takes its name.
 int cmd_snapshot_save(session& s, const std::string& path) {
   auto& o = s.opts();
+  auto target = leader_for_streams(s).address;
   snapshot_file f;
-  check(s.ask(o.addr, [&](snapshot_meta& x) { f.meta = std::move(x); },
+  check(s.ask(target, [&](snapshot_meta& x) { f.meta = std::move(x); },
               kv_snapshot_read_atom_v, open_atom_v));
   while (f.state.size() < f.meta.size) {
     std::string chunk;
-    check(s.ask(o.addr, [&](std::string& x) { chunk = std::move(x); },
+    check(s.ask(target, [&](std::string& x) { chunk = std::move(x); },
                 kv_snapshot_read_atom_v, f.meta.id,
                 uint64_t{f.state.size()}));
     if (chunk.empty())
@@ -897,6 +921,28 @@ int cmd_snapshot_save(session& s, const std::string& path) {
   return 0;
 }
 
+/// A digest of the state's keys and values (SHA-256, first 16 bytes in
+/// hex), independent of revisions and encoding: equal on servers, and in
+/// saved files, that hold the same data.
+std::string state_hash(const fsm::kv_fsm& state) {
+  auto ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (auto& [k, e] : state.items()) {
+    uint64_t sizes[2] = {k.size(), e.value.size()};
+    EVP_DigestUpdate(ctx, sizes, sizeof(sizes));
+    EVP_DigestUpdate(ctx, k.data(), k.size());
+    EVP_DigestUpdate(ctx, e.value.data(), e.value.size());
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  std::ostringstream out;
+  for (unsigned i = 0; i < 16; ++i)
+    out << std::hex << std::setw(2) << std::setfill('0') << int{md[i]};
+  return out.str();
+}
+
 /// `snapshot status FILE` (offline): what a saved snapshot holds, checked.
 int cmd_snapshot_status(const options& o, std::vector<std::string> args) {
   expect_args(o, args, 2, 2, "status FILE");
@@ -915,7 +961,8 @@ int cmd_snapshot_status(const options& o, std::vector<std::string> args) {
     std::cout << json{{"file", args[1]},          {"id", f->meta.id},
                       {"index", f->meta.index},   {"term", f->meta.term},
                       {"size", f->meta.size},     {"crc", crc.str()},
-                      {"keys", state.size()},     {"servers", servers}}
+                      {"keys", state.size()},     {"servers", servers},
+                      {"state_hash", state_hash(state)}}
                    .dump(2)
               << '\n';
     return 0;
@@ -927,7 +974,120 @@ int cmd_snapshot_status(const options& o, std::vector<std::string> args) {
                {"size", std::to_string(f->meta.size) + " bytes"},
                {"crc64", crc.str() + " (checked)"},
                {"keys", std::to_string(state.size())},
+               {"state hash", state_hash(state)},
                {"servers", servers}});
+  return 0;
+}
+
+std::string offline_error(const caf::error& err, const std::string& dir);
+
+/// Bytes per chunk of an online restore.
+constexpr size_t restore_chunk_size = 1024 * 1024;
+
+/// `snapshot restore FILE` (online): every server's state replaced by the
+/// file's, through the leader (HashiCorp's Restore). The server asked
+/// names the leader; the upload goes there.
+int cmd_snapshot_restore(session& s, const std::string& path) {
+  auto& o = s.opts();
+  auto f = read_snapshot_file(path);
+  if (!f)
+    check(f.error());
+  auto li = leader_for_streams(s);
+  auto target = li.address;
+  std::string token;
+  check(s.ask(target, [&](std::string& t) { token = std::move(t); },
+              kv_restore_atom_v, open_atom_v));
+  auto& state = f->state;
+  crc32c crc;
+  crc.process_bytes(state.data(), state.size());
+  uint64_t offset = 0;
+  while (offset < state.size()) {
+    auto n = std::min(restore_chunk_size, state.size() - offset);
+    std::string chunk(state.begin() + offset, state.begin() + offset + n);
+    check(s.ask(target, [&](uint64_t next) { offset = next; },
+                kv_restore_atom_v, token, offset, chunk));
+  }
+  index_t idx = 0;
+  check(s.ask(target, [&](index_t x) { idx = x; }, kv_restore_atom_v,
+              commit_atom_v, token, uint64_t{state.size()}, crc.checksum()));
+  if (o.json)
+    std::cout << json{{"file", path},          {"id", f->meta.id},
+                      {"index", f->meta.index}, {"term", f->meta.term},
+                      {"restore_index", idx},   {"leader", li.id}}
+                   .dump()
+              << '\n';
+  else
+    std::cout << "restored snapshot " << f->meta.id << " (index "
+              << f->meta.index << ", term " << f->meta.term << ", "
+              << state.size() << " bytes) through leader "
+              << (li.id.empty() ? target : li.id) << " as entry " << idx
+              << "; every server applies it\n";
+  return 0;
+}
+
+/// The saved KV state without raftd's client address records (they
+/// describe the old cluster's members), plus `id`'s own if given.
+bytes without_old_records(const bytes& state, const std::string& id,
+                          const std::string& client) {
+  fsm::kv_fsm::map_type map;
+  index_t applied = 0;
+  check(fsm::kv_fsm::decode_snapshot(state, map, applied));
+  for (auto i = map.lower_bound(client_address_prefix);
+       i != map.end() && i->first.rfind(client_address_prefix, 0) == 0;)
+    i = map.erase(i);
+  if (!client.empty())
+    map[client_address_prefix + id] = fsm::kv_fsm::entry{client, applied};
+  return fsm::kv_fsm::encode_snapshot(map, applied);
+}
+
+/// `snapshot restore FILE --data-dir DIR --id ID --raft-address ADDR`
+/// (offline, etcdutl's restore): an empty data dir seeded from the file as
+/// a new one-server cluster, to rebuild a lost cluster; the others join it.
+int cmd_snapshot_restore_offline(const options& o,
+                                 std::vector<std::string> args) {
+  auto form = std::string{"restore FILE --data-dir DIR --id ID --raft-address "
+                          "HOST:PORT [--client-address HOST:PORT] "
+                          "[--cluster-token T]"};
+  auto dir = take_option(args, "--data-dir");
+  auto id = take_option(args, "--id");
+  auto addr = take_option(args, "--raft-address");
+  auto client = take_option(args, "--client-address").value_or("");
+  auto token = take_option(args, "--cluster-token").value_or("caf-raft");
+  if (!dir || !id || !addr)
+    throw usage_error{"usage: raftctl snapshot " + form};
+  expect_args(o, args, 2, 2, form);
+  auto f = read_snapshot_file(args[1]);
+  if (!f)
+    check(f.error());
+  configuration conf;
+  conf.servers.push_back(server{suffrage::voter, *id, *addr});
+  auto state_dir = *dir + "/raft";
+  if (auto err = seed_from_snapshot(state_dir, f->meta.index, f->meta.term,
+                                    conf,
+                                    without_old_records(f->state, *id,
+                                                        client)))
+    throw failure{offline_error(err, *dir)};
+  // A new cluster: the old one's members, if any survive, refuse it.
+  auto cluster = cluster_identity::derive(
+    token + "/restored/" + f->meta.id + "/"
+      + tls_identity::random_bytes(16),
+    {{*id, *addr}});
+  check(cluster_identity::write(state_dir + "/" + cluster_id_file, cluster));
+  if (o.json) {
+    std::cout << json{{"data_dir", *dir},      {"id", *id},
+                      {"index", f->meta.index}, {"term", f->meta.term},
+                      {"cluster_id", cluster}}
+                   .dump()
+              << '\n';
+    return 0;
+  }
+  std::cout << "restored snapshot " << f->meta.id << " (index "
+            << f->meta.index << ") into " << *dir
+            << " as a new one-server cluster " << cluster << " of " << *id
+            << " at " << *addr << "\nnext: start raftd --id " << *id
+            << " --data-dir " << *dir
+            << " (without --bootstrap), then add each other server with an "
+               "empty data dir: raftctl add-voter ID RAFT_ADDR CLIENT_ADDR\n";
   return 0;
 }
 
@@ -937,7 +1097,11 @@ int cmd_snapshot(session& s, std::vector<std::string> args) {
     expect_args(o, args, 2, 2, "save FILE");
     return cmd_snapshot_save(s, args[1]);
   }
-  expect_args(o, args, 0, 0, "[save FILE | status FILE]");
+  if (!args.empty() && args[0] == "restore") {
+    expect_args(o, args, 2, 2, "restore FILE");
+    return cmd_snapshot_restore(s, args[1]);
+  }
+  expect_args(o, args, 0, 0, "[save FILE | restore FILE | status FILE]");
   snapshot_meta m;
   check(s.ask(o.addr, [&](snapshot_meta& x) { m = std::move(x); },
               snapshot_atom_v));
@@ -1099,6 +1263,9 @@ int dispatch(const options& o) {
     return cmd_recover(o, o.args);
   if (c == "snapshot" && !o.args.empty() && o.args[0] == "status")
     return cmd_snapshot_status(o, o.args);
+  if (c == "snapshot" && !o.args.empty() && o.args[0] == "restore"
+      && std::find(o.args.begin(), o.args.end(), "--data-dir") != o.args.end())
+    return cmd_snapshot_restore_offline(o, o.args);
   static const std::vector<std::string> online
     = {"status", "endpoint", "put", "get", "cas", "delete",
        "config", "add-voter", "add-nonvoter", "demote", "remove",

@@ -32,6 +32,14 @@ struct kv_state {
   node_actor node;
   /// Handles of other servers' services, by client address.
   std::map<std::string, kv_service_actor> services;
+  /// Restores being uploaded, by token, each with the members' client
+  /// address records to write again once it is applied.
+  struct upload {
+    restore_upload_actor handle;
+    std::map<std::string, std::string> records;
+  };
+  std::map<std::string, upload> uploads;
+  uint64_t uploads_opened = 0;
   static inline const char* name = "kv_service";
 };
 
@@ -598,24 +606,37 @@ caf::expected<snapshot_meta> newest_snapshot(const std::string& state_dir) {
   return all->front();
 }
 
-/// A snapshot to save: taken now, or the newest stored one if nothing was
-/// applied since.
+/// A snapshot taken now, or the newest stored one if nothing was applied
+/// since.
+void snapshot_now(kv_ptr self, caf::typed_response_promise<snapshot_meta> rp,
+                  const node_actor& node) {
+  self->request(node, self->state.opts.request_timeout, snapshot_atom_v)
+    .then([=](snapshot_meta& m) mutable { rp.deliver(m); },
+          [=](caf::error& err) mutable {
+            if (!is(err, errc::nothing_new_to_snapshot)) {
+              rp.deliver(err);
+              return;
+            }
+            auto dir = self->state.opts.state_dir;
+            off_scheduler<snapshot_meta>(
+              self, [dir] { return newest_snapshot(dir); },
+              [rp](caf::expected<snapshot_meta> x) mutable {
+                deliver(rp, std::move(x));
+              });
+          });
+}
+
+/// A snapshot to save (`raftctl snapshot save`), on the leader.
 caf::typed_response_promise<snapshot_meta> snapshot_to_save(kv_ptr self) {
   auto rp = self->make_response_promise<snapshot_meta>();
   with_node(self, rp, [=](const node_actor& node) mutable {
-    self->request(node, self->state.opts.request_timeout, snapshot_atom_v)
-      .then([=](snapshot_meta& m) mutable { rp.deliver(m); },
+    // A read point first (ReadIndex, leader only): the snapshot then holds
+    // every write acknowledged before the save began, so restoring it
+    // loses none of them.
+    self->request(node, self->state.opts.request_timeout, read_atom_v)
+      .then([=](index_t) mutable { snapshot_now(self, rp, node); },
             [=](caf::error& err) mutable {
-              if (!is(err, errc::nothing_new_to_snapshot)) {
-                rp.deliver(err);
-                return;
-              }
-              auto dir = self->state.opts.state_dir;
-              off_scheduler<snapshot_meta>(
-                self, [dir] { return newest_snapshot(dir); },
-                [rp](caf::expected<snapshot_meta> x) mutable {
-                  deliver(rp, std::move(x));
-                });
+              fail(self, rp, node, std::move(err), forward_fn{});
             });
   });
   return rp;
@@ -658,6 +679,118 @@ caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
 
 /// Keeps the transport's address book in step with the cluster's
 /// configuration (servers added through another node).
+// -- restore (raftctl snapshot restore) --------------------------------------
+
+/// The client address records of `conf`'s servers, as the FSM holds them.
+std::map<std::string, std::string> client_records(kv_ptr self,
+                                                  const configuration& conf) {
+  std::map<std::string, std::string> out;
+  if (auto f = self->state.opts.fsm->get())
+    for (auto& s : conf.servers)
+      if (auto v = f->get(client_address_prefix + s.id))
+        out[s.id] = *v;
+  return out;
+}
+
+/// Opens an upload on the leader's node. Not forwarded: a restore is too
+/// large to relay hop by hop, so a follower's error names the leader.
+caf::typed_response_promise<std::string> restore_open(kv_ptr self) {
+  auto rp = self->make_response_promise<std::string>();
+  with_node(self, rp, [=](const node_actor& node) mutable {
+    auto timeout = self->state.opts.request_timeout;
+    self->request(node, timeout, get_config_atom_v)
+      .then(
+        [=](configuration& conf, index_t) mutable {
+          auto records = client_records(self, conf);
+          self->request(node, timeout, restore_atom_v, open_atom_v)
+            .then(
+              [=](caf::actor& up) mutable {
+                auto& st = self->state;
+                auto token = std::to_string(++st.uploads_opened);
+                auto handle = caf::actor_cast<restore_upload_actor>(up);
+                self->monitor(handle);
+                st.uploads[token] = kv_state::upload{handle, records};
+                rp.deliver(token);
+              },
+              [=](caf::error& err) mutable {
+                fail(self, rp, node, std::move(err), forward_fn{});
+              });
+        },
+        [=](caf::error& err) mutable { rp.deliver(err); });
+  });
+  return rp;
+}
+
+/// The upload `token` names, or an error saying it is gone.
+caf::expected<restore_upload_actor> upload_of(kv_ptr self,
+                                              const std::string& token) {
+  auto i = self->state.uploads.find(token);
+  if (i == self->state.uploads.end())
+    return make_error(errc::not_found,
+                      "restore upload " + token
+                        + " is gone (it failed, waited over a minute for "
+                          "its next chunk, or leadership moved): restore "
+                          "again");
+  return i->second.handle;
+}
+
+caf::typed_response_promise<uint64_t>
+restore_chunk(kv_ptr self, const std::string& token, uint64_t offset,
+              const std::string& chunk) {
+  auto rp = self->make_response_promise<uint64_t>();
+  auto up = upload_of(self, token);
+  if (!up) {
+    rp.deliver(std::move(up.error()));
+    return rp;
+  }
+  self
+    ->request(*up, self->state.opts.request_timeout, upload_atom_v, offset,
+              bytes(chunk.begin(), chunk.end()))
+    .then([=](uint64_t next) mutable { rp.deliver(next); },
+          [=](caf::error& err) mutable { rp.deliver(err); });
+  return rp;
+}
+
+/// Writes the members' client address records again where the restored
+/// state holds other ones (or none): forwarding and status need them.
+void rewrite_client_records(kv_ptr self, const node_actor& node,
+                            const std::map<std::string, std::string>& was) {
+  auto f = self->state.opts.fsm->get();
+  for (auto& [id, addr] : was) {
+    if (f && f->get(client_address_prefix + id) == addr)
+      continue;
+    auto data = fsm::encode(
+      fsm::kv_command::put(client_address_prefix + id, addr));
+    self->request(node, self->state.opts.request_timeout, apply_atom_v, data)
+      .then([](index_t, caf::message&) {}, [](caf::error&) {});
+  }
+}
+
+index_promise restore_commit(kv_ptr self, const std::string& token,
+                             uint64_t size, uint32_t crc) {
+  auto rp = self->make_response_promise<index_t>();
+  auto up = upload_of(self, token);
+  if (!up) {
+    rp.deliver(std::move(up.error()));
+    return rp;
+  }
+  auto records = self->state.uploads[token].records;
+  with_node(self, rp, [=](const node_actor& node) mutable {
+    self
+      ->request(*up, self->state.opts.request_timeout, upload_atom_v,
+                commit_atom_v, size, crc)
+      .then(
+        [=](index_t idx) mutable {
+          rewrite_client_records(self, node, records);
+          rp.deliver(idx);
+        },
+        [=](caf::error& err) mutable {
+          fail(self, rp, node, std::move(err), forward_fn{});
+        });
+  });
+  return rp;
+}
+
 void refresh_addresses(kv_ptr self) {
   auto& st = self->state;
   self->delayed_send(self, st.opts.refresh_interval, timer_atom_v);
@@ -677,6 +810,11 @@ void on_down(kv_ptr self, const caf::down_msg& dm) {
     st.node = nullptr; // the worker restarts with a new one
     return;
   }
+  for (auto i = st.uploads.begin(); i != st.uploads.end(); ++i)
+    if (i->second.handle.address() == dm.source) {
+      st.uploads.erase(i); // committed, abandoned or its node gone
+      return;
+    }
   for (auto i = st.services.begin(); i != st.services.end(); ++i)
     if (i->second.address() == dm.source) {
       st.services.erase(i);
@@ -771,6 +909,12 @@ kv_service_actor::behavior_type kv_service(kv_ptr self,
     [=](kv_snapshot_read_atom, const std::string& id, uint64_t offset) {
       return read_snapshot(self, id, offset);
     },
+    [=](kv_restore_atom, open_atom) { return restore_open(self); },
+    [=](kv_restore_atom, str token, uint64_t offset, str chunk) {
+      return restore_chunk(self, token, offset, chunk);
+    },
+    [=](kv_restore_atom, commit_atom, str token, uint64_t size,
+        uint32_t crc) { return restore_commit(self, token, size, crc); },
     [=](timer_atom) { refresh_addresses(self); },
   };
 }

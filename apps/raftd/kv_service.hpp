@@ -138,8 +138,9 @@ using kv_service_actor = caf::typed_actor<
   // (configuration, index, client addresses by id).
   caf::replies_to<get_config_atom>::with<configuration, index_t, stats_map>,
   caf::replies_to<snapshot_atom>::with<snapshot_meta>,
-  // A snapshot to save: one taken now, or the newest stored if nothing was
-  // applied since it (`raftctl snapshot save`).
+  // A snapshot to save (`raftctl snapshot save`), leader only: after a
+  // read point, so it holds every write acknowledged before the request;
+  // one taken now, or the newest stored if nothing was applied since it.
   caf::replies_to<kv_snapshot_read_atom, open_atom>::with<snapshot_meta>,
   // (id, offset): up to `snapshot_read_chunk` bytes of the state of
   // snapshot `id` from `offset` on (`raftctl snapshot save`); empty past
@@ -147,6 +148,19 @@ using kv_service_actor = caf::typed_actor<
   // not for the other, and only typed values cross the network.
   caf::replies_to<kv_snapshot_read_atom, std::string,
                   uint64_t>::with<std::string>,
+  // A restore streamed by `raftctl snapshot restore` (HashiCorp's Restore
+  // through the leader; leader only, a follower's error names the leader's
+  // client address). Opening answers the upload's token.
+  caf::replies_to<kv_restore_atom, open_atom>::with<std::string>,
+  // (token, offset, chunk): appends a chunk; answers the next offset.
+  caf::replies_to<kv_restore_atom, std::string, uint64_t,
+                  std::string>::with<uint64_t>,
+  // (token, size, CRC-32C): ends the upload; every server's FSM is restored
+  // to it (one log entry, at most max_entry_size) and the client addresses
+  // of the current members are written again over the saved ones; answers
+  // the restore entry's index.
+  caf::replies_to<kv_restore_atom, commit_atom, std::string, uint64_t,
+                  uint32_t>::with<index_t>,
   // Internal: refreshes the transport's addresses from the configuration.
   caf::reacts_to<timer_atom>>;
 

@@ -22,6 +22,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(caf_raft_kv, caf::id_block::caf_raft::end)
   CAF_ADD_ATOM(caf_raft_kv, raft, kv_fwd_atom, "kvfwd")
   CAF_ADD_ATOM(caf_raft_kv, raft, kv_health_atom, "kvhealth")
   CAF_ADD_ATOM(caf_raft_kv, raft, kv_snapshot_read_atom, "kvsnapread")
+  CAF_ADD_ATOM(caf_raft_kv, raft, kv_restore_atom, "kvrestore")
 
 CAF_END_TYPE_ID_BLOCK(caf_raft_kv)
 
