@@ -127,12 +127,20 @@ caf::error persist_then_compact(Promise& rp, log_store& log,
     rp.deliver(err);
     return caf::none; // The node quits on the answer.
   }
-  if (metrics && !req.entries.empty())
-    metrics->rpc_store_logs(std::chrono::steady_clock::now() - t0);
+  if (metrics && !req.entries.empty()) {
+    metrics->log_store(std::chrono::steady_clock::now() - t0,
+                       req.entries.size());
+    if (auto sync = log.last_sync_duration(); sync.count() > 0)
+      metrics->log_fsync(sync);
+  }
   rp.deliver(seq);
-  if (req.compact_through != 0)
-    return compact(log, req.compact_through);
-  return caf::none;
+  if (req.compact_through == 0)
+    return caf::none;
+  auto t1 = std::chrono::steady_clock::now();
+  auto err = compact(log, req.compact_through);
+  if (metrics && !err)
+    metrics->compact_logs(std::chrono::steady_clock::now() - t1);
+  return err;
 }
 
 /// Reads up to `max_count` entries from `from` on (a replicator's fetch

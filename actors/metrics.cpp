@@ -19,70 +19,65 @@ namespace raft {
 
 namespace {
 
-// Go-metrics key (hashicorp/raft, spec/raft-reference.md §5) to Prometheus
-// name. go-metrics' prometheus sink turns "raft.commitTime" into
-// "raft_commitTime"; we also snake-case the camelCase parts (DESIGN.md §7):
+// Prometheus name (its conventions: counters end in _total, durations in
+// seconds with _seconds, sizes in _bytes) and the go-metrics key of
+// HashiCorp raft (spec/raft-reference.md §5) each stands for:
 //
-// | go-metrics key                       | Prometheus name                                | type      | unit    |
-// |--------------------------------------|------------------------------------------------|-----------|---------|
-// | raft.apply                           | raft_apply                                     | counter   |         |
-// | raft.barrier                         | raft_barrier                                   | counter   |         |
-// | raft.verify_leader                   | raft_verify_leader                             | counter   |         |
-// | raft.restore                         | raft_restore                                   | counter   |         |
-// | raft.state.follower/candidate/leader | raft_state_follower/candidate/leader           | counter   |         |
-// | raft.transition.heartbeat_timeout    | raft_transition_heartbeat_timeout              | counter   |         |
-// | raft.transition.leader_lease_timeout | raft_transition_leader_lease_timeout           | counter   |         |
-// | raft.replication.appendEntries.logs  | raft_replication_append_entries_logs{peer_id}  | counter   |         |
-// | raft.peers                           | raft_peers                                     | gauge     |         |
-// | raft.commitNumLogs                   | raft_commit_num_logs                           | gauge     | entries |
-// | raft.leader.dispatchNumLogs          | raft_leader_dispatch_num_logs                  | gauge     | entries |
-// | raft.leader.oldestLogAge             | raft_leader_oldest_log_age                     | gauge     | ms      |
-// | raft.fsm.lastRestoreDuration         | raft_fsm_last_restore_duration                 | gauge     | ms      |
-// | raft.commitTime                      | raft_commit_time                               | histogram | ms      |
-// | raft.leader.dispatchLog              | raft_leader_dispatch_log                       | histogram | ms      |
-// | raft.leader.lastContact              | raft_leader_last_contact                       | histogram | ms      |
-// | raft.fsm.apply                       | raft_fsm_apply                                 | histogram | ms      |
-// | raft.fsm.applyBatch                  | raft_fsm_apply_batch                           | histogram | ms      |
-// | raft.fsm.applyBatchNum               | raft_fsm_apply_batch_num                       | histogram | entries |
-// | raft.fsm.enqueue                     | raft_fsm_enqueue                               | histogram | ms      |
-// | raft.fsm.store_config                | raft_fsm_store_config                          | histogram | ms      |
-// | raft.fsm.snapshot                    | raft_fsm_snapshot                              | histogram | ms      |
-// | raft.fsm.restore                     | raft_fsm_restore                               | histogram | ms      |
-// | raft.snapshot.takeSnapshot           | raft_snapshot_take_snapshot                    | histogram | ms      |
-// | raft.snapshot.create                 | raft_snapshot_create                           | histogram | ms      |
-// | raft.snapshot.persist                | raft_snapshot_persist                          | histogram | ms      |
-// | raft.compactLogs                     | raft_compact_logs                              | histogram | ms      |
-// | raft.restoreUserSnapshot             | raft_restore_user_snapshot                     | histogram | ms      |
-// | raft.rpc.processHeartbeat            | raft_rpc_process_heartbeat                     | histogram | ms      |
-// | raft.rpc.appendEntries               | raft_rpc_append_entries                        | histogram | ms      |
-// | raft.rpc.appendEntries.storeLogs     | raft_rpc_append_entries_store_logs             | histogram | ms      |
-// | raft.rpc.appendEntries.processLogs   | raft_rpc_append_entries_process_logs           | histogram | ms      |
-// | raft.rpc.requestVote                 | raft_rpc_request_vote                          | histogram | ms      |
-// | raft.rpc.requestPreVote              | raft_rpc_request_pre_vote                      | histogram | ms      |
-// | raft.rpc.installSnapshot             | raft_rpc_install_snapshot                      | histogram | ms      |
-// | raft.candidate.electSelf             | raft_candidate_elect_self                      | histogram | ms      |
-// | raft.candidate.preElectSelf          | raft_candidate_pre_elect_self                  | histogram | ms      |
-// | raft.replication.appendEntries.rpc   | raft_replication_append_entries_rpc{peer_id}   | histogram | ms      |
-// | raft.replication.heartbeat           | raft_replication_heartbeat{peer_id}            | histogram | ms      |
-// | raft.replication.installSnapshot     | raft_replication_install_snapshot{peer_id}     | histogram | ms      |
-// | (Stats: term)                        | raft_term                                      | gauge     |         |
-// | (Stats: commit_index)                | raft_commit_index                              | gauge     |         |
-// | (Stats: applied_index)               | raft_applied_index                             | gauge     |         |
-// | (Stats: last_log_index)              | raft_last_index                                | gauge     |         |
-// | (Stats: last_contact)                | raft_last_contact                              | gauge     | ms      |
-// | (ours)                               | raft_snapshot_size                             | gauge     | bytes   |
+// | Prometheus name                                  | type      | HashiCorp key                                  |
+// |--------------------------------------------------|-----------|------------------------------------------------|
+// | raft_apply_total                                 | counter   | raft.apply                                     |
+// | raft_barrier_total                               | counter   | raft.barrier                                   |
+// | raft_verify_leader_total                         | counter   | raft.verify_leader                             |
+// | raft_restore_total                               | counter   | raft.restore                                   |
+// | raft_state_{follower,candidate,leader}_total     | counter   | raft.state.{follower,candidate,leader}         |
+// | raft_transition_heartbeat_timeout_total          | counter   | raft.transition.heartbeat_timeout              |
+// | raft_transition_leader_lease_timeout_total       | counter   | raft.transition.leader_lease_timeout           |
+// | raft_leader_changes_total                        | counter   | (etcd: leader_changes_seen_total)              |
+// | raft_proposals_failed_total                      | counter   | (etcd: proposals_failed_total)                 |
+// | raft_replication_append_entries_logs_total{peer_id} | counter | raft.replication.appendEntries.logs           |
+// | raft_peers                                       | gauge     | raft.peers                                     |
+// | raft_is_leader, raft_has_leader                  | gauge     | (etcd: is_leader, has_leader)                  |
+// | raft_commit_num_logs                             | gauge     | raft.commitNumLogs                             |
+// | raft_fsm_last_restore_duration_seconds           | gauge     | raft.fsm.lastRestoreDuration                   |
+// | raft_term, raft_commit_index, raft_applied_index, raft_last_index | gauge | (Stats)                              |
+// | raft_last_contact_seconds                        | gauge     | (Stats: last_contact)                          |
+// | raft_snapshot_size_bytes                         | gauge     |                                                |
+// | raft_replication_lag_entries{peer_id}            | gauge     |                                                |
+// | raft_commit_time_seconds                         | histogram | raft.commitTime                                |
+// | raft_log_store_seconds                           | histogram | raft.leader.dispatchLog, raft.rpc.appendEntries.storeLogs |
+// | raft_log_store_entries                           | histogram | raft.leader.dispatchNumLogs                    |
+// | raft_log_fsync_seconds                           | histogram | (etcd: disk_wal_fsync_duration_seconds)        |
+// | raft_compact_logs_seconds                        | histogram | raft.compactLogs                               |
+// | raft_fsm_apply_seconds                           | histogram | raft.fsm.apply                                 |
+// | raft_fsm_apply_batch_seconds                     | histogram | raft.fsm.applyBatch                            |
+// | raft_fsm_apply_batch_entries                     | histogram | raft.fsm.applyBatchNum                         |
+// | raft_fsm_snapshot_seconds                        | histogram | raft.fsm.snapshot                              |
+// | raft_fsm_restore_seconds                         | histogram | raft.fsm.restore                               |
+// | raft_snapshot_take_snapshot_seconds              | histogram | raft.snapshot.takeSnapshot                     |
+// | raft_snapshot_create_seconds                     | histogram | raft.snapshot.create                           |
+// | raft_snapshot_persist_seconds                    | histogram | raft.snapshot.persist                          |
+// | raft_restore_user_snapshot_seconds               | histogram | raft.restoreUserSnapshot                       |
+// | raft_rpc_install_snapshot_seconds                | histogram | raft.rpc.installSnapshot                       |
+// | raft_replication_append_entries_seconds{peer_id} | histogram | raft.replication.appendEntries.rpc             |
+// | raft_replication_heartbeat_seconds{peer_id}      | histogram | raft.replication.heartbeat                     |
+// | raft_replication_install_snapshot_seconds{peer_id} | histogram | raft.replication.installSnapshot             |
 //
-// Timers are histograms, not the sink's summaries: prometheus-cpp 1.0's
-// Summary keeps every observation of its window and compresses them on
-// insert, costing 3.5 us per observation for spread values and growing
-// with repeats (40 us each after 100,000 equal values, as a test
-// coordinator's zero durations are), far too much for a per-command path;
-// a histogram observation costs about 20 ns and its buckets aggregate
-// across servers. The values stay in go-metrics' milliseconds.
+// Durations are histograms, not the go-metrics sink's summaries:
+// prometheus-cpp 1.0's Summary keeps every observation of its window and
+// compresses them on insert, costing 3.5 us per observation for spread
+// values and growing with repeats (40 us each after 100,000 equal values,
+// as a test coordinator's zero durations are), far too much for a
+// per-command path; a histogram observation costs about 20 ns and its
+// buckets aggregate across servers.
 //
-// Left out: the legacy per-peer name suffixes (the label replaces them), the
-// net.* transport timers (no network transport yet), thread saturation and
-// the boltdb store metrics (absent from Juju's pin).
+// HashiCorp keys without a family here time steps this design does not
+// have (docs/operations.md §7 lists them): the leader's oldest log age and
+// per-voter last contact (the lag and round-trip families replace them),
+// the FSM's enqueue and store_config (entries reach the FSM runner by
+// message; configurations are not handed to the FSM), the receiving side's
+// per-RPC handling times (a pure protocol step of microseconds; the log
+// store and fsync histograms time the part that waits) and a candidate's
+// electSelf (the state_candidate counter counts elections).
 
 enum counter_id : size_t {
   c_apply,
@@ -94,14 +89,16 @@ enum counter_id : size_t {
   c_state_leader,
   c_heartbeat_timeout,
   c_lease_timeout,
+  c_leader_changes,
+  c_proposals_failed,
   n_counters,
 };
 
 enum gauge_id : size_t {
   g_peers,
+  g_is_leader,
+  g_has_leader,
   g_commit_num_logs,
-  g_dispatch_num_logs,
-  g_oldest_log_age,
   g_last_restore_duration,
   g_term,
   g_commit_index,
@@ -114,29 +111,20 @@ enum gauge_id : size_t {
 
 enum timer_id : size_t {
   s_commit_time,
-  s_dispatch_log,
-  s_leader_last_contact,
+  s_log_store,
+  s_log_store_entries,
+  s_log_fsync,
+  s_compact_logs,
   s_fsm_apply,
   s_fsm_apply_batch,
-  s_fsm_apply_batch_num,
-  s_fsm_enqueue,
-  s_fsm_store_config,
+  s_fsm_apply_batch_entries,
   s_fsm_snapshot,
   s_fsm_restore,
   s_take_snapshot,
   s_snapshot_create,
   s_snapshot_persist,
-  s_compact_logs,
   s_restore_user_snapshot,
-  s_rpc_heartbeat,
-  s_rpc_append,
-  s_rpc_store_logs,
-  s_rpc_process_logs,
-  s_rpc_request_vote,
-  s_rpc_request_pre_vote,
   s_rpc_install_snapshot,
-  s_elect_self,
-  s_pre_elect_self,
   n_timers,
 };
 
@@ -152,127 +140,116 @@ struct metric_def {
   const char* help;
 };
 
-// Indexed by the enums above; the help texts say the go-metrics key.
+// Indexed by the enums above; the help texts name HashiCorp's key.
 constexpr std::array<metric_def, n_counters> counter_defs{{
-  {"raft_apply", "Commands accepted by the leader (raft.apply)."},
-  {"raft_barrier", "Barriers accepted by the leader (raft.barrier)."},
-  {"raft_verify_leader", "Leadership checks started (raft.verify_leader)."},
-  {"raft_restore", "User snapshot restores completed (raft.restore)."},
-  {"raft_state_follower", "Times this node became follower (raft.state.follower)."},
-  {"raft_state_candidate",
-   "Times this node became candidate (raft.state.candidate)."},
-  {"raft_state_leader", "Times this node became leader (raft.state.leader)."},
-  {"raft_transition_heartbeat_timeout",
+  {"raft_apply_total", "Commands accepted by the leader (raft.apply)."},
+  {"raft_barrier_total", "Barriers accepted by the leader (raft.barrier)."},
+  {"raft_verify_leader_total",
+   "Leadership checks started (raft.verify_leader)."},
+  {"raft_restore_total", "User snapshot restores applied (raft.restore)."},
+  {"raft_state_follower_total",
+   "Times this server became follower (raft.state.follower)."},
+  {"raft_state_candidate_total",
+   "Times this server became candidate (raft.state.candidate)."},
+  {"raft_state_leader_total",
+   "Times this server became leader (raft.state.leader)."},
+  {"raft_transition_heartbeat_timeout_total",
    "Heartbeat timeouts that started an election "
    "(raft.transition.heartbeat_timeout)."},
-  {"raft_transition_leader_lease_timeout",
+  {"raft_transition_leader_lease_timeout_total",
    "Leader lease timeouts that made the leader step down "
    "(raft.transition.leader_lease_timeout)."},
+  {"raft_leader_changes_total",
+   "Times the leader this server knows changed to another server."},
+  {"raft_proposals_failed_total",
+   "Proposals refused (not the leader, too large) or lost with leadership "
+   "or at shutdown."},
 }};
 
 constexpr std::array<metric_def, n_gauges> gauge_defs{{
-  {"raft_peers", "Servers in the latest configuration (raft.peers)."},
+  {"raft_peers", "Voters in the latest configuration besides this server "
+                 "(raft.peers)."},
+  {"raft_is_leader", "1 while this server leads, else 0."},
+  {"raft_has_leader", "1 while this server knows a leader, else 0."},
   {"raft_commit_num_logs",
    "Entries the latest commit on the leader covered (raft.commitNumLogs)."},
-  {"raft_leader_dispatch_num_logs",
-   "Entries in the leader's latest log write (raft.leader.dispatchNumLogs)."},
-  {"raft_leader_oldest_log_age",
-   "Age in milliseconds of the oldest entry in the log "
-   "(raft.leader.oldestLogAge)."},
-  {"raft_fsm_last_restore_duration",
-   "Milliseconds the latest FSM restore took (raft.fsm.lastRestoreDuration)."},
+  {"raft_fsm_last_restore_duration_seconds",
+   "Seconds the latest FSM restore took (raft.fsm.lastRestoreDuration)."},
   {"raft_term", "The current term."},
   {"raft_commit_index", "The commit index."},
   {"raft_applied_index", "The last index the FSM applied."},
   {"raft_last_index", "The last index in the log."},
-  {"raft_last_contact",
-   "Milliseconds since a follower last heard from its leader (0 on the "
+  {"raft_last_contact_seconds",
+   "Seconds since a follower last heard from its leader (0 on the "
    "leader)."},
-  {"raft_snapshot_size", "Bytes of the latest persisted snapshot."},
+  {"raft_snapshot_size_bytes", "Bytes of the latest persisted snapshot."},
 }};
 
 constexpr std::array<metric_def, n_timers> timer_defs{{
-  {"raft_commit_time",
-   "Milliseconds from the leader's dispatch of an entry to its commit "
+  {"raft_commit_time_seconds",
+   "Seconds from the leader's proposal of an entry to its commit "
    "(raft.commitTime)."},
-  {"raft_leader_dispatch_log",
-   "Milliseconds the leader took to write a batch to its log "
-   "(raft.leader.dispatchLog)."},
-  {"raft_leader_last_contact",
-   "Milliseconds since the leader last heard from a voter, per voter and "
-   "lease check (raft.leader.lastContact)."},
-  {"raft_fsm_apply", "Milliseconds the FSM took per command (raft.fsm.apply)."},
-  {"raft_fsm_apply_batch",
-   "Milliseconds the FSM took per batch (raft.fsm.applyBatch)."},
-  {"raft_fsm_apply_batch_num",
-   "Entries per batch applied to the FSM (raft.fsm.applyBatchNum)."},
-  {"raft_fsm_enqueue",
-   "Milliseconds to hand committed entries to the FSM (raft.fsm.enqueue)."},
-  {"raft_fsm_store_config",
-   "Milliseconds the FSM took per configuration entry "
-   "(raft.fsm.store_config)."},
-  {"raft_fsm_snapshot",
-   "Milliseconds the FSM's Snapshot call took (raft.fsm.snapshot)."},
-  {"raft_fsm_restore",
-   "Milliseconds the FSM took to restore a snapshot (raft.fsm.restore)."},
-  {"raft_snapshot_take_snapshot",
-   "Milliseconds a whole snapshot took (raft.snapshot.takeSnapshot)."},
-  {"raft_snapshot_create",
-   "Milliseconds to open a snapshot sink (raft.snapshot.create)."},
-  {"raft_snapshot_persist",
-   "Milliseconds to write a snapshot (raft.snapshot.persist)."},
-  {"raft_compact_logs",
-   "Milliseconds to delete the log prefix a snapshot covers "
+  {"raft_log_store_seconds",
+   "Seconds to make a batch of entries durable (raft.leader.dispatchLog on "
+   "the leader, raft.rpc.appendEntries.storeLogs on followers)."},
+  {"raft_log_store_entries",
+   "Entries per batch made durable (raft.leader.dispatchNumLogs)."},
+  {"raft_log_fsync_seconds",
+   "Seconds the log store's sync (SQLite's commit) took per write."},
+  {"raft_compact_logs_seconds",
+   "Seconds to delete a slice of the log prefix a snapshot covers "
    "(raft.compactLogs)."},
-  {"raft_restore_user_snapshot",
-   "Milliseconds a user snapshot restore took (raft.restoreUserSnapshot)."},
-  {"raft_rpc_process_heartbeat",
-   "Milliseconds to handle a heartbeat (raft.rpc.processHeartbeat)."},
-  {"raft_rpc_append_entries",
-   "Milliseconds to handle an AppendEntries (raft.rpc.appendEntries)."},
-  {"raft_rpc_append_entries_store_logs",
-   "Milliseconds to store an AppendEntries' entries "
-   "(raft.rpc.appendEntries.storeLogs)."},
-  {"raft_rpc_append_entries_process_logs",
-   "Milliseconds to hand newly committed entries to the FSM "
-   "(raft.rpc.appendEntries.processLogs)."},
-  {"raft_rpc_request_vote",
-   "Milliseconds to handle a vote request (raft.rpc.requestVote)."},
-  {"raft_rpc_request_pre_vote",
-   "Milliseconds to handle a pre-vote request (raft.rpc.requestPreVote)."},
-  {"raft_rpc_install_snapshot",
-   "Milliseconds to receive and install a snapshot "
+  {"raft_fsm_apply_seconds",
+   "Seconds the FSM took per command (raft.fsm.apply)."},
+  {"raft_fsm_apply_batch_seconds",
+   "Seconds the FSM took per batch (raft.fsm.applyBatch)."},
+  {"raft_fsm_apply_batch_entries",
+   "Entries per batch applied to the FSM (raft.fsm.applyBatchNum)."},
+  {"raft_fsm_snapshot_seconds",
+   "Seconds the FSM's Snapshot call took (raft.fsm.snapshot)."},
+  {"raft_fsm_restore_seconds",
+   "Seconds the FSM took to restore a snapshot (raft.fsm.restore)."},
+  {"raft_snapshot_take_snapshot_seconds",
+   "Seconds a whole snapshot took (raft.snapshot.takeSnapshot)."},
+  {"raft_snapshot_create_seconds",
+   "Seconds to open a snapshot sink (raft.snapshot.create)."},
+  {"raft_snapshot_persist_seconds",
+   "Seconds to write a snapshot (raft.snapshot.persist)."},
+  {"raft_restore_user_snapshot_seconds",
+   "Seconds from a user restore's request to its application on the "
+   "leader (raft.restoreUserSnapshot)."},
+  {"raft_rpc_install_snapshot_seconds",
+   "Seconds to receive and install a snapshot from the leader "
    "(raft.rpc.installSnapshot)."},
-  {"raft_candidate_elect_self",
-   "Milliseconds for a candidate to vote for itself and ask for votes "
-   "(raft.candidate.electSelf)."},
-  {"raft_candidate_pre_elect_self",
-   "Milliseconds for a pre-candidate to ask for pre-votes "
-   "(raft.candidate.preElectSelf)."},
 }};
 
 constexpr std::array<metric_def, n_peer_timers> peer_timer_defs{{
-  {"raft_replication_append_entries_rpc",
-   "Milliseconds of an AppendEntries round trip to a peer "
+  {"raft_replication_append_entries_seconds",
+   "Seconds of an AppendEntries round trip to a peer "
    "(raft.replication.appendEntries.rpc)."},
-  {"raft_replication_heartbeat",
-   "Milliseconds of a heartbeat round trip to a peer "
+  {"raft_replication_heartbeat_seconds",
+   "Seconds of a heartbeat round trip to a peer "
    "(raft.replication.heartbeat)."},
-  {"raft_replication_install_snapshot",
-   "Milliseconds to send a snapshot to a peer "
+  {"raft_replication_install_snapshot_seconds",
+   "Seconds to send a snapshot to a peer "
    "(raft.replication.installSnapshot)."},
 }};
 
 constexpr metric_def peer_logs_def{
-  "raft_replication_append_entries_logs",
+  "raft_replication_append_entries_logs_total",
   "Entries sent to a peer in AppendEntries "
   "(raft.replication.appendEntries.logs)."};
 
-/// Bucket bounds of the timers, in milliseconds: 10 us to 30 s.
-const prometheus::Histogram::BucketBoundaries& ms_buckets() {
+constexpr metric_def peer_lag_def{
+  "raft_replication_lag_entries",
+  "Entries of the leader's log a peer is not known to hold."};
+
+/// Bucket bounds of the timers, in seconds: 10 us to 30 s.
+const prometheus::Histogram::BucketBoundaries& seconds_buckets() {
   static const prometheus::Histogram::BucketBoundaries xs{
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  1,    2.5,  5,     10,   25,
-    50,   100,   250,  500, 1000, 2500, 5000, 10000, 30000};
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25,
+    0.5,     1,        2.5,     5,      10,      30};
   return xs;
 }
 
@@ -283,8 +260,8 @@ const prometheus::Histogram::BucketBoundaries& count_buckets() {
   return xs;
 }
 
-double ms(std::chrono::nanoseconds d) {
-  return std::chrono::duration<double, std::milli>(d).count();
+double seconds(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double>(d).count();
 }
 
 } // namespace
@@ -294,12 +271,14 @@ struct raft_metrics::handles {
   std::array<prometheus::Gauge*, n_gauges> gauges{};
   std::array<prometheus::Histogram*, n_timers> timers{};
   prometheus::Family<prometheus::Counter>* peer_logs = nullptr;
+  prometheus::Family<prometheus::Gauge>* peer_lag = nullptr;
   std::array<prometheus::Family<prometheus::Histogram>*, n_peer_timers>
     peer_timers{};
 };
 
 struct raft_metrics::peer_metrics {
   prometheus::Counter* logs = nullptr;
+  prometheus::Gauge* lag = nullptr;
   std::array<prometheus::Histogram*, n_peer_timers> timers{};
 };
 
@@ -343,9 +322,10 @@ register_all(prometheus::Registry& reg, const char*& at) {
                          .Name(at = timer_defs[i].name)
                          .Help(timer_defs[i].help)
                          .Register(reg)
-                         .Add({}, i == s_fsm_apply_batch_num
+                         .Add({}, i == s_fsm_apply_batch_entries
+                                      || i == s_log_store_entries
                                     ? count_buckets()
-                                    : ms_buckets());
+                                    : seconds_buckets());
   // Which build runs, as Prometheus convention has it: a gauge at 1 whose
   // labels are the versions (`raftctl version` in a query).
   prometheus::BuildGauge()
@@ -360,6 +340,10 @@ register_all(prometheus::Registry& reg, const char*& at) {
                     .Name(at = peer_logs_def.name)
                     .Help(peer_logs_def.help)
                     .Register(reg);
+  h->peer_lag = &prometheus::BuildGauge()
+                   .Name(at = peer_lag_def.name)
+                   .Help(peer_lag_def.help)
+                   .Register(reg);
   for (size_t i = 0; i < n_peer_timers; ++i)
     h->peer_timers[i] = &prometheus::BuildHistogram()
                               .Name(at = peer_timer_defs[i].name)
@@ -427,25 +411,17 @@ void raft_metrics::verify_leader() {
   h_->counters[c_verify_leader]->Increment();
 }
 
-void raft_metrics::dispatch_log(std::chrono::nanoseconds d, size_t n) {
-  h_->timers[s_dispatch_log]->Observe(ms(d));
-  h_->gauges[g_dispatch_num_logs]->Set(static_cast<double>(n));
+void raft_metrics::proposals_failed(size_t n) {
+  h_->counters[c_proposals_failed]->Increment(static_cast<double>(n));
 }
 
 void raft_metrics::commit_time(std::chrono::nanoseconds d, size_t n) {
-  h_->timers[s_commit_time]->Observe(ms(d));
+  h_->timers[s_commit_time]->Observe(seconds(d));
   h_->gauges[g_commit_num_logs]->Set(static_cast<double>(n));
 }
 
-void raft_metrics::leader_last_contact(std::chrono::nanoseconds since) {
-  h_->timers[s_leader_last_contact]->Observe(ms(since));
-}
-
-void raft_metrics::set_oldest_log_age(std::chrono::nanoseconds age) {
-  h_->gauges[g_oldest_log_age]->Set(ms(age));
-}
-
 void raft_metrics::state_changed(role r) {
+  h_->gauges[g_is_leader]->Set(r == role::leader ? 1 : 0);
   switch (r) {
     case role::follower:
       h_->counters[c_state_follower]->Increment();
@@ -461,20 +437,18 @@ void raft_metrics::state_changed(role r) {
   }
 }
 
+void raft_metrics::set_leader(bool known, bool changed) {
+  h_->gauges[g_has_leader]->Set(known ? 1 : 0);
+  if (changed)
+    h_->counters[c_leader_changes]->Increment();
+}
+
 void raft_metrics::heartbeat_timeout() {
   h_->counters[c_heartbeat_timeout]->Increment();
 }
 
 void raft_metrics::leader_lease_timeout() {
   h_->counters[c_lease_timeout]->Increment();
-}
-
-void raft_metrics::elect_self(std::chrono::nanoseconds d) {
-  h_->timers[s_elect_self]->Observe(ms(d));
-}
-
-void raft_metrics::pre_elect_self(std::chrono::nanoseconds d) {
-  h_->timers[s_pre_elect_self]->Observe(ms(d));
 }
 
 raft_metrics::peer_metrics& raft_metrics::peer(const std::string& id) {
@@ -486,18 +460,17 @@ raft_metrics::peer_metrics& raft_metrics::peer(const std::string& id) {
     p = std::make_unique<peer_metrics>();
     prometheus::Labels labels{{"peer_id", id}};
     p->logs = &h_->peer_logs->Add(labels);
+    p->lag = &h_->peer_lag->Add(labels);
     for (size_t i = 0; i < n_peer_timers; ++i)
-      p->timers[i]
-        = &h_->peer_timers[i]->Add(labels, ms_buckets());
+      p->timers[i] = &h_->peer_timers[i]->Add(labels, seconds_buckets());
   }
   return *p;
 }
 
 void raft_metrics::append_rpc(peer_metrics& p, std::chrono::nanoseconds d,
                               size_t entries) {
-  p.timers[p_append_rpc]->Observe(ms(d));
-  if (entries > 0)
-    p.logs->Increment(static_cast<double>(entries));
+  p.timers[p_append_rpc]->Observe(seconds(d));
+  p.logs->Increment(static_cast<double>(entries));
 }
 
 void raft_metrics::append_rpc(const std::string& peer_id,
@@ -506,7 +479,7 @@ void raft_metrics::append_rpc(const std::string& peer_id,
 }
 
 void raft_metrics::heartbeat_rpc(peer_metrics& p, std::chrono::nanoseconds d) {
-  p.timers[p_heartbeat]->Observe(ms(d));
+  p.timers[p_heartbeat]->Observe(seconds(d));
 }
 
 void raft_metrics::heartbeat_rpc(const std::string& peer_id,
@@ -515,7 +488,7 @@ void raft_metrics::heartbeat_rpc(const std::string& peer_id,
 }
 
 void raft_metrics::snapshot_rpc(peer_metrics& p, std::chrono::nanoseconds d) {
-  p.timers[p_install_snapshot]->Observe(ms(d));
+  p.timers[p_install_snapshot]->Observe(seconds(d));
 }
 
 void raft_metrics::snapshot_rpc(const std::string& peer_id,
@@ -523,81 +496,63 @@ void raft_metrics::snapshot_rpc(const std::string& peer_id,
   snapshot_rpc(peer(peer_id), d);
 }
 
-void raft_metrics::rpc_append_entries(std::chrono::nanoseconds d) {
-  h_->timers[s_rpc_append]->Observe(ms(d));
+void raft_metrics::set_replication_lag(const std::string& peer_id,
+                                       uint64_t entries) {
+  peer(peer_id).lag->Set(static_cast<double>(entries));
 }
 
-void raft_metrics::rpc_store_logs(std::chrono::nanoseconds d) {
-  h_->timers[s_rpc_store_logs]->Observe(ms(d));
+void raft_metrics::log_store(std::chrono::nanoseconds d, size_t n) {
+  h_->timers[s_log_store]->Observe(seconds(d));
+  h_->timers[s_log_store_entries]->Observe(static_cast<double>(n));
 }
 
-void raft_metrics::rpc_process_logs(std::chrono::nanoseconds d) {
-  h_->timers[s_rpc_process_logs]->Observe(ms(d));
+void raft_metrics::log_fsync(std::chrono::nanoseconds d) {
+  h_->timers[s_log_fsync]->Observe(seconds(d));
 }
 
-void raft_metrics::rpc_heartbeat(std::chrono::nanoseconds d) {
-  h_->timers[s_rpc_heartbeat]->Observe(ms(d));
-}
-
-void raft_metrics::rpc_request_vote(std::chrono::nanoseconds d) {
-  h_->timers[s_rpc_request_vote]->Observe(ms(d));
-}
-
-void raft_metrics::rpc_request_pre_vote(std::chrono::nanoseconds d) {
-  h_->timers[s_rpc_request_pre_vote]->Observe(ms(d));
-}
-
-void raft_metrics::install_snapshot(std::chrono::nanoseconds d) {
-  h_->timers[s_rpc_install_snapshot]->Observe(ms(d));
+void raft_metrics::compact_logs(std::chrono::nanoseconds d) {
+  h_->timers[s_compact_logs]->Observe(seconds(d));
 }
 
 void raft_metrics::fsm_apply(std::chrono::nanoseconds d) {
-  h_->timers[s_fsm_apply]->Observe(ms(d));
+  h_->timers[s_fsm_apply]->Observe(seconds(d));
 }
 
 void raft_metrics::fsm_apply_batch(std::chrono::nanoseconds d, size_t n) {
-  h_->timers[s_fsm_apply_batch]->Observe(ms(d));
-  h_->timers[s_fsm_apply_batch_num]->Observe(static_cast<double>(n));
-}
-
-void raft_metrics::fsm_enqueue(std::chrono::nanoseconds d) {
-  h_->timers[s_fsm_enqueue]->Observe(ms(d));
-}
-
-void raft_metrics::fsm_store_config(std::chrono::nanoseconds d) {
-  h_->timers[s_fsm_store_config]->Observe(ms(d));
+  h_->timers[s_fsm_apply_batch]->Observe(seconds(d));
+  h_->timers[s_fsm_apply_batch_entries]->Observe(static_cast<double>(n));
 }
 
 void raft_metrics::fsm_snapshot(std::chrono::nanoseconds d) {
-  h_->timers[s_fsm_snapshot]->Observe(ms(d));
+  h_->timers[s_fsm_snapshot]->Observe(seconds(d));
 }
 
 void raft_metrics::fsm_restore(std::chrono::nanoseconds d) {
-  h_->timers[s_fsm_restore]->Observe(ms(d));
-  h_->gauges[g_last_restore_duration]->Set(ms(d));
+  h_->timers[s_fsm_restore]->Observe(seconds(d));
+  h_->gauges[g_last_restore_duration]->Set(seconds(d));
 }
 
 void raft_metrics::take_snapshot(std::chrono::nanoseconds d) {
-  h_->timers[s_take_snapshot]->Observe(ms(d));
+  h_->timers[s_take_snapshot]->Observe(seconds(d));
 }
 
 void raft_metrics::snapshot_create(std::chrono::nanoseconds d) {
-  h_->timers[s_snapshot_create]->Observe(ms(d));
+  h_->timers[s_snapshot_create]->Observe(seconds(d));
 }
 
 void raft_metrics::snapshot_persist(std::chrono::nanoseconds d,
                                     uint64_t bytes) {
-  h_->timers[s_snapshot_persist]->Observe(ms(d));
+  h_->timers[s_snapshot_persist]->Observe(seconds(d));
   h_->gauges[g_snapshot_size]->Set(static_cast<double>(bytes));
 }
 
-void raft_metrics::compact_logs(std::chrono::nanoseconds d) {
-  h_->timers[s_compact_logs]->Observe(ms(d));
+void raft_metrics::install_snapshot(std::chrono::nanoseconds d) {
+  h_->timers[s_rpc_install_snapshot]->Observe(seconds(d));
 }
 
 void raft_metrics::restore_user_snapshot(std::chrono::nanoseconds d) {
   h_->counters[c_restore]->Increment();
-  h_->timers[s_restore_user_snapshot]->Observe(ms(d));
+  h_->timers[s_restore_user_snapshot]->Observe(seconds(d));
 }
 
 void raft_metrics::set_peers(size_t n) {
@@ -621,7 +576,7 @@ void raft_metrics::set_last_index(uint64_t index) {
 }
 
 void raft_metrics::set_last_contact(std::chrono::nanoseconds since) {
-  h_->gauges[g_last_contact]->Set(ms(since));
+  h_->gauges[g_last_contact]->Set(seconds(since));
 }
 
 } // namespace raft

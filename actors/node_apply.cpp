@@ -12,10 +12,31 @@ caf::error entry_replaced(const apply_result& r, term_t term) {
                       + std::to_string(term) + "); it did not take effect");
 }
 
+caf::error proposal_failed(node_ptr self, caf::error err) {
+  if (self->state.metrics)
+    self->state.metrics->proposals_failed();
+  return err;
+}
+
+/// Times a user restore from its request to its application here.
+void note_restore_applied(node_ptr self, const apply_result& r) {
+  auto& st = self->state;
+  auto i = st.restores_started.find(r.index);
+  if (i == st.restores_started.end())
+    return;
+  auto ours = st.barriers.count(r.index) != 0
+              && st.barriers.at(r.index).term == r.term;
+  if (ours && st.metrics)
+    st.metrics->restore_user_snapshot(std::chrono::steady_clock::now()
+                                      - i->second);
+  st.restores_started.erase(i);
+}
+
 void on_applied(node_ptr self, std::vector<apply_result>& results) {
   auto& st = self->state;
   for (auto& r : results) {
     st.applied = r.index;
+    note_restore_applied(self, r);
     if (auto i = st.applies.find(r.index); i != st.applies.end()) {
       if (i->second.term == r.term
           || mutant(mutation::answer_for_another_entry))
@@ -76,11 +97,11 @@ void fail_uncommitted(node_ptr self, errc code) {
   // at a pending index (on_applied compares terms). Later ones may or may
   // not commit under the next leader.
   for (auto i = st.applies.upper_bound(commit); i != st.applies.end();) {
-    i->second.promise.deliver(make_error(code));
+    i->second.promise.deliver(proposal_failed(self, make_error(code)));
     i = st.applies.erase(i);
   }
   for (auto i = st.barriers.upper_bound(commit); i != st.barriers.end();) {
-    i->second.promise.deliver(make_error(code));
+    i->second.promise.deliver(proposal_failed(self, make_error(code)));
     i = st.barriers.erase(i);
   }
 }

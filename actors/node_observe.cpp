@@ -71,6 +71,9 @@ void notify_state(node_ptr self) {
   if (st.metrics) {
     if (core.role() != st.last_role)
       st.metrics->state_changed(core.role());
+    st.metrics->set_leader(!core.leader_id().empty(),
+                           !core.leader_id().empty()
+                             && core.leader_id() != st.last_leader);
     st.metrics->set_term(core.term());
     size_t peers = 0;
     for (auto& s : core.latest_configuration().servers)
@@ -115,7 +118,14 @@ void report_progress(node_ptr self) {
     st.lease_step_downs = core.lease_step_downs();
     m.leader_lease_timeout();
   }
-  if (core.role() != role::leader && st.ever_contacted)
+  if (core.role() == role::leader) {
+    m.set_last_contact(std::chrono::nanoseconds{0});
+    for (auto& [id, f] : core.followers())
+      m.set_replication_lag(id, core.last_index() > f.match_index
+                                  ? core.last_index() - f.match_index
+                                  : 0);
+  }
+  else if (st.ever_contacted)
     m.set_last_contact(self->clock().now() - st.last_contact);
 }
 

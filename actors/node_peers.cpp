@@ -124,6 +124,7 @@ void start_replicator(node_ptr self, const std::string& peer,
   ro.commit_timeout = cfg.commit_timeout;
   ro.snapshot_retry = cfg.election_timeout;
   ro.seed = std::hash<std::string>{}(peer) ^ core.term();
+  ro.metrics = st.opts.metrics;
   replication r{core.id(), core.local_address(), peer, core.term(), rs,
                 *first, core.commit_index(), core.round()};
   auto handle = spawn_replicator(self->system(), std::move(ro), std::move(r));

@@ -6,12 +6,13 @@ caf::result<index_t, caf::message> request_apply(node_ptr self, bytes& data) {
   auto& st = self->state;
   auto& core = *st.core;
   if (data.size() > core.settings().max_entry_size)
-    return make_error(errc::too_large,
-                      "entry of " + std::to_string(data.size())
-                        + " bytes exceeds the limit of "
-                        + std::to_string(core.settings().max_entry_size));
+    return proposal_failed(
+      self, make_error(errc::too_large,
+                       "entry of " + std::to_string(data.size())
+                         + " bytes exceeds the limit of "
+                         + std::to_string(core.settings().max_entry_size)));
   if (core.role() != role::leader)
-    return not_leader_error(core);
+    return proposal_failed(self, not_leader_error(core));
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
                .count();
@@ -29,7 +30,7 @@ caf::result<index_t> request_barrier(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
   if (core.role() != role::leader)
-    return not_leader_error(core);
+    return proposal_failed(self, not_leader_error(core));
   auto rp = self->make_response_promise<index_t>();
   auto idx = propose_and_await(self, entry_type::barrier, bytes{}, 0,
                                st.barriers, rp);
@@ -45,13 +46,14 @@ caf::result<index_t> request_change(node_ptr self,
   auto& st = self->state;
   auto& core = *st.core;
   if (core.role() != role::leader)
-    return not_leader_error(core);
+    return proposal_failed(self, not_leader_error(core));
   if (st.queued_changes.size() >= max_queued_changes)
-    return make_error(errc::configuration_rejected,
-                      "configuration change rejected: "
-                        + std::to_string(max_queued_changes)
-                        + " changes already wait for the one in "
-                          "progress; retry once they commit");
+    return proposal_failed(
+      self, make_error(errc::configuration_rejected,
+                       "configuration change rejected: "
+                         + std::to_string(max_queued_changes)
+                         + " changes already wait for the one in "
+                           "progress; retry once they commit"));
   auto rp = self->make_response_promise<index_t>();
   st.queued_changes.push_back({change, rp});
   propose_queued_changes(self);

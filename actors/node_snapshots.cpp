@@ -196,16 +196,19 @@ void propose_restore(node_ptr self, index_promise rp, bytes state) {
   auto& st = self->state;
   auto& core = *st.core;
   if (core.role() != role::leader) {
-    rp.deliver(not_leader_error(core));
+    rp.deliver(proposal_failed(self, not_leader_error(core)));
     return;
   }
   auto max_bytes = core.settings().max_entry_size;
   if (state.size() > max_bytes) {
-    rp.deliver(restore_too_large("the state", state.size(), max_bytes));
+    rp.deliver(proposal_failed(
+      self, restore_too_large("the state", state.size(), max_bytes)));
     return;
   }
-  propose_and_await(self, entry_type::restore, std::move(state), 0,
-                    st.barriers, rp);
+  auto idx = propose_and_await(self, entry_type::restore, std::move(state), 0,
+                               st.barriers, rp);
+  if (idx != 0)
+    st.restores_started.emplace(idx, std::chrono::steady_clock::now());
 }
 
 /// HashiCorp's Restore of snapshot `id` from this node's store.

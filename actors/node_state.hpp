@@ -99,6 +99,8 @@ struct node_state {
   /// commits with another leader's entry fails the request instead.
   std::map<index_t, awaiting_entry<apply_promise>> applies;
   std::map<index_t, awaiting_entry<index_promise>> barriers;
+  /// When each user restore in `barriers` was proposed (its metric).
+  std::map<index_t, std::chrono::steady_clock::time_point> restores_started;
   std::vector<caf::typed_response_promise<bool>> transfers;
   /// Configuration changes waiting for the previous one to commit, in the
   /// order they came (HashiCorp queues them too).
@@ -202,6 +204,9 @@ void add_leadership_subscriber(node_ptr self, caf::actor subscriber);
 /// A vote answer: the core sees its term first, then the campaign's
 /// election actor counts it.
 void on_vote_response(node_ptr self, const vote_response& x);
+
+/// Counts a refused or lost proposal in the metrics; returns `err`.
+caf::error proposal_failed(node_ptr self, caf::error err);
 
 /// Says once that this server was removed, and why it stays quiet.
 void note_removal(node_ptr self);

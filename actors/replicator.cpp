@@ -1,6 +1,10 @@
 #include "actors/replicator.hpp"
 
+#include <chrono>
+#include <map>
 #include <random>
+
+#include "actors/metrics.hpp"
 
 #include "caf/actor_system.hpp"
 #include "caf/send.hpp"
@@ -12,11 +16,25 @@ namespace {
 
 enum class replicator_timer : uint8_t { heartbeat, commit, snapshot_retry };
 
+/// A request in flight, for its round trip's metric.
+struct sent_request {
+  std::chrono::steady_clock::time_point at;
+  size_t entries = 0;
+};
+
+/// Requests in flight kept at most (answers lost on the way never come).
+constexpr size_t max_timed_requests = 1024;
+
 struct replicator_state {
   static inline const char* name = "raft.replicator";
   replicator_options opts;
   std::optional<replication> repl;
   std::mt19937_64 rng;
+  /// The follower's series (null without metrics).
+  raft_metrics::peer_metrics* peer = nullptr;
+  /// Requests in flight by the last index they cover, which a successful
+  /// answer echoes (a rejection is not timed).
+  std::map<index_t, sent_request> in_flight;
 };
 
 using replicator_ptr = replicator_actor::stateful_pointer<replicator_state>;
@@ -27,12 +45,35 @@ void arm(replicator_ptr self, replicator_timer kind, caf::timespan delay) {
 
 void send_snapshot(replicator_ptr self);
 
+/// Times the request `resp` answers: an AppendEntries round trip, or a
+/// heartbeat's.
+void time_answer(replicator_ptr self, const append_response& resp) {
+  auto& st = self->state;
+  auto i = st.in_flight.find(resp.index);
+  if (!st.peer || i == st.in_flight.end())
+    return;
+  auto d = std::chrono::steady_clock::now() - i->second.at;
+  if (i->second.entries == 0)
+    st.opts.metrics->heartbeat_rpc(*st.peer, d);
+  else
+    st.opts.metrics->append_rpc(*st.peer, d, i->second.entries);
+  st.in_flight.erase(i);
+}
+
 /// Executes what the replication asked for after an input.
 void execute(replicator_ptr self) {
   auto& st = self->state;
   auto& r = *st.repl;
   auto fx = r.take();
   for (auto& req : fx.sends) {
+    if (st.peer) {
+      if (st.in_flight.size() >= max_timed_requests)
+        st.in_flight.clear();
+      // A success echoes the last index it covers.
+      st.in_flight.emplace(req.prev_log_index + req.entries.size(),
+                           sent_request{std::chrono::steady_clock::now(),
+                                        req.entries.size()});
+    }
     auto from = req.leader;
     caf::anon_send(st.opts.transport, rpc_atom_v, std::move(from),
                    r.follower(), caf::make_message(std::move(req)));
@@ -71,12 +112,17 @@ void send_snapshot(replicator_ptr self) {
     return;
   }
   auto& r = *st.repl;
+  auto t0 = std::chrono::steady_clock::now();
   self
     ->request(st.opts.snapshots, caf::infinite, install_atom_v, r.follower(),
               r.term())
     .then(
-      [self](index_t index) {
-        self->state.repl->on_snapshot_sent(index);
+      [self, t0](index_t index) {
+        auto& st = self->state;
+        if (st.peer)
+          st.opts.metrics->snapshot_rpc(*st.peer,
+                                        std::chrono::steady_clock::now() - t0);
+        st.repl->on_snapshot_sent(index);
         execute(self);
       },
       [self](caf::error&) {
@@ -93,6 +139,8 @@ replicator_actor::behavior_type replicator(replicator_ptr self,
   st.opts = std::move(opts);
   st.rng.seed(st.opts.seed);
   st.repl.emplace(std::move(r));
+  if (st.opts.metrics)
+    st.peer = &st.opts.metrics->peer(st.repl->follower());
   self->monitor(st.opts.node);
   self->set_down_handler([=](caf::down_msg& dm) { self->quit(dm.reason); });
   st.repl->start();
@@ -111,6 +159,7 @@ replicator_actor::behavior_type replicator(replicator_ptr self,
       execute(self);
     },
     [=](const append_response& resp) {
+      time_answer(self, resp);
       self->state.repl->on_response(resp);
       execute(self);
     },

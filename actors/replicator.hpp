@@ -1,12 +1,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "actors/messages.hpp"
 #include "actors/protocol/replication.hpp"
 #include "caf/fwd.hpp"
 
 namespace raft {
+
+class raft_metrics;
 
 /// What a replicator needs besides its `replication`.
 struct replicator_options {
@@ -27,6 +30,8 @@ struct replicator_options {
   caf::timespan snapshot_retry;
   /// Seeds the commit timer's jitter.
   uint64_t seed = 0;
+  /// Where the follower's round trips go (null: no metrics).
+  std::shared_ptr<raft_metrics> metrics;
 };
 
 /// Spawns the replicator of one follower for one leader term (HashiCorp's

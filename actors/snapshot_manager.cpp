@@ -325,11 +325,14 @@ chunk_ack on_chunk(manager_ptr self, const install_snapshot_request& req) {
 caf::expected<snapshot_meta> persist(manager_state& st,
                                      const snapshot_meta& proto,
                                      fsm::snapshot& state) {
+  auto t0 = std::chrono::steady_clock::now();
   auto sink = st.opts.store->create(proto.index, proto.term,
                                     proto.configuration,
                                     proto.configuration_index);
   if (!sink)
     return std::move(sink.error());
+  if (st.opts.metrics)
+    st.opts.metrics->snapshot_create(std::chrono::steady_clock::now() - t0);
   auto id = (*sink)->id();
   // The FSM's persist closes (or cancels) the sink itself.
   if (auto err = state.persist(**sink))

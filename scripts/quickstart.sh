@@ -411,7 +411,7 @@ done
 if command -v curl >/dev/null 2>&1; then
   if curl -fsS --max-time 3 -o "$work/metrics-$new.txt" "http://${metrics_addr[$new]}/metrics"; then
     echo "  from the leader's (all in $work/metrics-$new.txt):"
-    grep -E '^raft_(state_leader|term|commit_index|applied_index|verify_leader|commit_time_count|commit_time_sum) ' \
+    grep -E '^raft_(is_leader|state_leader_total|term|commit_index|applied_index|verify_leader_total|commit_time_seconds_count|commit_time_seconds_sum) ' \
       "$work/metrics-$new.txt" | sed 's/^/      /' || true
   else
     info "(curl could not read the leader's metrics)"

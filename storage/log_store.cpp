@@ -28,6 +28,10 @@ caf::error log_store::store_logs_with_commit(
   return store_logs(entries);
 }
 
+std::chrono::nanoseconds log_store::last_sync_duration() const {
+  return std::chrono::nanoseconds{0};
+}
+
 caf::expected<index_t> log_store::stored_commit_index() {
   return index_t{0};
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <vector>
 
 #include "caf/error.hpp"
@@ -53,6 +54,11 @@ public:
 
   /// The commit index recorded by `store_logs_with_commit`; 0 if none.
   virtual caf::expected<index_t> stored_commit_index();
+
+  /// How long the latest batch write spent making itself durable (the
+  /// sync, for `raft_log_fsync_seconds`); 0 for a store that does not
+  /// measure it.
+  virtual std::chrono::nanoseconds last_sync_duration() const;
 };
 
 } // namespace raft

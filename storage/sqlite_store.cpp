@@ -576,6 +576,10 @@ sqlite_store::store_logs_with_commit(const std::vector<log_entry>& entries,
   return store_batch(entries, &commit_index);
 }
 
+std::chrono::nanoseconds sqlite_store::last_sync_duration() const {
+  return last_sync_;
+}
+
 caf::expected<index_t> sqlite_store::stored_commit_index() {
   auto x = get_uint64(stable_keys::commit_index);
   if (!x && is(x.error(), errc::not_found))
@@ -635,7 +639,9 @@ caf::error sqlite_store::store_batch(const std::vector<log_entry>& entries,
       return err;
     }
   }
+  auto t0 = std::chrono::steady_clock::now();
   rc = sqlite3_step(commit_);
+  last_sync_ = std::chrono::steady_clock::now() - t0;
   if (rc != SQLITE_DONE) {
     auto err = fail(rc, "commit logs " + std::to_string(entries.front().index)
                           + ".." + std::to_string(entries.back().index));

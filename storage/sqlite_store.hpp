@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -83,6 +84,8 @@ public:
                                     index_t commit_index) override;
 
   caf::expected<index_t> stored_commit_index() override;
+  /// The COMMIT of the latest batch, where SQLite syncs (sync_mode::full).
+  std::chrono::nanoseconds last_sync_duration() const override;
 
   // -- stable_store -----------------------------------------------------------
 
@@ -120,6 +123,9 @@ public:
 
 private:
   sqlite_store(std::string dir, sync_mode mode);
+
+  /// The COMMIT of the latest batch (`last_sync_duration`).
+  std::chrono::nanoseconds last_sync_{0};
 
   caf::error init(int lock_fd);
 

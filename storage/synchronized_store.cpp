@@ -99,6 +99,11 @@ caf::expected<index_t> synchronized_store::stored_commit_index() {
   return log_->stored_commit_index();
 }
 
+std::chrono::nanoseconds synchronized_store::last_sync_duration() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return log_ ? log_->last_sync_duration() : std::chrono::nanoseconds{0};
+}
+
 void synchronized_store::close() {
   std::lock_guard<std::mutex> guard{mtx_};
   log_.reset();

@@ -27,6 +27,7 @@ public:
   caf::error store_logs_with_commit(const std::vector<log_entry>& entries,
                                     index_t commit_index) override;
   caf::expected<index_t> stored_commit_index() override;
+  std::chrono::nanoseconds last_sync_duration() const override;
 
   caf::error set(const std::string& key, const bytes& value) override;
   caf::expected<bytes> get(const std::string& key) override;
@@ -43,7 +44,7 @@ private:
   /// The error of a call after `close`; requires `mtx_`.
   caf::error closed_error() const;
 
-  std::mutex mtx_;
+  mutable std::mutex mtx_;
   std::shared_ptr<log_store> log_;
   std::shared_ptr<stable_store> stable_;
 };

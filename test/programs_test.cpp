@@ -114,6 +114,16 @@ BOOST_AUTO_TEST_CASE(cluster_forms_serves_and_survives_leader_kill) {
     auto metrics = http_get(n.metrics_port, "/metrics");
     BOOST_TEST(metrics.first == 200);
     BOOST_TEST(metrics.second.find("caf_raft_build_info{") != std::string::npos);
+    // Prometheus names; a leader's last contact is now, not stale.
+    BOOST_TEST(metrics.second.find("\nraft_has_leader 1\n")
+                 != std::string::npos,
+               metrics.second);
+    if (n.id == first) {
+      BOOST_TEST(metrics.second.find("\nraft_is_leader 1\n")
+                 != std::string::npos);
+      BOOST_TEST(metrics.second.find("\nraft_last_contact_seconds 0\n")
+                 != std::string::npos);
+    }
   }
   auto health = c.ctl(c.nodes[0], "endpoint health");
   BOOST_TEST(health.code == 0, health.out);
