@@ -1381,6 +1381,38 @@ BOOST_AUTO_TEST_CASE(a_second_process_claiming_a_connected_id_is_refused) {
   caf::anon_send_exit(twin, caf::exit_reason::kill);
 }
 
+BOOST_AUTO_TEST_CASE(a_second_process_is_refused_while_we_dialed_the_first) {
+  // b dialed the real a itself (a never dials: it knows no address of b),
+  // so a is no client of b's gateway; a twin dialing b must still be
+  // refused, or b would move its link to the twin.
+  cluster_server b{"1111"};
+  net_config cfg{certs().tls("a")};
+  caf::actor_system sys{cfg};
+  net_transport_options opts;
+  opts.local_id = "a";
+  opts.addresses = static_addresses({});
+  opts.tls = certs().tls("a");
+  opts.cluster = cluster_of("1111");
+  auto real = spawn_net_transport(sys, opts);
+  BOOST_REQUIRE(real);
+  auto addr = (*stats_of(sys, *real))["local_address"];
+  b.book.set("a", addr);
+  bool linked = eventually(10s, [&] {
+    caf::anon_send(b.p.transport, rpc_atom_v, std::string{"b"},
+                   std::string{"a"},
+                   caf::make_message(vote_request{1, "b", 0, 0, true}));
+    return stat(*b.p.sys, b.p.transport, "peers_connected") == 1u;
+  });
+  BOOST_REQUIRE(linked);
+  caf::actor_system sys2{cfg};
+  auto twin = b.client(sys2, cluster_of("1111"));
+  auto state = b.link(sys2, twin, "already connected");
+  BOOST_TEST(state.find("two servers share an id") != std::string::npos,
+             state);
+  caf::anon_send_exit(twin, caf::exit_reason::kill);
+  caf::anon_send_exit(*real, caf::exit_reason::kill);
+}
+
 BOOST_AUTO_TEST_CASE(an_older_protocol_is_refused_naming_both_versions) {
   cluster_server b{"1111"};
   net_config cfg{certs().tls("a")};

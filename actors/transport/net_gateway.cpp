@@ -152,11 +152,14 @@ hello_result on_hello(gateway_ptr self, const std::string& client_id,
 /// have none yet (a server being added learns its cluster here).
 caf::error admit(gateway_ptr self, const challenge& ch) {
   auto& st = self->state;
+  // Connected to us, or linked by our transport's own dial.
   auto i = st.connected.find(ch.client_id);
-  if (i != st.connected.end() && i->second != ch.client_gateway) {
+  auto other = i != st.connected.end() ? i->second.address()
+                                       : st.sessions->link(ch.client_id);
+  if (other && other != ch.client_gateway.address()) {
     ++st.handshake_failures;
     auto why = "server " + ch.client_id + " is already connected from "
-               + to_string(i->second.node())
+               + to_string(other.node())
                + "; a second process claims its id from "
                + to_string(ch.client_gateway.node())
                + ": two servers share an id (check the --id and --data-dir "

@@ -25,6 +25,20 @@ std::string net_sessions::issue(const std::string& id) {
   return token;
 }
 
+void net_sessions::set_link(const std::string& id, caf::actor_addr gateway) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (gateway)
+    links_[id] = std::move(gateway);
+  else
+    links_.erase(id);
+}
+
+caf::actor_addr net_sessions::link(const std::string& id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = links_.find(id);
+  return i == links_.end() ? caf::actor_addr{} : i->second;
+}
+
 std::optional<std::string>
 net_sessions::lookup(const std::string& token) const {
   std::lock_guard<std::mutex> guard{mtx_};

@@ -193,6 +193,7 @@ void lose_peer(transport_ptr self, const std::string& id, peer_state& peer,
                id, why);
   if (peer.gateway)
     self->demonitor(peer.gateway);
+  st.sessions->set_link(id, {});
   peer.status = peer_state::idle;
   peer.waiting_since = {};
   peer.gateway = nullptr;
@@ -236,8 +237,9 @@ void send_rpc(transport_ptr self, const std::string& from,
 
 /// A peer that answers has proven the id it claims (net_connector or the
 /// gateway checked it): its link is ready.
-void set_ready(transport_ptr self, peer_state& peer, caf::actor gw,
-               std::string token) {
+void set_ready(transport_ptr self, const std::string& id, peer_state& peer,
+               caf::actor gw, std::string token) {
+  self->state.sessions->set_link(id, gw.address());
   peer.status = peer_state::ready;
   peer.waiting_since = {};
   peer.gateway = std::move(gw);
@@ -259,7 +261,7 @@ void on_dialed(transport_ptr self, const std::string& id, uint64_t gen,
   else
     st.log->info("raft transport: connected to server {}", id);
   ++st.connects;
-  set_ready(self, peer, gw, std::move(token));
+  set_ready(self, id, peer, gw, std::move(token));
 }
 
 /// A peer dialed us and authenticated; it wins over our own attempt.
@@ -275,7 +277,7 @@ void on_accepted(transport_ptr self, const std::string& id, caf::actor& gw,
   ++peer.generation; // abandons any attempt of ours in flight
   ++st.accepts;
   st.log->info("raft transport: server {} connected to us", id);
-  set_ready(self, peer, std::move(gw), std::move(token));
+  set_ready(self, id, peer, std::move(gw), std::move(token));
 }
 
 /// One of our connection attempts failed: back off before the next.
