@@ -162,8 +162,8 @@ constexpr std::array<metric_def, n_counters> counter_defs{{
   {"raft_leader_changes_total",
    "Times the leader this server knows changed to another server."},
   {"raft_proposals_failed_total",
-   "Proposals refused (not the leader, too large) or lost with leadership "
-   "or at shutdown."},
+   "Proposals the leader refused (too large, too many changes queued) or "
+   "lost with its leadership."},
 }};
 
 constexpr std::array<metric_def, n_gauges> gauge_defs{{

@@ -71,9 +71,10 @@ public:
   /// ReadIndex) started.
   void verify_leader();
 
-  /// `raft_proposals_failed_total`: `n` proposals (commands, barriers,
-  /// restores, membership changes) refused (not the leader, too large) or
-  /// lost with leadership or at shutdown.
+  /// `raft_proposals_failed_total`: `n` proposals the leader refused (too
+  /// large, too many changes queued) or lost with its leadership. A
+  /// follower's not-leader answer is no failed proposal: raftd forwards
+  /// the request to the leader.
   void proposals_failed(size_t n = 1);
 
   /// `raft_commit_time_seconds`: from the leader's proposal of the newest

@@ -18,9 +18,13 @@ caf::error proposal_failed(node_ptr self, caf::error err) {
   return err;
 }
 
-/// Times a user restore from its request to its application here.
+/// Times a user restore from its request to its application here. Any
+/// restore proposed at an earlier index is settled by now (applied, lost,
+/// or skipped by an installed snapshot): its start is dropped.
 void note_restore_applied(node_ptr self, const apply_result& r) {
   auto& st = self->state;
+  st.restores_started.erase(st.restores_started.begin(),
+                            st.restores_started.lower_bound(r.index));
   auto i = st.restores_started.find(r.index);
   if (i == st.restores_started.end())
     return;

@@ -12,7 +12,7 @@ caf::result<index_t, caf::message> request_apply(node_ptr self, bytes& data) {
                          + " bytes exceeds the limit of "
                          + std::to_string(core.settings().max_entry_size)));
   if (core.role() != role::leader)
-    return proposal_failed(self, not_leader_error(core));
+    return not_leader_error(core); // not a proposal: it goes to the leader
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
                .count();
@@ -30,7 +30,7 @@ caf::result<index_t> request_barrier(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
   if (core.role() != role::leader)
-    return proposal_failed(self, not_leader_error(core));
+    return not_leader_error(core);
   auto rp = self->make_response_promise<index_t>();
   auto idx = propose_and_await(self, entry_type::barrier, bytes{}, 0,
                                st.barriers, rp);
@@ -46,7 +46,7 @@ caf::result<index_t> request_change(node_ptr self,
   auto& st = self->state;
   auto& core = *st.core;
   if (core.role() != role::leader)
-    return proposal_failed(self, not_leader_error(core));
+    return not_leader_error(core);
   if (st.queued_changes.size() >= max_queued_changes)
     return proposal_failed(
       self, make_error(errc::configuration_rejected,

@@ -196,7 +196,7 @@ void propose_restore(node_ptr self, index_promise rp, bytes state) {
   auto& st = self->state;
   auto& core = *st.core;
   if (core.role() != role::leader) {
-    rp.deliver(proposal_failed(self, not_leader_error(core)));
+    rp.deliver(not_leader_error(core));
     return;
   }
   auto max_bytes = core.settings().max_entry_size;

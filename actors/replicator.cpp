@@ -32,10 +32,31 @@ struct replicator_state {
   std::mt19937_64 rng;
   /// The follower's series (null without metrics).
   raft_metrics::peer_metrics* peer = nullptr;
-  /// Requests in flight by the last index they cover, which a successful
-  /// answer echoes (a rejection is not timed).
-  std::map<index_t, sent_request> in_flight;
+  /// AppendEntries in flight by the last index they cover, which a
+  /// successful answer echoes; heartbeats (prev 0, no entries, all echoing
+  /// index 0) by their read round. Rejections are not timed.
+  std::map<index_t, sent_request> appends;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> heartbeats;
 };
+
+bool is_heartbeat(const append_request& req) {
+  return req.prev_log_index == 0 && req.entries.empty();
+}
+
+/// Notes when `req` went out, for its round trip's metric. A request sent
+/// again under the same key is timed from its newest send.
+void time_request(replicator_state& st, const append_request& req) {
+  if (st.appends.size() + st.heartbeats.size() >= max_timed_requests) {
+    st.appends.clear(); // answers lost on the way never come
+    st.heartbeats.clear();
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (is_heartbeat(req))
+    st.heartbeats.insert_or_assign(req.round, now);
+  else
+    st.appends.insert_or_assign(req.prev_log_index + req.entries.size(),
+                                sent_request{now, req.entries.size()});
+}
 
 using replicator_ptr = replicator_actor::stateful_pointer<replicator_state>;
 
@@ -46,18 +67,25 @@ void arm(replicator_ptr self, replicator_timer kind, caf::timespan delay) {
 void send_snapshot(replicator_ptr self);
 
 /// Times the request `resp` answers: an AppendEntries round trip, or a
-/// heartbeat's.
+/// heartbeat's. Requests it passes (their answers lost) are forgotten.
 void time_answer(replicator_ptr self, const append_response& resp) {
   auto& st = self->state;
-  auto i = st.in_flight.find(resp.index);
-  if (!st.peer || i == st.in_flight.end())
+  if (!st.peer || !resp.success)
     return;
-  auto d = std::chrono::steady_clock::now() - i->second.at;
-  if (i->second.entries == 0)
-    st.opts.metrics->heartbeat_rpc(*st.peer, d);
-  else
-    st.opts.metrics->append_rpc(*st.peer, d, i->second.entries);
-  st.in_flight.erase(i);
+  auto now = std::chrono::steady_clock::now();
+  if (resp.index == 0) {
+    auto i = st.heartbeats.find(resp.round);
+    if (i != st.heartbeats.end())
+      st.opts.metrics->heartbeat_rpc(*st.peer, now - i->second);
+    st.heartbeats.erase(st.heartbeats.begin(),
+                        st.heartbeats.upper_bound(resp.round));
+    return;
+  }
+  auto i = st.appends.find(resp.index);
+  if (i != st.appends.end())
+    st.opts.metrics->append_rpc(*st.peer, now - i->second.at,
+                                i->second.entries);
+  st.appends.erase(st.appends.begin(), st.appends.upper_bound(resp.index));
 }
 
 /// Executes what the replication asked for after an input.
@@ -66,14 +94,8 @@ void execute(replicator_ptr self) {
   auto& r = *st.repl;
   auto fx = r.take();
   for (auto& req : fx.sends) {
-    if (st.peer) {
-      if (st.in_flight.size() >= max_timed_requests)
-        st.in_flight.clear();
-      // A success echoes the last index it covers.
-      st.in_flight.emplace(req.prev_log_index + req.entries.size(),
-                           sent_request{std::chrono::steady_clock::now(),
-                                        req.entries.size()});
-    }
+    if (st.peer)
+      time_request(st, req);
     auto from = req.leader;
     caf::anon_send(st.opts.transport, rpc_atom_v, std::move(from),
                    r.follower(), caf::make_message(std::move(req)));

@@ -22,8 +22,18 @@ using watchdog_ptr = watchdog_actor::stateful_pointer<watchdog_state>;
 /// a restart would only make it campaign again (the node logs its removal).
 void restart_unless_removed(watchdog_ptr self, const node_actor& node,
                             caf::actor_clock::time_point now,
+                            std::chrono::milliseconds interval,
                             std::shared_ptr<spdlog::logger> log) {
-  self->request(node, caf::infinite, stats_atom_v)
+  auto restart = [=] {
+    log->error("raft: no leader contact for {} ms; restarting the worker",
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                 now - self->state.last_contact)
+                 .count());
+    self->quit(make_error(errc::no_leader_timeout));
+  };
+  // Bounded: a node that cannot answer within a check interval is stuck,
+  // which is what the restart is for.
+  self->request(node, interval, stats_atom_v)
     .then(
       [=](const stats_map& stats) {
         auto i = stats.find("removed");
@@ -31,13 +41,13 @@ void restart_unless_removed(watchdog_ptr self, const node_actor& node,
           self->state.last_contact = now;
           return;
         }
-        log->error("raft: no leader contact for {} ms; restarting the worker",
-                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                     now - self->state.last_contact)
-                     .count());
-        self->quit(make_error(errc::no_leader_timeout));
+        restart();
       },
-      [](caf::error&) {});
+      [=](caf::error& err) {
+        // A node that is gone is the supervisor's to see.
+        if (err == caf::sec::request_timeout)
+          restart();
+      });
 }
 
 watchdog_actor::behavior_type
@@ -65,7 +75,7 @@ watchdog(watchdog_ptr self,
                 st.last_contact = seen;
             }
             if (now > st.last_contact + timeout)
-              restart_unless_removed(self, node, now, log);
+              restart_unless_removed(self, node, now, interval, log);
           },
           [=](caf::error&) {
             // The node is gone; the supervisor sees that on its own.

@@ -304,6 +304,7 @@ void consensus::handle(const timeout_now& req) {
     return;
   if (req.term > term_)
     become_follower(req.term, req.leader);
+  removed_ = false; // a leader of our configuration speaks to us
   out_.leader_contact = true;
   // Thesis §3.10: the leader asked us to campaign now, skipping pre-vote and
   // overriding other servers' leader stickiness.

@@ -1062,17 +1062,27 @@ int cmd_snapshot_restore_offline(const options& o,
   configuration conf;
   conf.servers.push_back(server{suffrage::voter, *id, *addr});
   auto state_dir = *dir + "/raft";
-  if (auto err = seed_from_snapshot(state_dir, f->meta.index, f->meta.term,
-                                    conf,
-                                    without_old_records(f->state, *id,
-                                                        client)))
-    throw failure{offline_error(err, *dir)};
-  // A new cluster: the old one's members, if any survive, refuse it.
+  auto id_path = state_dir + "/" + cluster_id_file;
+  if (std::filesystem::exists(id_path))
+    throw failure{*dir + " already holds a cluster id (" + id_path
+                  + "): restore into an empty data dir"};
+  // A new cluster: the old one's members, if any survive, refuse it. The
+  // id goes first, so no seeded folder is ever without one.
   auto cluster = cluster_identity::derive(
     token + "/restored/" + f->meta.id + "/"
       + tls_identity::random_bytes(16),
     {{*id, *addr}});
-  check(cluster_identity::write(state_dir + "/" + cluster_id_file, cluster));
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  check(cluster_identity::write(id_path, cluster));
+  if (auto err = seed_from_snapshot(state_dir, f->meta.index, f->meta.term,
+                                    conf,
+                                    without_old_records(f->state, *id,
+                                                        client))) {
+    // Not seeded: the id file did not exist before; it goes again.
+    std::filesystem::remove(id_path, ec);
+    throw failure{offline_error(err, *dir)};
+  }
   if (o.json) {
     std::cout << json{{"data_dir", *dir},      {"id", *id},
                       {"index", f->meta.index}, {"term", f->meta.term},

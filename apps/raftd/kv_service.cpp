@@ -16,6 +16,7 @@
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "config/errc.hpp"
+#include "config/tls_identity.hpp"
 #include "config/version.hpp"
 #include "fsm/kv/kv_command.hpp"
 #include "storage/file_snapshot_store.hpp"
@@ -39,7 +40,6 @@ struct kv_state {
     std::map<std::string, std::string> records;
   };
   std::map<std::string, upload> uploads;
-  uint64_t uploads_opened = 0;
   static inline const char* name = "kv_service";
 };
 
@@ -681,6 +681,16 @@ caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
 /// configuration (servers added through another node).
 // -- restore (raftctl snapshot restore) --------------------------------------
 
+std::string hex_of(const std::string& raw) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += digits[c >> 4];
+    out += digits[c & 0xf];
+  }
+  return out;
+}
+
 /// The client address records of `conf`'s servers, as the FSM holds them.
 std::map<std::string, std::string> client_records(kv_ptr self,
                                                   const configuration& conf) {
@@ -706,7 +716,8 @@ caf::typed_response_promise<std::string> restore_open(kv_ptr self) {
             .then(
               [=](caf::actor& up) mutable {
                 auto& st = self->state;
-                auto token = std::to_string(++st.uploads_opened);
+                // Unguessable: another client cannot push into this one.
+                auto token = hex_of(tls_identity::random_bytes(16));
                 auto handle = caf::actor_cast<restore_upload_actor>(up);
                 self->monitor(handle);
                 st.uploads[token] = kv_state::upload{handle, records};
@@ -753,17 +764,34 @@ restore_chunk(kv_ptr self, const std::string& token, uint64_t offset,
 
 /// Writes the members' client address records again where the restored
 /// state holds other ones (or none): forwarding and status need them.
+/// Calls `done` once every write answered; a failed one is logged.
 void rewrite_client_records(kv_ptr self, const node_actor& node,
-                            const std::map<std::string, std::string>& was) {
+                            const std::map<std::string, std::string>& was,
+                            std::function<void()> done) {
   auto f = self->state.opts.fsm->get();
+  auto pending = std::make_shared<size_t>(1);
+  auto finish = [pending, done] {
+    if (--*pending == 0)
+      done();
+  };
   for (auto& [id, addr] : was) {
     if (f && f->get(client_address_prefix + id) == addr)
       continue;
+    ++*pending;
     auto data = fsm::encode(
       fsm::kv_command::put(client_address_prefix + id, addr));
     self->request(node, self->state.opts.request_timeout, apply_atom_v, data)
-      .then([](index_t, caf::message&) {}, [](caf::error&) {});
+      .then([finish](index_t, caf::message&) { finish(); },
+            [self, finish, id = id](caf::error& err) {
+              if (auto& log = self->state.opts.logger)
+                log->warn("after the restore, the client address of {} "
+                          "could not be written again: {}; add it with "
+                          "raftctl add-voter",
+                          id, describe(err));
+              finish();
+            });
   }
+  finish();
 }
 
 index_promise restore_commit(kv_ptr self, const std::string& token,
@@ -781,8 +809,8 @@ index_promise restore_commit(kv_ptr self, const std::string& token,
                 commit_atom_v, size, crc)
       .then(
         [=](index_t idx) mutable {
-          rewrite_client_records(self, node, records);
-          rp.deliver(idx);
+          rewrite_client_records(self, node, records,
+                                 [rp, idx]() mutable { rp.deliver(idx); });
         },
         [=](caf::error& err) mutable {
           fail(self, rp, node, std::move(err), forward_fn{});
