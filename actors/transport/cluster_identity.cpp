@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "config/errc.hpp"
+#include "config/text.hpp"
 
 namespace raft {
 
@@ -19,16 +20,6 @@ namespace {
 
 /// Longest id read from a file: anything longer is not one of ours.
 constexpr size_t max_id_size = 128;
-
-std::string hex(const unsigned char* data, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 0xf];
-  }
-  return out;
-}
 
 } // namespace
 
@@ -65,7 +56,7 @@ cluster_identity::derive(const std::string& token,
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  return hex(md, 16);
+  return to_hex(md, 16);
 }
 
 caf::error cluster_identity::write(const std::string& path,

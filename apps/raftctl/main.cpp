@@ -41,6 +41,7 @@
 #include "bootstrap/seed_snapshot.hpp"
 #include "actors/transport/cluster_identity.hpp"
 #include "storage/crc.hpp"
+#include "config/text.hpp"
 #include <openssl/evp.h>
 #include "config/tls_identity.hpp"
 #include "caf/actor_system.hpp"
@@ -937,10 +938,7 @@ std::string state_hash(const fsm::kv_fsm& state) {
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, md, &len);
   EVP_MD_CTX_free(ctx);
-  std::ostringstream out;
-  for (unsigned i = 0; i < 16; ++i)
-    out << std::hex << std::setw(2) << std::setfill('0') << int{md[i]};
-  return out.str();
+  return to_hex(md, 16);
 }
 
 /// `snapshot status FILE` (offline): what a saved snapshot holds, checked.

@@ -16,6 +16,7 @@
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "config/errc.hpp"
+#include "config/text.hpp"
 #include "config/tls_identity.hpp"
 #include "config/version.hpp"
 #include "fsm/kv/kv_command.hpp"
@@ -681,16 +682,6 @@ caf::result<std::string> read_snapshot(kv_ptr self, const std::string& id,
 /// configuration (servers added through another node).
 // -- restore (raftctl snapshot restore) --------------------------------------
 
-std::string hex_of(const std::string& raw) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += digits[c >> 4];
-    out += digits[c & 0xf];
-  }
-  return out;
-}
-
 /// The client address records of `conf`'s servers, as the FSM holds them.
 std::map<std::string, std::string> client_records(kv_ptr self,
                                                   const configuration& conf) {
@@ -717,7 +708,7 @@ caf::typed_response_promise<std::string> restore_open(kv_ptr self) {
               [=](caf::actor& up) mutable {
                 auto& st = self->state;
                 // Unguessable: another client cannot push into this one.
-                auto token = hex_of(tls_identity::random_bytes(16));
+                auto token = to_hex(tls_identity::random_bytes(16));
                 auto handle = caf::actor_cast<restore_upload_actor>(up);
                 self->monitor(handle);
                 st.uploads[token] = kv_state::upload{handle, records};
