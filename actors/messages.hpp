@@ -88,18 +88,37 @@ typename Inspector::result_type inspect(Inspector& f, fault_settings& x) {
            x.delay, x.max_delay);
 }
 
-/// What observers of a node are told (HashiCorp's observations).
+/// What an observation reports, and the bits of an observer's filter
+/// (HashiCorp's observation types).
+enum observation_kind : uint8_t {
+  /// Role, term or leader changed (RaftState and LeaderObservation).
+  observe_state = 1,
+  /// A server joined or left the latest configuration (PeerObservation).
+  observe_peer = 2,
+  /// A vote or pre-vote request arrived (RequestVoteObservation).
+  observe_vote_request = 4,
+  observe_all = 7,
+};
+
+/// What observers of a node are told (HashiCorp's observations): the
+/// node's state, and what happened (`kind`).
 struct observation {
   std::string server;
   raft::role role = role::follower;
   term_t term = 0;
   std::string leader;
+  uint8_t kind = observe_state;
+  /// `observe_peer`: the server that joined or left; `observe_vote_request`:
+  /// the candidate.
+  std::string peer;
+  /// `observe_peer`: it left.
+  bool removed = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, observation& x) {
   return f(caf::meta::type_name("observation"), x.server, x.role, x.term,
-           x.leader);
+           x.leader, x.kind, x.peer, x.removed);
 }
 
 /// A leader as `leader` reports it: id and address, both empty if unknown.
@@ -432,6 +451,10 @@ using node_actor = caf::typed_actor<
   // Registers an observer actor for `observation`s; it gets the current
   // one at once.
   caf::reacts_to<observe_atom, caf::actor>,
+  // The same with a filter, a mask of `observation_kind`s (HashiCorp's
+  // RegisterObserver with a FilterFn); a filter of 0 deregisters the actor,
+  // as an observer and as a leadership subscriber.
+  caf::reacts_to<observe_atom, caf::actor, uint8_t>,
   // Subscribes an actor to leadership (HashiCorp's LeaderCh): it gets
   // `(leader_atom, bool leader, term_t term)` now and on every gain and
   // loss.

@@ -194,6 +194,7 @@ void flush(node_ptr self) {
     report_progress(self);
   if (rd.state_changed)
     notify_state(self);
+  notify_peers(self);
 }
 
 // -- snapshots (§7) -------------------------------------------------------------
@@ -301,7 +302,10 @@ node_internal_actor::behavior_type node_impl(node_ptr self,
                               core.latest_configuration_index());
     },
     [=](observe_atom, caf::actor& observer) {
-      add_observer(self, std::move(observer));
+      add_observer(self, std::move(observer), observe_state);
+    },
+    [=](observe_atom, caf::actor& observer, uint8_t kinds) {
+      add_observer(self, std::move(observer), kinds);
     },
     [=](observe_atom, leader_atom, caf::actor& subscriber) {
       add_leadership_subscriber(self, std::move(subscriber));
@@ -318,7 +322,10 @@ node_internal_actor::behavior_type node_impl(node_ptr self,
     // RPCs from the transport (the follower's side decides against this
     // node's term and log, §5.4.3; the leader's answers go on to its
     // replicators and election, node_peers.cpp).
-    [=](const vote_request& x) { on_rpc(self, x); },
+    [=](const vote_request& x) {
+      notify_vote_request(self, x);
+      on_rpc(self, x);
+    },
     [=](const vote_response& x) { on_vote_response(self, x); },
     [=](const append_request& x) { on_rpc(self, x); },
     [=](const append_response& x) { on_append_response(self, x); },

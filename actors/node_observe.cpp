@@ -1,5 +1,7 @@
 #include "actors/node_state.hpp"
 
+#include <algorithm>
+
 namespace raft::node_detail {
 
 namespace {
@@ -91,8 +93,9 @@ void notify_state(node_ptr self) {
   st.last_term = core.term();
   st.last_leader = core.leader_id();
   observation obs{core.id(), core.role(), core.term(), core.leader_id()};
-  for (auto& o : st.observers)
-    caf::anon_send(o, obs);
+  for (auto& [o, kinds] : st.observers)
+    if (kinds & observe_state)
+      caf::anon_send(o, obs);
 }
 
 /// Commit times of the leader's proposals and the index gauges.
@@ -192,13 +195,67 @@ caf::timespan contact_age(node_ptr self) {
   return self->clock().now() - st.last_contact;
 }
 
-void add_observer(node_ptr self, caf::actor observer) {
+void add_observer(node_ptr self, caf::actor observer, uint8_t kinds) {
+  auto& st = self->state;
+  auto& xs = st.observers;
+  xs.erase(std::remove_if(xs.begin(), xs.end(),
+                          [&](auto& x) { return x.first == observer; }),
+           xs.end());
+  if (kinds == 0) {
+    // Deregistered: as an observer and as a leadership subscriber.
+    auto& ys = st.leadership_subscribers;
+    ys.erase(std::remove(ys.begin(), ys.end(), observer), ys.end());
+    return;
+  }
   // A late observer learns the state at once, not at the next change
   // (before the node started there is none: the start is a change).
-  if (auto& core = self->state.core)
+  if (auto& core = st.core; core && (kinds & observe_state))
     caf::anon_send(observer, observation{core->id(), core->role(),
                                          core->term(), core->leader_id()});
-  self->state.observers.push_back(std::move(observer));
+  xs.emplace_back(std::move(observer), kinds);
+}
+
+/// Sends `obs` to the observers that want its kind.
+void tell_observers(node_ptr self, const observation& obs) {
+  for (auto& [o, kinds] : self->state.observers)
+    if (kinds & obs.kind)
+      caf::anon_send(o, obs);
+}
+
+void notify_peers(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.latest_configuration_index() == st.observed_config_index)
+    return;
+  st.observed_config_index = core.latest_configuration_index();
+  std::set<std::string> now;
+  for (auto& s : core.latest_configuration().servers)
+    now.insert(s.id);
+  observation obs{core.id(), core.role(), core.term(), core.leader_id(),
+                  observe_peer};
+  for (auto& id : now)
+    if (st.observed_servers.count(id) == 0) {
+      obs.peer = id;
+      obs.removed = false;
+      tell_observers(self, obs);
+    }
+  for (auto& id : st.observed_servers)
+    if (now.count(id) == 0) {
+      obs.peer = id;
+      obs.removed = true;
+      tell_observers(self, obs);
+    }
+  st.observed_servers = std::move(now);
+}
+
+void notify_vote_request(node_ptr self, const vote_request& x) {
+  auto& st = self->state;
+  if (st.observers.empty() || !st.core)
+    return;
+  auto& core = *st.core;
+  tell_observers(self, observation{core.id(), core.role(), core.term(),
+                                   core.leader_id(), observe_vote_request,
+                                   x.candidate});
 }
 
 void add_leadership_subscriber(node_ptr self, caf::actor subscriber) {

@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -134,7 +135,11 @@ struct node_state {
     proposed_at;
   uint64_t lease_step_downs = 0;
   std::chrono::steady_clock::time_point snapshot_started;
-  std::vector<caf::actor> observers;
+  /// Observers and the kinds each wants (`observation_kind` bits).
+  std::vector<std::pair<caf::actor, uint8_t>> observers;
+  /// The latest configuration observers were told of: its index and ids.
+  index_t observed_config_index = 0;
+  std::set<std::string> observed_servers;
   /// Told `(leader_atom, bool, term)` on every gain and loss of
   /// leadership (HashiCorp's LeaderCh).
   std::vector<caf::actor> leadership_subscribers;
@@ -195,7 +200,13 @@ leader_info current_leader(node_ptr self);
 caf::timespan contact_age(node_ptr self);
 
 /// Registers an observer; it learns the current state at once.
-void add_observer(node_ptr self, caf::actor observer);
+void add_observer(node_ptr self, caf::actor observer, uint8_t kinds);
+
+/// Tells observers of servers that joined or left the latest configuration.
+void notify_peers(node_ptr self);
+
+/// Tells observers of a vote request.
+void notify_vote_request(node_ptr self, const vote_request& x);
 
 /// Subscribes to leadership gains and losses (HashiCorp's LeaderCh); the
 /// subscriber learns the current one at once.

@@ -8,6 +8,8 @@
 #include <fstream>
 
 #include "caf/actor_system_config.hpp"
+#include "caf/deep_to_string.hpp"
+#include "caf/settings.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/openssl/manager.hpp"
 #include "config/errc.hpp"
@@ -44,10 +46,61 @@ caf::error tls_settings::validate() const {
   return caf::none;
 }
 
+namespace {
+
+/// Why the host's TLS field (CAF's `openssl.<name>`) cannot take `ours`, or
+/// none: CAF 0.17 has one TLS identity per process, so silently replacing
+/// the host's would change its own connections.
+caf::error conflict(const std::string& field, const std::string& ours,
+                    const char* name) {
+  if (field.empty() || field == ours)
+    return caf::none;
+  return make_error(errc::not_valid,
+                    std::string{"the host's actor system already sets openssl."}
+                      + name + " = " + field + "; caf-raft's transport needs "
+                      + ours
+                      + ": CAF 0.17 has one TLS identity per process, so give "
+                        "both the same files, or leave openssl.* unset for "
+                        "caf-raft to set");
+}
+
+/// Why the middleman's `key` cannot take `ours`, or none.
+caf::error conflict(const caf::actor_system_config& cfg, const char* key,
+                    caf::timespan ours) {
+  auto x = caf::get_if<caf::timespan>(&cfg, key);
+  if (!x || *x == ours)
+    return caf::none;
+  return make_error(errc::not_valid,
+                    std::string{"the host's actor system already sets "} + key
+                      + " = " + caf::deep_to_string(*x)
+                      + "; caf-raft's transport needs "
+                      + caf::deep_to_string(ours)
+                      + " (liveness_settings) to notice a silent peer in time: "
+                        "pass the host's value as liveness_settings, or leave "
+                        "it unset");
+}
+
+} // namespace
+
 caf::error configure_network(caf::actor_system_config& cfg,
                              const tls_settings& tls,
                              const liveness_settings& live) {
   if (auto err = tls.validate())
+    return err;
+  caf::timespan beat{live.heartbeat_interval};
+  caf::timespan timeout{live.connection_timeout};
+  // Every check first: a refused configuration changes nothing.
+  caf::error err;
+  if (!tls.insecure
+      && ((err = conflict(cfg.openssl_certificate, tls.certificate,
+                          "certificate"))
+          || (err = conflict(cfg.openssl_key, tls.key, "key"))
+          || (err = conflict(cfg.openssl_cafile, tls.cafile, "cafile"))
+          || (err = conflict(cfg.openssl_passphrase, tls.passphrase,
+                             "passphrase"))))
+    return err;
+  if ((err = conflict(cfg, "middleman.heartbeat-interval", beat))
+      || (err = conflict(cfg, "middleman.connection-timeout", timeout)))
     return err;
   cfg.load<caf::io::middleman>();
   cfg.load<caf::openssl::manager>();
@@ -57,10 +110,8 @@ caf::error configure_network(caf::actor_system_config& cfg,
     cfg.openssl_passphrase = tls.passphrase;
     cfg.openssl_cafile = tls.cafile;
   }
-  cfg.set("middleman.heartbeat-interval",
-          caf::timespan{live.heartbeat_interval});
-  cfg.set("middleman.connection-timeout",
-          caf::timespan{live.connection_timeout});
+  cfg.set("middleman.heartbeat-interval", beat);
+  cfg.set("middleman.connection-timeout", timeout);
   return caf::none;
 }
 

@@ -42,7 +42,11 @@ struct liveness_settings {
 /// middleman and the openssl manager, copies the TLS files into CAF's
 /// `openssl.*` options (which turns on mutual TLS: CAF then requires a peer
 /// certificate signed by `cafile` on both sides) and sets the middleman's
-/// heartbeat and connection timeout. Fails as `tls.validate()` does.
+/// heartbeat and connection timeout. Fails as `tls.validate()` does. It
+/// overrides nothing the host configured: where the host's config already
+/// holds another TLS file or middleman timing, it fails naming both values
+/// (CAF 0.17 has one TLS identity and one middleman per process), and
+/// changes nothing.
 caf::error configure_network(caf::actor_system_config& cfg,
                              const tls_settings& tls,
                              const liveness_settings& live = {});

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE membership
 #include "sim/cluster_fixture.hpp"
 
+#include <algorithm>
+
 // Membership changes (§6, one server at a time) and leadership transfer
 // (thesis §3.10), deterministic under the test coordinator with the
 // invariant checker running after every step.
@@ -426,6 +428,61 @@ BOOST_AUTO_TEST_CASE(removing_or_demoting_a_stranger_changes_nothing_and_succeed
     BOOST_REQUIRE_MESSAGE(res, describe(c.last_error));
     BOOST_REQUIRE(settled(c, 2));
   }
+}
+
+BOOST_AUTO_TEST_CASE(observers_filter_what_they_hear_and_deregister) {
+  // HashiCorp's RegisterObserver with a filter, and DeregisterObserver (a
+  // filter of 0 here): peer changes and vote requests, or only the state.
+  cluster c{3, 29};
+  auto l = leader_of(c);
+  auto other = (l + 1) % 3;
+  auto all = std::make_shared<std::vector<observation>>();
+  auto peers_only = std::make_shared<std::vector<observation>>();
+  auto record = [&](std::shared_ptr<std::vector<observation>> into) {
+    return c.sys.spawn([into](caf::event_based_actor*) -> caf::behavior {
+      return {[into](const observation& o) { into->push_back(o); }};
+    });
+  };
+  auto everything = record(all);
+  auto peers = record(peers_only);
+  caf::anon_send(c.nodes[other].handle, observe_atom_v, everything,
+                 uint8_t{observe_all});
+  caf::anon_send(c.nodes[l].handle, observe_atom_v, peers,
+                 uint8_t{observe_peer});
+  c.run_jobs();
+  // A server joins: both hear it, the peer-only observer nothing else.
+  auto n = c.add_member("4");
+  BOOST_REQUIRE(c.ask<index_t>(l, change_atom_v,
+                               change(change_kind::add_voter, "4", "addr-4")));
+  BOOST_REQUIRE(settled(c, 4));
+  auto joined = [](const std::vector<observation>& xs) {
+    return std::count_if(xs.begin(), xs.end(), [](const observation& o) {
+      return o.kind == observe_peer && o.peer == "4" && !o.removed;
+    });
+  };
+  BOOST_TEST(joined(*all) == 1);
+  BOOST_TEST(joined(*peers_only) == 1);
+  for (auto& o : *peers_only)
+    BOOST_TEST(o.kind == observe_peer);
+  // An election: the observer of all hears the vote requests.
+  BOOST_REQUIRE(c.ask<bool>(l, transfer_atom_v, std::string{}));
+  BOOST_REQUIRE(c.run_until([&] { return c.has_leader(); }));
+  c.run_for(std::chrono::seconds{1});
+  BOOST_TEST(std::count_if(all->begin(), all->end(), [](const observation& o) {
+               return o.kind == observe_vote_request && !o.peer.empty();
+             })
+             >= 1);
+  // Deregistered, it hears nothing more; the server leaving is not seen.
+  caf::anon_send(c.nodes[other].handle, observe_atom_v, everything,
+                 uint8_t{0});
+  c.run_jobs();
+  auto before = all->size();
+  auto leader = static_cast<size_t>(c.leader());
+  BOOST_REQUIRE(c.ask<index_t>(leader, change_atom_v,
+                               change(change_kind::remove_server,
+                                      c.nodes[n].id)));
+  c.run_for(std::chrono::seconds{1});
+  BOOST_TEST(all->size() == before);
 }
 
 BOOST_AUTO_TEST_CASE(late_observers_learn_the_state_and_subscribers_hear_leadership) {

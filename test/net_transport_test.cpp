@@ -750,6 +750,43 @@ BOOST_AUTO_TEST_CASE(refuses_to_start_without_tls_material) {
              describe(t2.error()));
 }
 
+BOOST_AUTO_TEST_CASE(configure_network_overrides_nothing_the_host_set) {
+  auto tls = certs().tls("a");
+  {
+    // A host that set nothing, parsed or not: configured.
+    caf::actor_system_config cfg;
+    BOOST_REQUIRE(!cfg.parse(caf::actor_system_config::string_list{}));
+    BOOST_TEST(!configure_network(cfg, tls));
+    BOOST_TEST(cfg.openssl_certificate == tls.certificate);
+    // Again with the same values: nothing to refuse.
+    BOOST_TEST(!configure_network(cfg, tls));
+  }
+  {
+    // The host's own TLS identity: refused, naming both, nothing changed.
+    caf::actor_system_config cfg;
+    cfg.openssl_certificate = "/etc/host/cert.pem";
+    auto err = configure_network(cfg, tls);
+    BOOST_TEST(is(err, errc::not_valid));
+    BOOST_TEST(describe(err).find("/etc/host/cert.pem") != std::string::npos,
+               describe(err));
+    BOOST_TEST(describe(err).find(tls.certificate) != std::string::npos);
+    BOOST_TEST(cfg.openssl_certificate == "/etc/host/cert.pem");
+    BOOST_TEST(cfg.openssl_key.empty());
+  }
+  {
+    // The host's own middleman timing: refused likewise.
+    caf::actor_system_config cfg;
+    cfg.set("middleman.connection-timeout",
+            caf::timespan{std::chrono::seconds{30}});
+    auto err = configure_network(cfg, tls);
+    BOOST_TEST(is(err, errc::not_valid));
+    BOOST_TEST(describe(err).find("middleman.connection-timeout")
+                 != std::string::npos,
+               describe(err));
+    BOOST_TEST(cfg.openssl_certificate.empty());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(addresses) {
   auto hp = split_host_port("10.0.0.1:17070");
   BOOST_REQUIRE(hp);
