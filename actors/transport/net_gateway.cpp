@@ -50,10 +50,6 @@ struct gateway_state {
   std::map<std::string, challenge> challenges;
   std::shared_ptr<net_sessions> sessions;
   std::shared_ptr<cluster_identity> cluster;
-  /// The gateway of the process each authenticated server connects from,
-  /// monitored: while it lives, another process claiming that id is
-  /// refused.
-  std::map<std::string, caf::actor> connected;
   log_limiter limiter;
   uint64_t accepted = 0;
   uint64_t rejected = 0;
@@ -152,10 +148,9 @@ hello_result on_hello(gateway_ptr self, const std::string& client_id,
 /// have none yet (a server being added learns its cluster here).
 caf::error admit(gateway_ptr self, const challenge& ch) {
   auto& st = self->state;
-  // Connected to us, or linked by our transport's own dial.
-  auto i = st.connected.find(ch.client_id);
-  auto other = i != st.connected.end() ? i->second.address()
-                                       : st.sessions->link(ch.client_id);
+  // The transport's links, whoever dialed: the transport monitors each
+  // peer's gateway and frees the id when that process is gone.
+  auto other = st.sessions->link(ch.client_id);
   if (other && other != ch.client_gateway.address()) {
     ++st.handshake_failures;
     auto why = "server " + ch.client_id + " is already connected from "
@@ -173,10 +168,9 @@ caf::error admit(gateway_ptr self, const challenge& ch) {
   if (*adopted)
     st.log->info("raft transport: joined cluster {} (server {} is a member)",
                  ch.client_cluster, ch.client_id);
-  if (i == st.connected.end()) {
-    self->monitor(ch.client_gateway);
-    st.connected.emplace(ch.client_id, ch.client_gateway);
-  }
+  // Taken now, not when the transport handles the accept: a twin
+  // authenticating meanwhile is refused too.
+  st.sessions->set_link(ch.client_id, ch.client_gateway.address());
   return caf::none;
 }
 
@@ -267,15 +261,6 @@ caf::behavior gateway(gateway_ptr self, net_transport_actor transport,
   st.log = std::move(log);
   // Requests of any other kind get an error, never a crash.
   self->set_default_handler(caf::drop);
-  // A server's process is gone once its gateway is: its id is free again.
-  self->set_down_handler([=](caf::down_msg& dm) {
-    auto& connected = self->state.connected;
-    for (auto i = connected.begin(); i != connected.end();)
-      if (i->second.address() == dm.source)
-        i = connected.erase(i);
-      else
-        ++i;
-  });
   return {
     [=](net_hello_atom, const std::string& client_id,
         const std::string& server_id, const std::string& client_nonce,
