@@ -1,5 +1,7 @@
 #pragma once
 
+#include <set>
+
 // raftd processes on loopback as an operator runs them, for the tests that
 // drive real programs: mutual TLS with material from scripts/make-certs.sh
 // in a temp dir, settings from config files, raftctl as a child process.
@@ -108,17 +110,26 @@ inline std::pair<int, std::string> http_get(uint16_t port,
 }
 
 /// A port nobody listens on right now.
+/// A loopback port the OS reports free and this test process has not
+/// handed out before: the OS may offer a just-closed port again, and two
+/// servers given one port fail to start (seen in CI: b's metrics and c's
+/// client port).
 inline uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  static std::set<uint16_t> given;
+  for (;;) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    auto port = ntohs(a.sin_port);
+    if (given.insert(port).second)
+      return port;
+  }
 }
 
 struct node {
