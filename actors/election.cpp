@@ -1,6 +1,6 @@
-#include "actors/election.hpp"
+#include "caf-raft/actors/election.hpp"
 
-#include "actors/protocol/vote_tally.hpp"
+#include "caf-raft/actors/protocol/vote_tally.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/fwd.hpp"
 
 namespace raft {

@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "actors/manifold.hpp"
-#include "actors/messages.hpp"
+#include "caf-raft/actors/manifold.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
 #include "caf/typed_actor.hpp"

@@ -1,17 +1,17 @@
-#include "actors/fsm_runner.hpp"
+#include "caf-raft/actors/fsm_runner.hpp"
 
 #include <chrono>
 
-#include "actors/metrics.hpp"
+#include "caf-raft/actors/metrics.hpp"
 
 #include <stdexcept>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "config/errc.hpp"
-#include "fsm/state_machine.hpp"
-#include "storage/span_reader.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
+#include "caf-raft/storage/span_reader.hpp"
 
 namespace raft {
 

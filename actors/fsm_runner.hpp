@@ -2,10 +2,10 @@
 
 #include <memory>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
-#include "fsm/state_machine.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
 
 namespace raft {
 

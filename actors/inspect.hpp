@@ -5,10 +5,10 @@
 // it); their inspectors live here, beside the type IDs in messages.hpp,
 // which includes this header.
 
-#include "actors/protocol/rpc.hpp"
+#include "caf-raft/actors/protocol/rpc.hpp"
 #include "caf/meta/type_name.hpp"
-#include "storage/configuration.hpp"
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/configuration.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "actors/log_limiter.hpp"
+#include "caf-raft/actors/log_limiter.hpp"
 
 namespace raft {
 

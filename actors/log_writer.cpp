@@ -1,19 +1,19 @@
-#include "actors/log_writer.hpp"
+#include "caf-raft/actors/log_writer.hpp"
 
 #include <chrono>
 
-#include "actors/metrics.hpp"
+#include "caf-raft/actors/metrics.hpp"
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/blocking_actor.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
-#include "config/errc.hpp"
-#include "config/spin_sharing.hpp"
-#include "storage/stable_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/spin_sharing.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 
 namespace raft {
 

@@ -2,11 +2,11 @@
 
 #include <memory>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
-#include "storage/log_store.hpp"
-#include "storage/stable_store.hpp"
+#include "caf-raft/storage/log_store.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 
 namespace raft {
 

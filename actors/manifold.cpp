@@ -1,4 +1,4 @@
-#include "actors/manifold.hpp"
+#include "caf-raft/actors/manifold.hpp"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 
 #include "caf/event_based_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -9,12 +9,12 @@
 #include <typeinfo>
 #include <vector>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
-#include "config/config.hpp"
+#include "caf-raft/config/config.hpp"
 
 namespace raft {
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "actors/inspect.hpp"
-#include "actors/protocol/consensus.hpp"
-#include "actors/protocol/entry_window.hpp"
-#include "actors/protocol/rpc.hpp"
+#include "caf-raft/actors/inspect.hpp"
+#include "caf-raft/actors/protocol/consensus.hpp"
+#include "caf-raft/actors/protocol/entry_window.hpp"
+#include "caf-raft/actors/protocol/rpc.hpp"
 #include "caf/allowed_unsafe_message_type.hpp"
 #include "caf/fwd.hpp"
 #include "caf/message.hpp"
@@ -23,13 +23,13 @@
 #include "caf/replies_to.hpp"
 #include "caf/type_id.hpp"
 #include "caf/typed_actor.hpp"
-#include "storage/configuration.hpp"
-#include "storage/log_entry.hpp"
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/storage/configuration.hpp"
+#include "caf-raft/storage/log_entry.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 class snapshot;
-} // namespace fsm
+} // namespace raft::fsm
 
 namespace raft {
 

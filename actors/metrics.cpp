@@ -1,4 +1,4 @@
-#include "actors/metrics.hpp"
+#include "caf-raft/actors/metrics.hpp"
 
 #include <algorithm>
 #include <array>
@@ -11,9 +11,9 @@
 #include <prometheus/registry.h>
 #include <prometheus/histogram.h>
 
-#include "actors/protocol/consensus.hpp"
-#include "config/errc.hpp"
-#include "config/version.hpp"
+#include "caf-raft/actors/protocol/consensus.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/version.hpp"
 
 namespace raft {
 

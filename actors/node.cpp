@@ -1,6 +1,6 @@
-#include "actors/node.hpp"
+#include "caf-raft/actors/node.hpp"
 
-#include "actors/node_state.hpp"
+#include "caf-raft/actors/node_state.hpp"
 
 namespace raft {
 

@@ -3,12 +3,12 @@
 #include <map>
 #include <memory>
 
-#include "actors/messages.hpp"
-#include "config/raft_config.hpp"
-#include "fsm/state_machine.hpp"
-#include "storage/log_store.hpp"
-#include "storage/snapshot_store.hpp"
-#include "storage/stable_store.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/config/raft_config.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
+#include "caf-raft/storage/log_store.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 
 namespace spdlog {
 class logger;

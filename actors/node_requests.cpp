@@ -1,4 +1,4 @@
-#include "actors/node_state.hpp"
+#include "caf-raft/actors/node_state.hpp"
 
 namespace raft::node_detail {
 

@@ -8,7 +8,7 @@
 // restores) and node_start.cpp (loading and starting).
 // Internal to the library; only the node's own files include it.
 
-#include "actors/node.hpp"
+#include "caf-raft/actors/node.hpp"
 
 #include <deque>
 #include <functional>
@@ -18,20 +18,20 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/election.hpp"
-#include "actors/fsm_runner.hpp"
-#include "actors/log_writer.hpp"
-#include "actors/metrics.hpp"
-#include "actors/mutation.hpp"
-#include "actors/replicator.hpp"
-#include "actors/restore_upload.hpp"
-#include "actors/snapshot_manager.hpp"
+#include "caf-raft/actors/election.hpp"
+#include "caf-raft/actors/fsm_runner.hpp"
+#include "caf-raft/actors/log_writer.hpp"
+#include "caf-raft/actors/metrics.hpp"
+#include "caf-raft/actors/mutation.hpp"
+#include "caf-raft/actors/replicator.hpp"
+#include "caf-raft/actors/restore_upload.hpp"
+#include "caf-raft/actors/snapshot_manager.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "config/null_logger.hpp"
-#include "config/errc.hpp"
+#include "caf-raft/config/null_logger.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft::node_detail {
 

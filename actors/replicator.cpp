@@ -1,10 +1,10 @@
-#include "actors/replicator.hpp"
+#include "caf-raft/actors/replicator.hpp"
 
 #include <chrono>
 #include <map>
 #include <random>
 
-#include "actors/metrics.hpp"
+#include "caf-raft/actors/metrics.hpp"
 
 #include "caf/actor_system.hpp"
 #include "caf/send.hpp"

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "actors/messages.hpp"
-#include "actors/protocol/replication.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/protocol/replication.hpp"
 #include "caf/fwd.hpp"
 
 namespace raft {

@@ -1,4 +1,4 @@
-#include "actors/snapshot_manager.hpp"
+#include "caf-raft/actors/snapshot_manager.hpp"
 
 #include <chrono>
 #include <map>
@@ -6,17 +6,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/metrics.hpp"
-#include "actors/restore_upload.hpp"
+#include "caf-raft/actors/metrics.hpp"
+#include "caf-raft/actors/restore_upload.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "caf/response_promise.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
-#include "config/errc.hpp"
-#include "config/null_logger.hpp"
-#include "fsm/state_machine.hpp"
-#include "storage/file_snapshot_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/null_logger.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
 
 namespace raft {
 

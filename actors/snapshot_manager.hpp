@@ -3,11 +3,11 @@
 #include <memory>
 #include <string>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
-#include "config/raft_config.hpp"
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/config/raft_config.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace spdlog {
 class logger;

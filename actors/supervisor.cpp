@@ -1,21 +1,21 @@
-#include "actors/supervisor.hpp"
+#include "caf-raft/actors/supervisor.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include "actors/metrics.hpp"
-#include "actors/node.hpp"
-#include "actors/watchdog.hpp"
+#include "caf-raft/actors/metrics.hpp"
+#include "caf-raft/actors/node.hpp"
+#include "caf-raft/actors/watchdog.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "config/errc.hpp"
-#include "config/new_raft_config.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/sqlite_store.hpp"
-#include "storage/synchronized_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/new_raft_config.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
+#include "caf-raft/storage/synchronized_store.hpp"
 
 namespace raft {
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 
 namespace raft {
 

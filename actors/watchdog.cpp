@@ -1,10 +1,10 @@
-#include "actors/watchdog.hpp"
+#include "caf-raft/actors/watchdog.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include "caf/actor_system.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

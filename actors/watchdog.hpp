@@ -3,7 +3,7 @@
 #include <chrono>
 #include <memory>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
 

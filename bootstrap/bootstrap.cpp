@@ -1,10 +1,10 @@
-#include "bootstrap/bootstrap.hpp"
+#include "caf-raft/bootstrap/bootstrap.hpp"
 
-#include "bootstrap/bootstrap_cluster.hpp"
-#include "config/errc.hpp"
-#include "config/new_raft_config.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/new_raft_config.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 namespace raft {
 

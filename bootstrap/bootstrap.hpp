@@ -1,7 +1,7 @@
 #pragma once
 
 #include "caf/error.hpp"
-#include "config/config.hpp"
+#include "caf-raft/config/config.hpp"
 
 namespace raft {
 

@@ -1,6 +1,6 @@
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -1,14 +1,14 @@
-#include "bootstrap/inspect.hpp"
+#include "caf-raft/bootstrap/inspect.hpp"
 
 #include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <set>
 
-#include "bootstrap/recover.hpp"
-#include "config/errc.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/bootstrap/recover.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 namespace raft {
 

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "caf/expected.hpp"
-#include "storage/configuration.hpp"
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/configuration.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

@@ -1,12 +1,12 @@
-#include "bootstrap/recover.hpp"
+#include "caf-raft/bootstrap/recover.hpp"
 
 #include <algorithm>
 #include <filesystem>
 #include <limits>
 
-#include "config/errc.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 namespace raft {
 

@@ -5,9 +5,9 @@
 #include "caf/expected.hpp"
 #include <memory>
 
-#include "storage/configuration.hpp"
-#include "storage/log_store.hpp"
-#include "storage/stable_store.hpp"
+#include "caf-raft/storage/configuration.hpp"
+#include "caf-raft/storage/log_store.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 
 namespace raft {
 

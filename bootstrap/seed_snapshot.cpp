@@ -1,9 +1,9 @@
-#include "bootstrap/seed_snapshot.hpp"
+#include "caf-raft/bootstrap/seed_snapshot.hpp"
 
-#include "bootstrap/bootstrap_cluster.hpp"
-#include "config/errc.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 namespace raft {
 

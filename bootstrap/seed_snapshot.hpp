@@ -3,8 +3,8 @@
 #include <string>
 
 #include "caf/error.hpp"
-#include "storage/configuration.hpp"
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/configuration.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

@@ -1,6 +1,6 @@
-#include "config/config.hpp"
+#include "caf-raft/config/config.hpp"
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/error.hpp"
 #include "caf/fwd.hpp"
@@ -17,9 +17,9 @@ namespace prometheus {
 class Registry;
 } // namespace prometheus
 
-namespace fsm {
+namespace raft::fsm {
 class state_machine;
-} // namespace fsm
+} // namespace raft::fsm
 
 namespace raft {
 

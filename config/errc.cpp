@@ -1,4 +1,4 @@
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 #include "caf/actor_system_config.hpp"
 #include "caf/atom.hpp"

@@ -1,7 +1,7 @@
-#include "config/new_raft_config.hpp"
+#include "caf-raft/config/new_raft_config.hpp"
 
-#include "config/config.hpp"
-#include "config/errc.hpp"
+#include "caf-raft/config/config.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -2,7 +2,7 @@
 
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "config/raft_config.hpp"
+#include "caf-raft/config/raft_config.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "config/node_process_config.hpp"
+#include "caf-raft/config/node_process_config.hpp"
 
 #include "caf/actor_system.hpp"
 #include "caf/atom.hpp"
@@ -7,7 +7,7 @@
 #include "caf/policy/work_stealing.hpp"
 #include "caf/scheduler/coordinator.hpp"
 #include "caf/scheduler/test_coordinator.hpp"
-#include "config/spin_sharing.hpp"
+#include "caf-raft/config/spin_sharing.hpp"
 
 namespace raft {
 

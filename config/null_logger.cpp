@@ -1,4 +1,4 @@
-#include "config/null_logger.hpp"
+#include "caf-raft/config/null_logger.hpp"
 
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>

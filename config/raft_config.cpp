@@ -1,4 +1,4 @@
-#include "config/raft_config.hpp"
+#include "caf-raft/config/raft_config.hpp"
 
 namespace raft {
 

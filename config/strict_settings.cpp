@@ -1,4 +1,4 @@
-#include "config/strict_settings.hpp"
+#include "caf-raft/config/strict_settings.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -6,8 +6,8 @@
 #include "caf/config_option.hpp"
 #include "caf/config_option_set.hpp"
 #include "caf/config_value.hpp"
-#include "config/errc.hpp"
-#include "config/text.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/text.hpp"
 
 namespace raft {
 

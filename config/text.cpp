@@ -1,4 +1,4 @@
-#include "config/text.hpp"
+#include "caf-raft/config/text.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "config/tls_identity.hpp"
+#include "caf-raft/config/tls_identity.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -11,7 +11,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -5,7 +5,7 @@
 
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "config/tls_settings.hpp"
+#include "caf-raft/config/tls_settings.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "config/tls_settings.hpp"
+#include "caf-raft/config/tls_settings.hpp"
 
 #include <dlfcn.h>
 
@@ -12,7 +12,7 @@
 #include "caf/settings.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/openssl/manager.hpp"
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "config/version.hpp"
+#include "caf-raft/config/version.hpp"
 
 #include <openssl/crypto.h>
 #include <sqlite3.h>

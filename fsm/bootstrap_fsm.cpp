@@ -1,8 +1,8 @@
-#include "fsm/bootstrap_fsm.hpp"
+#include "caf-raft/fsm/bootstrap_fsm.hpp"
 
 #include <stdexcept>
 
-namespace fsm {
+namespace raft::fsm {
 
 caf::message bootstrap_fsm::apply(const raft::log_entry&) {
   throw std::logic_error("bootstrap_fsm::apply called: raft must never apply "
@@ -20,4 +20,4 @@ caf::error bootstrap_fsm::restore(raft::snapshot_reader& in) {
                          "restore while bootstrapping");
 }
 
-} // namespace fsm
+} // namespace raft::fsm

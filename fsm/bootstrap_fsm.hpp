@@ -1,8 +1,8 @@
 #pragma once
 
-#include "fsm/state_machine.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 /// A state machine for bootstrapping only (the original's BootstrapFSM):
 /// raft must never call it, so every method fails loudly by throwing
@@ -16,4 +16,4 @@ public:
   caf::error restore(raft::snapshot_reader& in) override;
 };
 
-} // namespace fsm
+} // namespace raft::fsm

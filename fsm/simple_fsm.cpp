@@ -1,9 +1,9 @@
-#include "fsm/simple_fsm.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
 
-#include "config/errc.hpp"
-#include "fsm/simple_snapshot.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_snapshot.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 caf::message simple_fsm::apply(const raft::log_entry& entry) {
   std::lock_guard<std::mutex> guard{mtx_};
@@ -49,4 +49,4 @@ std::vector<raft::bytes> simple_fsm::logs() const {
   return logs_;
 }
 
-} // namespace fsm
+} // namespace raft::fsm

@@ -3,9 +3,9 @@
 #include <mutex>
 #include <vector>
 
-#include "fsm/state_machine.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 /// A state machine that appends each command's data to a list (the
 /// original's SimpleFSM): `apply` answers with the new length, so the first
@@ -33,4 +33,4 @@ private:
   raft::index_t applied_ = 0;
 };
 
-} // namespace fsm
+} // namespace raft::fsm

@@ -1,8 +1,8 @@
-#include "fsm/simple_snapshot.hpp"
+#include "caf-raft/fsm/simple_snapshot.hpp"
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 namespace {
 
@@ -89,4 +89,4 @@ void simple_snapshot::release() {
   // Nothing to release: the snapshot owns a plain copy.
 }
 
-} // namespace fsm
+} // namespace raft::fsm

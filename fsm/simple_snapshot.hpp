@@ -2,9 +2,9 @@
 
 #include <vector>
 
-#include "fsm/state_machine.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 /// The snapshot of a `simple_fsm` (the original's SimpleSnapshot): the first
 /// `n` entries of a copy of its list.
@@ -28,4 +28,4 @@ private:
   size_t n_;
 };
 
-} // namespace fsm
+} // namespace raft::fsm

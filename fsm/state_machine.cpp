@@ -1,6 +1,6 @@
-#include "fsm/state_machine.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 snapshot::~snapshot() = default;
 
@@ -14,4 +14,4 @@ raft::index_t state_machine::applied_index() const {
   return 0;
 }
 
-} // namespace fsm
+} // namespace raft::fsm

@@ -6,10 +6,10 @@
 #include "caf/expected.hpp"
 #include "caf/make_message.hpp"
 #include "caf/message.hpp"
-#include "storage/log_entry.hpp"
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/storage/log_entry.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 /// A point-in-time copy of a state machine (HashiCorp's FSMSnapshot).
 ///
@@ -66,4 +66,4 @@ public:
   virtual bool apply_blocks() const;
 };
 
-} // namespace fsm
+} // namespace raft::fsm

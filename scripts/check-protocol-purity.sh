@@ -8,10 +8,15 @@ set -euo pipefail
 cxx="${1:-c++}"
 top="${2:-$(cd "$(dirname "$0")/.." && pwd)}"
 status=0
+# Headers are included by project path (<caf-raft/...>): a scratch include
+# root whose caf-raft entry is the source tree, as the build tree has.
+inc="$(mktemp -d)"
+trap 'rm -rf "$inc"' EXIT
+ln -s "$top" "$inc/caf-raft"
 for src in "$top"/actors/protocol/*.cpp "$top"/config/raft_config.cpp \
            "$top"/storage/configuration.cpp "$top"/storage/log_entry.cpp; do
   # -MM lists every header the file pulls in (system ones too with -M).
-  if caf=$("$cxx" -std=c++17 -I "$top" -M "$src" | tr ' \\' '\n\n' | grep '/caf/'); then
+  if caf=$("$cxx" -std=c++17 -I "$inc" -M "$src" | tr ' \\' '\n\n' | grep '/caf/'); then
     echo "protocol_purity: ${src#$top/} includes CAF:" >&2
     printf '  %s\n' $caf | head -5 >&2
     echo "  Move what needs CAF out of actors/protocol (see DESIGN.md §4)." >&2

@@ -1,4 +1,4 @@
-#include "storage/configuration.hpp"
+#include "caf-raft/storage/configuration.hpp"
 
 #include <set>
 

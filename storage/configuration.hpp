@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

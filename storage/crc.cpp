@@ -1,4 +1,4 @@
-#include "storage/crc.hpp"
+#include "caf-raft/storage/crc.hpp"
 
 #include <cstring>
 

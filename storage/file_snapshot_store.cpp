@@ -1,4 +1,4 @@
-#include "storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -19,7 +19,7 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

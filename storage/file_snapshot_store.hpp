@@ -6,8 +6,8 @@
 
 
 #include "caf/expected.hpp"
-#include "storage/crc.hpp"
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/storage/crc.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace spdlog {
 class logger;

@@ -1,4 +1,4 @@
-#include "storage/inmem_snapshot_store.hpp"
+#include "caf-raft/storage/inmem_snapshot_store.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "config/errc.hpp"
-#include "storage/file_snapshot_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
 
 namespace raft {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "caf/expected.hpp"
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace raft {
 

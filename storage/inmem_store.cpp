@@ -1,8 +1,8 @@
-#include "storage/inmem_store.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
 
 #include <algorithm>
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

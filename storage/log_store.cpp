@@ -1,4 +1,4 @@
-#include "storage/log_store.hpp"
+#include "caf-raft/storage/log_store.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace raft {
 

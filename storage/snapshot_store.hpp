@@ -9,7 +9,7 @@
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
 #include "caf/meta/type_name.hpp"
-#include "storage/configuration.hpp"
+#include "caf-raft/storage/configuration.hpp"
 
 namespace raft {
 

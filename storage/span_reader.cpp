@@ -1,8 +1,8 @@
-#include "storage/span_reader.hpp"
+#include "caf-raft/storage/span_reader.hpp"
 
 #include <algorithm>
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -2,8 +2,8 @@
 
 #include <cstddef>
 
-#include "storage/log_entry.hpp"
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/storage/log_entry.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace raft {
 

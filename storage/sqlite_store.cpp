@@ -1,4 +1,4 @@
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -14,8 +14,8 @@
 
 #include <sqlite3.h>
 
-#include "config/errc.hpp"
-#include "storage/crc.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/crc.hpp"
 
 namespace raft {
 

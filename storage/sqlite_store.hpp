@@ -8,9 +8,9 @@
 
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "storage/log_entry.hpp"
-#include "storage/log_store.hpp"
-#include "storage/stable_store.hpp"
+#include "caf-raft/storage/log_entry.hpp"
+#include "caf-raft/storage/log_store.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;

@@ -1,4 +1,4 @@
-#include "storage/stable_store.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 
 namespace raft {
 

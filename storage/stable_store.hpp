@@ -5,7 +5,7 @@
 
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

@@ -1,6 +1,6 @@
-#include "storage/synchronized_store.hpp"
+#include "caf-raft/storage/synchronized_store.hpp"
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -3,8 +3,8 @@
 #include <memory>
 #include <mutex>
 
-#include "storage/log_store.hpp"
-#include "storage/stable_store.hpp"
+#include "caf-raft/storage/log_store.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 
 namespace raft {
 

@@ -7,10 +7,10 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
-#include "config/config.hpp"
-#include "config/errc.hpp"
-#include "config/new_raft_config.hpp"
-#include "fsm/simple_fsm.hpp"
+#include "caf-raft/config/config.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/new_raft_config.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;
@@ -30,7 +30,7 @@ struct fixture {
 
   config valid() {
     config cfg;
-    cfg.fsm = std::make_shared<fsm::simple_fsm>();
+    cfg.fsm = std::make_shared<raft::fsm::simple_fsm>();
     cfg.logger = std::make_shared<spdlog::logger>(
       "test", std::make_shared<spdlog::sinks::null_sink_mt>());
     cfg.storage_dir = "/tmp/unused";
@@ -79,7 +79,7 @@ BOOST_AUTO_TEST_CASE(first_failure_wins) {
   cfg.storage_dir.clear();
   cfg.fsm = nullptr;
   BOOST_TEST(describe(cfg.validate()) == "nil FSM not valid");
-  cfg.fsm = std::make_shared<fsm::simple_fsm>();
+  cfg.fsm = std::make_shared<raft::fsm::simple_fsm>();
   BOOST_TEST(describe(cfg.validate()) == "empty StorageDir not valid");
 }
 

@@ -7,7 +7,7 @@
 
 #include <boost/crc.hpp>
 
-#include "storage/crc.hpp"
+#include "caf-raft/storage/crc.hpp"
 
 // The hand-written slicing-by-8 CRCs against Boost's byte-at-a-time ones
 // (the oracle) and the published check values.

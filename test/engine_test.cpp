@@ -15,22 +15,22 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/engine.hpp"
-#include "actors/transport/inmem_transport.hpp"
-#include "actors/manifold.hpp"
-#include "actors/supervisor.hpp"
-#include "bootstrap/bootstrap.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
-#include "bootstrap/recover.hpp"
+#include "caf-raft/actors/engine.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/manifold.hpp"
+#include "caf-raft/actors/supervisor.hpp"
+#include "caf-raft/bootstrap/bootstrap.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/bootstrap/recover.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
-#include "config/errc.hpp"
-#include "fsm/simple_fsm.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
 #include "sim/sim.hpp"
-#include "storage/sqlite_store.hpp"
-#include "storage/synchronized_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
+#include "caf-raft/storage/synchronized_store.hpp"
 
 using namespace raft;
 using namespace raft::test;
@@ -391,7 +391,7 @@ namespace {
 struct controller {
   std::string id;
   std::string data_dir;
-  std::shared_ptr<fsm::simple_fsm> fsm;
+  std::shared_ptr<raft::fsm::simple_fsm> fsm;
   engine_actor engine;
 };
 
@@ -433,7 +433,7 @@ struct recovery_fixture : engine_fixture {
     controller c;
     c.id = id;
     c.data_dir = root + "/machine-" + id;
-    c.fsm = std::make_shared<fsm::simple_fsm>();
+    c.fsm = std::make_shared<raft::fsm::simple_fsm>();
     {
       auto store = new_log_store(c.data_dir + "/raft");
       BOOST_REQUIRE_MESSAGE(store, why(store));
@@ -669,7 +669,7 @@ BOOST_AUTO_TEST_CASE(host_program_embeds_a_worker) {
     sys_cfg.set("logger.file-verbosity", caf::atom("quiet"));
     register_types(sys_cfg);
     caf::actor_system sys{sys_cfg};
-    auto fsm = std::make_shared<fsm::simple_fsm>();
+    auto fsm = std::make_shared<raft::fsm::simple_fsm>();
     config cfg;
     cfg.logger = std::make_shared<spdlog::logger>(
       "host", std::make_shared<spdlog::sinks::null_sink_mt>());
@@ -726,7 +726,7 @@ BOOST_AUTO_TEST_CASE(host_program_runs_the_engine) {
     boot.local_id = "5";
     boot.clock = &sys.clock();
     BOOST_REQUIRE(!bootstrap(boot));
-    auto fsm = std::make_shared<fsm::simple_fsm>();
+    auto fsm = std::make_shared<raft::fsm::simple_fsm>();
     auto transport = spawn_inmem_transport(sys, 1);
     manifold_config mc;
     mc.clock_name = "clock";

@@ -20,8 +20,8 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "config/errc.hpp"
-#include "storage/file_snapshot_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
 
 // What only the file store promises: its on-disk layout and format, crash
 // safety, and detection of damage done to the files behind its back. The

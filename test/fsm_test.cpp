@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "config/errc.hpp"
-#include "fsm/bootstrap_fsm.hpp"
-#include "fsm/simple_fsm.hpp"
-#include "fsm/simple_snapshot.hpp"
-#include "storage/file_snapshot_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/bootstrap_fsm.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/fsm/simple_snapshot.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
 
 // The seed's SimpleFSM, SimpleSnapshot and BootstrapFSM (spec §4).
 
@@ -125,7 +125,7 @@ std::vector<bytes> three_logs() {
   return {b("one"), b(""), b("three")};
 }
 
-void apply_all(fsm::simple_fsm& f, const std::vector<bytes>& logs) {
+void apply_all(raft::fsm::simple_fsm& f, const std::vector<bytes>& logs) {
   index_t i = 0;
   for (auto& data : logs) {
     log_entry e;
@@ -140,7 +140,7 @@ void apply_all(fsm::simple_fsm& f, const std::vector<bytes>& logs) {
 // The original's TestRaft answers: each apply returns the new length as an
 // int64_t, starting at 1.
 BOOST_AUTO_TEST_CASE(apply_returns_new_length) {
-  fsm::simple_fsm f;
+  raft::fsm::simple_fsm f;
   for (int64_t i = 1; i <= 3; ++i) {
     auto msg = f.apply(command(static_cast<index_t>(i), "cmd"));
     BOOST_REQUIRE(msg.match_elements<int64_t>());
@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(apply_returns_new_length) {
 
 // logs() hands out a copy: changing it does not change the state machine.
 BOOST_AUTO_TEST_CASE(logs_returns_a_copy) {
-  fsm::simple_fsm f;
+  raft::fsm::simple_fsm f;
   f.apply(command(1, "a"));
   f.apply(command(2, "b"));
   auto copy = f.logs();
@@ -171,7 +171,7 @@ BOOST_AUTO_TEST_CASE(snapshot_round_trip_through_file_store) {
   temp_dir dir;
   auto store = new_snapshot_store(dir.path, 2, nullptr);
   BOOST_REQUIRE_MESSAGE(store, why(store));
-  fsm::simple_fsm f;
+  raft::fsm::simple_fsm f;
   apply_all(f, three_logs());
   auto snap = f.take_snapshot();
   BOOST_REQUIRE(snap);
@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(snapshot_round_trip_through_file_store) {
   BOOST_REQUIRE_EQUAL(metas->size(), 1u);
   auto opened = (*store)->open(metas->front().id);
   BOOST_REQUIRE_MESSAGE(opened, why(opened));
-  fsm::simple_fsm g;
+  raft::fsm::simple_fsm g;
   g.apply(command(1, "old state, replaced"));
   BOOST_REQUIRE(!g.restore(*opened->second));
   BOOST_CHECK(g.logs() == three_logs());
@@ -201,8 +201,8 @@ BOOST_AUTO_TEST_CASE(snapshot_round_trip_through_file_store) {
 // restore closes the reader exactly once whether it succeeds, fails to
 // decode, or fails to read.
 BOOST_AUTO_TEST_CASE(restore_always_closes_the_reader) {
-  fsm::simple_fsm f;
-  counting_reader good{fsm::simple_snapshot::encode(three_logs(), 3)};
+  raft::fsm::simple_fsm f;
+  counting_reader good{raft::fsm::simple_snapshot::encode(three_logs(), 3)};
   BOOST_CHECK(!f.restore(good));
   BOOST_CHECK_EQUAL(good.closes, 1);
   BOOST_CHECK(f.logs() == three_logs());
@@ -219,9 +219,9 @@ BOOST_AUTO_TEST_CASE(restore_always_closes_the_reader) {
 // Truncated, garbage, empty or over-long input fails with corrupt and leaves
 // the previous state untouched.
 BOOST_AUTO_TEST_CASE(restore_of_bad_bytes_keeps_state) {
-  fsm::simple_fsm f;
+  raft::fsm::simple_fsm f;
   apply_all(f, {b("keep"), b("me")});
-  auto valid = fsm::simple_snapshot::encode(three_logs(), 3);
+  auto valid = raft::fsm::simple_snapshot::encode(three_logs(), 3);
   auto truncated = valid;
   truncated.pop_back();
   auto trailing = valid;
@@ -239,25 +239,25 @@ BOOST_AUTO_TEST_CASE(restore_of_bad_bytes_keeps_state) {
 // A simple_snapshot persists only the first n entries of its copy, closes
 // the sink on success, and n beyond the copy is clamped.
 BOOST_AUTO_TEST_CASE(simple_snapshot_persists_first_n) {
-  fsm::simple_snapshot snap{three_logs(), 2};
+  raft::fsm::simple_snapshot snap{three_logs(), 2};
   recording_sink sink;
   BOOST_REQUIRE(!snap.persist(sink));
   BOOST_CHECK_EQUAL(sink.closes, 1);
   BOOST_CHECK_EQUAL(sink.cancels, 0);
-  auto decoded = fsm::simple_snapshot::decode(sink.written);
+  auto decoded = raft::fsm::simple_snapshot::decode(sink.written);
   BOOST_REQUIRE(decoded);
   BOOST_CHECK(*decoded == (std::vector<bytes>{b("one"), b("")}));
-  fsm::simple_snapshot all{three_logs(), 99};
+  raft::fsm::simple_snapshot all{three_logs(), 99};
   recording_sink sink2;
   BOOST_REQUIRE(!all.persist(sink2));
-  auto decoded2 = fsm::simple_snapshot::decode(sink2.written);
+  auto decoded2 = raft::fsm::simple_snapshot::decode(sink2.written);
   BOOST_REQUIRE(decoded2);
   BOOST_CHECK(*decoded2 == three_logs());
 }
 
 // A write error cancels the sink (never closes it) and is returned.
 BOOST_AUTO_TEST_CASE(persist_cancels_on_write_error) {
-  fsm::simple_snapshot snap{three_logs(), 3};
+  raft::fsm::simple_snapshot snap{three_logs(), 3};
   recording_sink sink{true};
   auto err = snap.persist(sink);
   BOOST_CHECK(is(err, errc::storage_failure));
@@ -268,7 +268,7 @@ BOOST_AUTO_TEST_CASE(persist_cancels_on_write_error) {
 // raft must never call a bootstrap_fsm: every method throws logic_error,
 // and restore still closes its reader first.
 BOOST_AUTO_TEST_CASE(bootstrap_fsm_throws) {
-  fsm::bootstrap_fsm f;
+  raft::fsm::bootstrap_fsm f;
   BOOST_CHECK_THROW(f.apply(command(1, "x")), std::logic_error);
   BOOST_CHECK_THROW(f.take_snapshot(), std::logic_error);
   counting_reader in{bytes{}};

@@ -6,29 +6,29 @@
 #include <random>
 #include <thread>
 
-#include "actors/transport/inmem_transport.hpp"
-#include "actors/messages.hpp"
-#include "actors/node.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/node.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/binary_deserializer.hpp"
 #include "caf/binary_serializer.hpp"
 #include "caf/event_based_actor.hpp"
-#include "config/errc.hpp"
-#include "fsm/kv/kv_command.hpp"
-#include "fsm/kv/kv_messages.hpp"
-#include "fsm/kv/kv_fsm.hpp"
-#include "storage/inmem_snapshot_store.hpp"
-#include "storage/inmem_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/kv/kv_command.hpp"
+#include "caf-raft/fsm/kv/kv_messages.hpp"
+#include "caf-raft/fsm/kv/kv_fsm.hpp"
+#include "caf-raft/storage/inmem_snapshot_store.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
 #include "sim/sim.hpp"
 
 // The replicated key-value state machine: its command encoding, apply
 // semantics, snapshots, and a round trip through a raft node.
 
 using namespace raft;
-using fsm::kv_command;
-using fsm::kv_fsm;
-using fsm::kv_op;
-using fsm::kv_result;
+using raft::fsm::kv_command;
+using raft::fsm::kv_fsm;
+using raft::fsm::kv_op;
+using raft::fsm::kv_result;
 
 namespace std {
 
@@ -38,7 +38,7 @@ ostream& operator<<(ostream& os, const optional<string>& x) {
 
 } // namespace std
 
-namespace fsm {
+namespace raft::fsm {
 
 std::ostream& operator<<(std::ostream& os, const kv_command& x) {
   os << to_string(x.op) << '(' << x.key << ", " << x.value << ", "
@@ -46,7 +46,7 @@ std::ostream& operator<<(std::ostream& os, const kv_command& x) {
   return os;
 }
 
-} // namespace fsm
+} // namespace raft::fsm
 
 namespace {
 
@@ -60,7 +60,7 @@ log_entry entry_of(index_t index, const kv_command& cmd) {
   e.index = index;
   e.term = 1;
   e.type = entry_type::command;
-  e.data = fsm::encode(cmd);
+  e.data = raft::fsm::encode(cmd);
   return e;
 }
 
@@ -154,8 +154,8 @@ caf::error restore_from(kv_fsm& f, inmem_snapshot_store& store,
 
 BOOST_AUTO_TEST_CASE(encode_decode_round_trip) {
   for (auto& cmd : samples()) {
-    auto buf = fsm::encode(cmd);
-    auto back = fsm::decode(buf);
+    auto buf = raft::fsm::encode(cmd);
+    auto back = raft::fsm::decode(buf);
     BOOST_REQUIRE_MESSAGE(back, why(back));
     BOOST_CHECK_EQUAL(*back, cmd);
   }
@@ -163,21 +163,21 @@ BOOST_AUTO_TEST_CASE(encode_decode_round_trip) {
 
 BOOST_AUTO_TEST_CASE(encoding_is_compact_and_versioned) {
   // version, op, key length, "a", value length, "1"
-  BOOST_CHECK((fsm::encode(kv_command::put("a", "1"))
+  BOOST_CHECK((raft::fsm::encode(kv_command::put("a", "1"))
                == bytes{1, 1, 1, 'a', 1, '1'}));
-  BOOST_CHECK((fsm::encode(kv_command::del("k")) == bytes{1, 2, 1, 'k'}));
-  BOOST_CHECK((fsm::encode(kv_command::cas("k", std::nullopt, "v"))
+  BOOST_CHECK((raft::fsm::encode(kv_command::del("k")) == bytes{1, 2, 1, 'k'}));
+  BOOST_CHECK((raft::fsm::encode(kv_command::cas("k", std::nullopt, "v"))
                == bytes{1, 3, 1, 'k', 0, 1, 'v'}));
-  BOOST_CHECK((fsm::encode(kv_command::cas("k", std::string{"e"}, "v"))
+  BOOST_CHECK((raft::fsm::encode(kv_command::cas("k", std::string{"e"}, "v"))
                == bytes{1, 3, 1, 'k', 1, 1, 'e', 1, 'v'}));
 }
 
 BOOST_AUTO_TEST_CASE(decode_rejects_every_truncation) {
   for (auto& cmd : samples()) {
-    auto buf = fsm::encode(cmd);
+    auto buf = raft::fsm::encode(cmd);
     for (size_t n = 0; n < buf.size(); ++n) {
       bytes prefix(buf.begin(), buf.begin() + n);
-      auto res = fsm::decode(prefix);
+      auto res = raft::fsm::decode(prefix);
       BOOST_REQUIRE_MESSAGE(!res, "prefix of " << n << " bytes of " << cmd
                                                << " decoded");
       BOOST_CHECK(is(res.error(), errc::bad_message));
@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(decode_rejects_every_truncation) {
 
 BOOST_AUTO_TEST_CASE(decode_names_what_is_wrong) {
   auto text = [](const bytes& buf) {
-    auto res = fsm::decode(buf);
+    auto res = raft::fsm::decode(buf);
     BOOST_REQUIRE(!res);
     BOOST_CHECK(is(res.error(), errc::bad_message));
     return describe(res.error());
@@ -222,11 +222,11 @@ BOOST_AUTO_TEST_CASE(decode_survives_random_input) {
   std::mt19937_64 rng{42};
   size_t accepted = 0;
   auto check_one = [&](const bytes& buf) {
-    auto res = fsm::decode(buf);
+    auto res = raft::fsm::decode(buf);
     if (res) {
       ++accepted;
       // Whatever decodes is a real command: it survives a round trip.
-      auto again = fsm::decode(fsm::encode(*res));
+      auto again = raft::fsm::decode(raft::fsm::encode(*res));
       BOOST_REQUIRE(again);
       BOOST_REQUIRE_EQUAL(*again, *res);
     } else {
@@ -243,7 +243,7 @@ BOOST_AUTO_TEST_CASE(decode_survives_random_input) {
   // Valid encodings with a few bytes flipped, cut or appended.
   auto cmds = samples();
   for (int i = 0; i < 20000; ++i) {
-    auto buf = fsm::encode(cmds[rng() % cmds.size()]);
+    auto buf = raft::fsm::encode(cmds[rng() % cmds.size()]);
     switch (rng() % 3) {
       case 0:
         for (int k = 0; k < 3; ++k)
@@ -686,7 +686,7 @@ BOOST_AUTO_TEST_CASE(commands_through_a_raft_node) {
   auto propose = [&](const kv_command& cmd) {
     auto out = std::make_shared<caf::message>();
     auto done = std::make_shared<bool>(false);
-    auto data = fsm::encode(cmd);
+    auto data = raft::fsm::encode(cmd);
     s.sys.spawn([=](caf::event_based_actor* self) {
       self->request(node, caf::infinite, apply_atom_v, data)
         .then([=](index_t, caf::message& resp) {

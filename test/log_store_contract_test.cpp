@@ -9,9 +9,9 @@
 
 #include <boost/mpl/list.hpp>
 
-#include "config/errc.hpp"
-#include "storage/inmem_store.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 // One contract, run unchanged against every log/stable store implementation
 // (DESIGN.md §5): whatever the consensus core may rely on is checked here.

@@ -8,14 +8,14 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/manifold.hpp"
+#include "caf-raft/actors/manifold.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "config/errc.hpp"
-#include "fsm/simple_fsm.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
 #include "sim/sim.hpp"
-#include "storage/synchronized_store.hpp"
+#include "caf-raft/storage/synchronized_store.hpp"
 
 using namespace raft;
 using namespace raft::test;
@@ -55,7 +55,7 @@ stub_worker(worker_actor::stateful_pointer<stub_worker_state> self,
 }
 
 struct fixture : sim {
-  std::shared_ptr<fsm::simple_fsm> fsm = std::make_shared<fsm::simple_fsm>();
+  std::shared_ptr<raft::fsm::simple_fsm> fsm = std::make_shared<raft::fsm::simple_fsm>();
   std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>(
     "test", std::make_shared<spdlog::sinks::null_sink_mt>());
   caf::actor transport = sys.spawn([]() -> caf::behavior {

@@ -20,21 +20,21 @@
 #include <prometheus/text_serializer.h>
 #include <spdlog/sinks/null_sink.h>
 
-#include "config/version.hpp"
+#include "caf-raft/config/version.hpp"
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/protocol/consensus.hpp"
-#include "actors/transport/inmem_transport.hpp"
-#include "actors/metrics.hpp"
-#include "actors/supervisor.hpp"
-#include "bootstrap/bootstrap.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/actors/protocol/consensus.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/metrics.hpp"
+#include "caf-raft/actors/supervisor.hpp"
+#include "caf-raft/bootstrap/bootstrap.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
-#include "config/errc.hpp"
-#include "fsm/simple_fsm.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
 #include "sim/sim.hpp"
 
 using namespace raft;
@@ -495,7 +495,7 @@ struct worker_fixture : sim {
     = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100);
   std::shared_ptr<spdlog::logger> logger
     = std::make_shared<spdlog::logger>("test", lines);
-  std::shared_ptr<fsm::simple_fsm> fsm = std::make_shared<fsm::simple_fsm>();
+  std::shared_ptr<raft::fsm::simple_fsm> fsm = std::make_shared<raft::fsm::simple_fsm>();
   inmem_transport_actor transport = spawn_inmem_transport(sys, 1);
   std::vector<worker_actor> workers;
 
@@ -713,7 +713,7 @@ struct life_fixture : sim {
   void start(const std::string& id) {
     regs.push_back(std::make_shared<prometheus::Registry>());
     config cfg;
-    cfg.fsm = std::make_shared<fsm::simple_fsm>();
+    cfg.fsm = std::make_shared<raft::fsm::simple_fsm>();
     cfg.logger = logger;
     cfg.storage_dir = root + "/" + id;
     cfg.local_id = id;

@@ -40,12 +40,12 @@
 #include <spdlog/spdlog.h>
 
 #include "eventually.hpp"
-#include "actors/messages.hpp"
-#include "actors/transport/cluster_identity.hpp"
-#include "actors/transport/net_protocol.hpp"
-#include "actors/transport/net_transport.hpp"
-#include "actors/node.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
+#include "caf-raft/actors/transport/net_protocol.hpp"
+#include "caf-raft/actors/transport/net_transport.hpp"
+#include "caf-raft/actors/node.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
@@ -53,11 +53,11 @@
 #include "caf/openssl/manager.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
-#include "config/errc.hpp"
-#include "config/tls_identity.hpp"
-#include "config/tls_settings.hpp"
-#include "fsm/simple_fsm.hpp"
-#include "storage/inmem_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/tls_identity.hpp"
+#include "caf-raft/config/tls_settings.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;
@@ -193,7 +193,7 @@ uint64_t stat(caf::actor_system& sys, const net_transport_actor& transport,
 struct server_proc {
   std::string id;
   std::shared_ptr<inmem_store> store;
-  std::shared_ptr<fsm::simple_fsm> fsm;
+  std::shared_ptr<raft::fsm::simple_fsm> fsm;
   std::unique_ptr<net_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   net_transport_actor transport;
@@ -311,7 +311,7 @@ struct net_cluster {
 
   void start(size_t i) {
     auto& p = *procs[i];
-    p.fsm = std::make_shared<fsm::simple_fsm>();
+    p.fsm = std::make_shared<raft::fsm::simple_fsm>();
     start_node(p, seed * 10 + i);
   }
 

@@ -12,8 +12,8 @@
 #include "caf/scheduler/coordinator.hpp"
 #include "caf/scheduler/test_coordinator.hpp"
 #include "caf/scoped_actor.hpp"
-#include "config/node_process_config.hpp"
-#include "config/spin_sharing.hpp"
+#include "caf-raft/config/node_process_config.hpp"
+#include "caf-raft/config/spin_sharing.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;

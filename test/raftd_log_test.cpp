@@ -10,7 +10,7 @@
 
 #include <sstream>
 
-#include "apps/raftd/log_format.hpp"
+#include "caf-raft/apps/raftd/log_format.hpp"
 
 using namespace raft;
 

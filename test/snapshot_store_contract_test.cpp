@@ -8,9 +8,9 @@
 
 #include <boost/mpl/list.hpp>
 
-#include "config/errc.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/inmem_snapshot_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/inmem_snapshot_store.hpp"
 
 // One suite, run unchanged against every snapshot store: whatever a store
 // promises through the `snapshot_store` interface holds for all of them.

@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE snapshots
 #include "sim/cluster_fixture.hpp"
 
-#include "actors/restore_upload.hpp"
-#include "storage/crc.hpp"
+#include "caf-raft/actors/restore_upload.hpp"
+#include "caf-raft/storage/crc.hpp"
 
 // Snapshots, log compaction and InstallSnapshot (§7), the applied index
 // across restarts, and the user restore, deterministic under the test

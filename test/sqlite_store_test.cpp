@@ -19,8 +19,8 @@
 
 #include <sqlite3.h>
 
-#include "config/errc.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 // What only the SQLite store has to get right: the lock, the checksums, the
 // file-level failures and atomic batches across a crash. The behaviour it

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "apps/raftd/node_config.hpp"
-#include "config/errc.hpp"
-#include "config/strict_settings.hpp"
+#include "caf-raft/apps/raftd/node_config.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/strict_settings.hpp"
 
 using namespace raft;
 namespace fs = std::filesystem;

@@ -39,11 +39,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/transport/inmem_transport.hpp"
-#include "actors/messages.hpp"
-#include "actors/node.hpp"
-#include "actors/restore_upload.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/node.hpp"
+#include "caf-raft/actors/restore_upload.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
@@ -51,11 +51,11 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
-#include "config/errc.hpp"
-#include "fsm/simple_fsm.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/inmem_store.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;
@@ -101,7 +101,7 @@ struct signal {
 /// A simple_fsm that tells the test thread when it applied an entry. It
 /// says whether it `blocks`, so a cluster runs both FSM runners: on a
 /// thread of its own (detached) and on the scheduler.
-class watched_fsm : public fsm::simple_fsm {
+class watched_fsm : public raft::fsm::simple_fsm {
 public:
   watched_fsm(std::shared_ptr<signal> sig, bool blocks)
     : sig_(std::move(sig)), blocks_(blocks) {
@@ -1338,7 +1338,7 @@ namespace {
 
 /// A state machine whose `apply` waits until the test opens its gate, and
 /// says so (`apply_blocks`): the node must run it on a thread of its own.
-class gated_fsm : public fsm::simple_fsm {
+class gated_fsm : public raft::fsm::simple_fsm {
 public:
   caf::message apply(const log_entry& entry) override {
     {
@@ -1367,7 +1367,7 @@ public:
 
 } // namespace
 
-// fsm::state_machine::apply_blocks: a state machine that blocks in apply
+// raft::fsm::state_machine::apply_blocks: a state machine that blocks in apply
 // runs on a thread of its own, so the node keeps answering while an apply
 // waits. The actor system has a single scheduler thread (as raftd's): had
 // the node applied on it, the state query below could not be answered.

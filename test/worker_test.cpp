@@ -12,20 +12,20 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/transport/inmem_transport.hpp"
-#include "actors/supervisor.hpp"
-#include "bootstrap/bootstrap.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/supervisor.hpp"
+#include "caf-raft/bootstrap/bootstrap.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
-#include "config/errc.hpp"
-#include "fsm/simple_fsm.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
 #include "sim/sim.hpp"
-#include "actors/node.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/inmem_store.hpp"
-#include "storage/sqlite_store.hpp"
-#include "storage/synchronized_store.hpp"
+#include "caf-raft/actors/node.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
+#include "caf-raft/storage/synchronized_store.hpp"
 
 using namespace raft;
 using namespace raft::test;
@@ -37,7 +37,7 @@ struct worker_fixture : sim {
   std::string dir;
   std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>(
     "test", std::make_shared<spdlog::sinks::null_sink_mt>());
-  std::shared_ptr<fsm::simple_fsm> fsm = std::make_shared<fsm::simple_fsm>();
+  std::shared_ptr<raft::fsm::simple_fsm> fsm = std::make_shared<raft::fsm::simple_fsm>();
   inmem_transport_actor transport = spawn_inmem_transport(sys, 1);
 
   worker_fixture() {
@@ -379,7 +379,7 @@ BOOST_AUTO_TEST_CASE(no_leader_timeout_after_demotion) {
     opts.settings.leader_lease_timeout = 100ms;
     opts.log = store;
     opts.stable = store;
-    opts.fsm = std::make_shared<fsm::simple_fsm>();
+    opts.fsm = std::make_shared<raft::fsm::simple_fsm>();
     opts.transport = transport;
     opts.detach_blocking = false;
     others.push_back(spawn_node(sys, opts));

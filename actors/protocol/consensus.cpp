@@ -1,12 +1,12 @@
-#include "actors/protocol/consensus.hpp"
+#include "caf-raft/actors/protocol/consensus.hpp"
 
 #include <algorithm>
 #include <functional>
 #include <ostream>
 #include <stdexcept>
 
-#include "actors/mutation.hpp"
-#include "actors/protocol/rules.hpp"
+#include "caf-raft/actors/mutation.hpp"
+#include "caf-raft/actors/protocol/rules.hpp"
 
 namespace raft {
 

@@ -32,10 +32,10 @@
 #include <variant>
 #include <vector>
 
-#include "actors/protocol/raft_log.hpp"
-#include "actors/protocol/rpc.hpp"
-#include "config/raft_config.hpp"
-#include "storage/configuration.hpp"
+#include "caf-raft/actors/protocol/raft_log.hpp"
+#include "caf-raft/actors/protocol/rpc.hpp"
+#include "caf-raft/config/raft_config.hpp"
+#include "caf-raft/storage/configuration.hpp"
 
 namespace raft {
 

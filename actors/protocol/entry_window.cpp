@@ -1,9 +1,9 @@
-#include "actors/protocol/entry_window.hpp"
+#include "caf-raft/actors/protocol/entry_window.hpp"
 
 #include <stdexcept>
 #include <string>
 
-#include "actors/protocol/raft_log.hpp"
+#include "caf-raft/actors/protocol/raft_log.hpp"
 
 namespace raft {
 

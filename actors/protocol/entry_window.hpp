@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

@@ -1,8 +1,8 @@
-#include "actors/protocol/progress.hpp"
+#include "caf-raft/actors/protocol/progress.hpp"
 
 #include <algorithm>
 
-#include "actors/protocol/rules.hpp"
+#include "caf-raft/actors/protocol/rules.hpp"
 
 namespace raft {
 

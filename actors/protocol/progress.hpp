@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <deque>
 
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "actors/protocol/raft_log.hpp"
+#include "caf-raft/actors/protocol/raft_log.hpp"
 
 #include <algorithm>
 #include <stdexcept>

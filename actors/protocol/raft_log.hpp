@@ -4,7 +4,7 @@
 #include <optional>
 #include <vector>
 
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

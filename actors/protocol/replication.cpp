@@ -1,10 +1,10 @@
-#include "actors/protocol/replication.hpp"
+#include "caf-raft/actors/protocol/replication.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
 
-#include "actors/mutation.hpp"
+#include "caf-raft/actors/mutation.hpp"
 
 namespace raft {
 

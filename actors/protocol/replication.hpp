@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "actors/protocol/entry_window.hpp"
-#include "actors/protocol/progress.hpp"
-#include "actors/protocol/rpc.hpp"
+#include "caf-raft/actors/protocol/entry_window.hpp"
+#include "caf-raft/actors/protocol/progress.hpp"
+#include "caf-raft/actors/protocol/rpc.hpp"
 
 namespace raft {
 

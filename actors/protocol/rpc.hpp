@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "storage/configuration.hpp"
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/configuration.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

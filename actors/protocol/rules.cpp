@@ -1,4 +1,4 @@
-#include "actors/protocol/rules.hpp"
+#include "caf-raft/actors/protocol/rules.hpp"
 
 #include <algorithm>
 #include <functional>

@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft::rules {
 

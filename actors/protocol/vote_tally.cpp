@@ -1,9 +1,9 @@
-#include "actors/protocol/vote_tally.hpp"
+#include "caf-raft/actors/protocol/vote_tally.hpp"
 
 #include <algorithm>
 
-#include "actors/mutation.hpp"
-#include "actors/protocol/rules.hpp"
+#include "caf-raft/actors/mutation.hpp"
+#include "caf-raft/actors/protocol/rules.hpp"
 
 namespace raft {
 

@@ -1,6 +1,6 @@
-#include "actors/transport/address_book.hpp"
+#include "caf-raft/actors/transport/address_book.hpp"
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

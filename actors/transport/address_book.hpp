@@ -5,7 +5,7 @@
 #include <mutex>
 #include <string>
 
-#include "actors/transport/address_provider.hpp"
+#include "caf-raft/actors/transport/address_provider.hpp"
 #include "caf/expected.hpp"
 
 namespace raft {

@@ -1,4 +1,4 @@
-#include "actors/transport/cluster_identity.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -11,8 +11,8 @@
 
 #include <openssl/evp.h>
 
-#include "config/errc.hpp"
-#include "config/text.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/text.hpp"
 
 namespace raft {
 

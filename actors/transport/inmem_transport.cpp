@@ -1,10 +1,10 @@
-#include "actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
 
 #include <map>
 #include <random>
 #include <set>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "caf/stateful_actor.hpp"

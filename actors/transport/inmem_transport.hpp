@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/fwd.hpp"
 
 namespace raft {

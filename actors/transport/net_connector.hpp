@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
 

@@ -1,4 +1,4 @@
-#include "actors/transport/net_dial.hpp"
+#include "caf-raft/actors/transport/net_dial.hpp"
 
 #include <fcntl.h>
 #include <netdb.h>

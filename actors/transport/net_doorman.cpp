@@ -1,11 +1,11 @@
-#include "actors/transport/net_doorman.hpp"
+#include "caf-raft/actors/transport/net_doorman.hpp"
 
 #include <unistd.h>
 
 #include <set>
 
-#include "actors/transport/net_scribe.hpp"
-#include "actors/transport/net_tls.hpp"
+#include "caf-raft/actors/transport/net_scribe.hpp"
+#include "caf-raft/actors/transport/net_tls.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/abstract_broker.hpp"
 #include "caf/io/basp_broker.hpp"
@@ -15,7 +15,7 @@
 #include "caf/io/scribe.hpp"
 #include "caf/make_counted.hpp"
 #include "caf/send.hpp"
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

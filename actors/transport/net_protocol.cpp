@@ -1,7 +1,7 @@
-#include "actors/transport/net_protocol.hpp"
+#include "caf-raft/actors/transport/net_protocol.hpp"
 
-#include "actors/messages.hpp"
-#include "config/errc.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "actors/transport/net_scribe.hpp"
+#include "caf-raft/actors/transport/net_scribe.hpp"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/transport/net_tls.hpp"
+#include "caf-raft/actors/transport/net_tls.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/basp/header.hpp"
 #include "caf/io/middleman.hpp"
@@ -17,7 +17,7 @@
 #include "caf/io/scribe.hpp"
 #include "caf/make_counted.hpp"
 #include "caf/openssl/session.hpp"
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

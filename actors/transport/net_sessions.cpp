@@ -1,6 +1,6 @@
-#include "actors/transport/net_sessions.hpp"
+#include "caf-raft/actors/transport/net_sessions.hpp"
 
-#include "config/tls_identity.hpp"
+#include "caf-raft/config/tls_identity.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "actors/transport/net_tls.hpp"
+#include "caf-raft/actors/transport/net_tls.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -5,7 +5,7 @@
 
 #include "caf/expected.hpp"
 #include "caf/io/network/rw_state.hpp"
-#include "config/tls_settings.hpp"
+#include "caf-raft/config/tls_settings.hpp"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;

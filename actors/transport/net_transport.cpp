@@ -1,19 +1,19 @@
-#include "actors/transport/net_transport.hpp"
+#include "caf-raft/actors/transport/net_transport.hpp"
 
 #include <map>
 #include <random>
 
 #include <spdlog/spdlog.h>
 
-#include "actors/messages.hpp"
-#include "actors/transport/net_connector.hpp"
-#include "actors/transport/net_doorman.hpp"
-#include "actors/transport/net_gateway.hpp"
-#include "actors/log_limiter.hpp"
-#include "actors/transport/net_protocol.hpp"
-#include "actors/transport/cluster_identity.hpp"
-#include "actors/transport/net_sessions.hpp"
-#include "actors/transport/net_tls.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/transport/net_connector.hpp"
+#include "caf-raft/actors/transport/net_doorman.hpp"
+#include "caf-raft/actors/transport/net_gateway.hpp"
+#include "caf-raft/actors/log_limiter.hpp"
+#include "caf-raft/actors/transport/net_protocol.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
+#include "caf-raft/actors/transport/net_sessions.hpp"
+#include "caf-raft/actors/transport/net_tls.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/actor_clock.hpp"
@@ -22,9 +22,9 @@
 #include "caf/openssl/manager.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
-#include "config/null_logger.hpp"
-#include "config/errc.hpp"
-#include "config/tls_identity.hpp"
+#include "caf-raft/config/null_logger.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/tls_identity.hpp"
 
 namespace raft {
 

@@ -6,11 +6,11 @@
 #include <memory>
 #include <string>
 
-#include "actors/transport/address_provider.hpp"
-#include "actors/messages.hpp"
+#include "caf-raft/actors/transport/address_provider.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
-#include "config/tls_settings.hpp"
+#include "caf-raft/config/tls_settings.hpp"
 
 namespace spdlog {
 class logger;

@@ -11,9 +11,9 @@
 #include <string>
 
 #include "caf/message.hpp"
-#include "config/errc.hpp"
-#include "fsm/state_machine.hpp"
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace raft::bench {
 
@@ -38,7 +38,7 @@ struct apply_signal {
 
 /// The snapshot of a counting_fsm: its count as decimal text (the peer's
 /// countSnapshot).
-class count_snapshot : public fsm::snapshot {
+class count_snapshot : public raft::fsm::snapshot {
 public:
   explicit count_snapshot(uint64_t n) : n_(n) {
   }
@@ -62,7 +62,7 @@ private:
 
 /// A no-op state machine that only counts the commands applied to it (the
 /// peer's countingFSM); snapshots hold the count.
-class counting_fsm : public fsm::state_machine {
+class counting_fsm : public raft::fsm::state_machine {
 public:
   /// `sig` may be null (nobody waits on the count in this process).
   explicit counting_fsm(std::shared_ptr<apply_signal> sig = nullptr)
@@ -76,8 +76,8 @@ public:
     return caf::message{};
   }
 
-  caf::expected<std::unique_ptr<fsm::snapshot>> take_snapshot() override {
-    return std::unique_ptr<fsm::snapshot>{new count_snapshot(count_.load())};
+  caf::expected<std::unique_ptr<raft::fsm::snapshot>> take_snapshot() override {
+    return std::unique_ptr<raft::fsm::snapshot>{new count_snapshot(count_.load())};
   }
 
   caf::error restore(snapshot_reader& in) override {

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "storage/log_store.hpp"
-#include "storage/sqlite_store.hpp"
-#include "storage/stable_store.hpp"
+#include "caf-raft/storage/log_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 
 namespace raft::bench {
 

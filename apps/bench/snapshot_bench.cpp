@@ -45,23 +45,23 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/transport/inmem_transport.hpp"
-#include "actors/messages.hpp"
-#include "actors/node.hpp"
-#include "apps/bench/cli.hpp"
-#include "apps/bench/watchdog.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/node.hpp"
+#include "caf-raft/apps/bench/cli.hpp"
+#include "caf-raft/apps/bench/watchdog.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
-#include "config/errc.hpp"
-#include "fsm/kv/kv_command.hpp"
-#include "fsm/kv/kv_fsm.hpp"
-#include "fsm/kv/kv_messages.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/kv/kv_command.hpp"
+#include "caf-raft/fsm/kv/kv_fsm.hpp"
+#include "caf-raft/fsm/kv/kv_messages.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;
@@ -316,7 +316,7 @@ struct member {
   std::string dir;
   std::shared_ptr<sqlite_store> store;
   std::shared_ptr<snapshot_store> snaps;
-  std::shared_ptr<fsm::kv_fsm> fsm;
+  std::shared_ptr<raft::fsm::kv_fsm> fsm;
   node_actor handle;
 };
 
@@ -355,7 +355,7 @@ public:
     if (!conf.servers.empty())
       if (auto err = bootstrap_cluster(*m.store, *m.store, conf))
         throw run_error("bootstrap of " + id + ": " + describe(err));
-    m.fsm = std::make_shared<fsm::kv_fsm>();
+    m.fsm = std::make_shared<raft::fsm::kv_fsm>();
     node_options no;
     no.settings = settings_;
     no.settings.local_id = id;
@@ -531,7 +531,7 @@ void run_snapshot(caf::actor_system& sys, const options& o,
     ctx->total = puts;
     ctx->payload = [value_bytes](uint64_t seq) {
       std::string value(value_bytes, static_cast<char>('a' + seq % 26));
-      return fsm::encode(fsm::kv_command::put(key_of(seq), std::move(value)));
+      return raft::fsm::encode(raft::fsm::kv_command::put(key_of(seq), std::move(value)));
     };
     std::fprintf(stderr, "filling: %llu puts of %d KiB, %d clients\n",
                  static_cast<unsigned long long>(puts), o.value_kb, o.conc);
@@ -678,7 +678,7 @@ void run_disk(caf::actor_system& sys, const options& o,
     auto keys = static_cast<uint64_t>(o.keys);
     ctx->payload = [size, keys](uint64_t seq) {
       std::string value(size, static_cast<char>('a' + seq % 26));
-      return fsm::encode(fsm::kv_command::put(key_of(seq % keys),
+      return raft::fsm::encode(raft::fsm::kv_command::put(key_of(seq % keys),
                                               std::move(value)));
     };
     auto cpu0 = cpu_seconds();

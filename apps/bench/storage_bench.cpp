@@ -29,8 +29,8 @@
 
 #include <sqlite3.h>
 
-#include "config/errc.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 using namespace raft;
 

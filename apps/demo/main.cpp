@@ -17,16 +17,16 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/transport/inmem_transport.hpp"
-#include "actors/messages.hpp"
-#include "actors/node.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/node.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/scoped_actor.hpp"
-#include "config/errc.hpp"
-#include "fsm/simple_fsm.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;
@@ -37,7 +37,7 @@ struct member {
   std::string id;
   std::string dir;
   std::shared_ptr<sqlite_store> store;
-  std::shared_ptr<fsm::simple_fsm> fsm;
+  std::shared_ptr<raft::fsm::simple_fsm> fsm;
   node_actor handle;
   bool up = false;
 };
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     if (!store)
       die(describe(store.error()));
     m.store = *store;
-    m.fsm = std::make_shared<fsm::simple_fsm>();
+    m.fsm = std::make_shared<raft::fsm::simple_fsm>();
     node_options opts;
     opts.settings.local_id = m.id;
     opts.settings.heartbeat_timeout = 200ms;

@@ -28,29 +28,29 @@
 
 #include <nlohmann/json.hpp>
 
-#include "apps/raftd/kv_service.hpp"
-#include "apps/raftd/snapshot_file.hpp"
-#include "fsm/kv/kv_fsm.hpp"
-#include "storage/span_reader.hpp"
-#include "actors/transport/net_client.hpp"
-#include "actors/messages.hpp"
-#include "config/version.hpp"
-#include "fsm/kv/kv_messages.hpp"
-#include "bootstrap/inspect.hpp"
-#include "bootstrap/recover.hpp"
-#include "bootstrap/seed_snapshot.hpp"
-#include "actors/transport/cluster_identity.hpp"
-#include "storage/crc.hpp"
-#include "config/text.hpp"
+#include "caf-raft/apps/raftd/kv_service.hpp"
+#include "caf-raft/apps/raftd/snapshot_file.hpp"
+#include "caf-raft/fsm/kv/kv_fsm.hpp"
+#include "caf-raft/storage/span_reader.hpp"
+#include "caf-raft/actors/transport/net_client.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/config/version.hpp"
+#include "caf-raft/fsm/kv/kv_messages.hpp"
+#include "caf-raft/bootstrap/inspect.hpp"
+#include "caf-raft/bootstrap/recover.hpp"
+#include "caf-raft/bootstrap/seed_snapshot.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
+#include "caf-raft/storage/crc.hpp"
+#include "caf-raft/config/text.hpp"
 #include <openssl/evp.h>
-#include "config/tls_identity.hpp"
+#include "caf-raft/config/tls_identity.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/scoped_actor.hpp"
-#include "config/errc.hpp"
-#include "apps/raftd/node_config.hpp"
-#include "config/tls_settings.hpp"
-#include "actors/transport/address_provider.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/apps/raftd/node_config.hpp"
+#include "caf-raft/config/tls_settings.hpp"
+#include "caf-raft/actors/transport/address_provider.hpp"
 
 
 using namespace raft;
@@ -701,7 +701,7 @@ int cmd_status(session& s, std::vector<std::string> args) {
 }
 
 void print_result(const options& o, const std::string& op,
-                  const std::string& key, const fsm::kv_result& r) {
+                  const std::string& key, const raft::fsm::kv_result& r) {
   if (o.json) {
     json j{{"op", op},
            {"ok", r.ok},
@@ -733,8 +733,8 @@ void print_result(const options& o, const std::string& op,
 
 int cmd_kv(session& s, std::vector<std::string> args) {
   auto& o = s.opts();
-  fsm::kv_result r;
-  auto keep = [&](fsm::kv_result& x) { r = std::move(x); };
+  raft::fsm::kv_result r;
+  auto keep = [&](raft::fsm::kv_result& x) { r = std::move(x); };
   if (o.command == "put") {
     if (auto file = take_option(args, "--file")) {
       // Values too large for a command line.
@@ -925,7 +925,7 @@ int cmd_snapshot_save(session& s, const std::string& path) {
 /// A digest of the state's keys and values (SHA-256, first 16 bytes in
 /// hex), independent of revisions and encoding: equal on servers, and in
 /// saved files, that hold the same data.
-std::string state_hash(const fsm::kv_fsm& state) {
+std::string state_hash(const raft::fsm::kv_fsm& state) {
   auto ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   for (auto& [k, e] : state.items()) {
@@ -947,7 +947,7 @@ int cmd_snapshot_status(const options& o, std::vector<std::string> args) {
   auto f = read_snapshot_file(args[1]);
   if (!f)
     check(f.error());
-  fsm::kv_fsm state;
+  raft::fsm::kv_fsm state;
   span_reader in{f->state};
   check(state.restore(in));
   std::ostringstream crc;
@@ -1027,15 +1027,15 @@ int cmd_snapshot_restore(session& s, const std::string& path) {
 /// describe the old cluster's members), plus `id`'s own if given.
 bytes without_old_records(const bytes& state, const std::string& id,
                           const std::string& client) {
-  fsm::kv_fsm::map_type map;
+  raft::fsm::kv_fsm::map_type map;
   index_t applied = 0;
-  check(fsm::kv_fsm::decode_snapshot(state, map, applied));
+  check(raft::fsm::kv_fsm::decode_snapshot(state, map, applied));
   for (auto i = map.lower_bound(client_address_prefix);
        i != map.end() && i->first.rfind(client_address_prefix, 0) == 0;)
     i = map.erase(i);
   if (!client.empty())
-    map[client_address_prefix + id] = fsm::kv_fsm::entry{client, applied};
-  return fsm::kv_fsm::encode_snapshot(map, applied);
+    map[client_address_prefix + id] = raft::fsm::kv_fsm::entry{client, applied};
+  return raft::fsm::kv_fsm::encode_snapshot(map, applied);
 }
 
 /// `snapshot restore FILE --data-dir DIR --id ID --raft-address ADDR`

@@ -1,4 +1,4 @@
-#include "apps/raftd/health.hpp"
+#include "caf-raft/apps/raftd/health.hpp"
 
 #include <string>
 

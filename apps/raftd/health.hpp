@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 
 namespace raft {
 

@@ -1,10 +1,10 @@
-#include "apps/raftd/http_endpoint.hpp"
+#include "caf-raft/apps/raftd/http_endpoint.hpp"
 
 #include <CivetServer.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

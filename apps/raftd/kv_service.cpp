@@ -1,4 +1,4 @@
-#include "apps/raftd/kv_service.hpp"
+#include "caf-raft/apps/raftd/kv_service.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -6,8 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/transport/address_provider.hpp"
-#include "apps/raftd/health.hpp"
+#include "caf-raft/actors/transport/address_provider.hpp"
+#include "caf-raft/apps/raftd/health.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/io/middleman_actor.hpp"
@@ -15,13 +15,13 @@
 #include "caf/openssl/manager.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "config/errc.hpp"
-#include "config/text.hpp"
-#include "config/tls_identity.hpp"
-#include "config/version.hpp"
-#include "fsm/kv/kv_command.hpp"
-#include "storage/file_snapshot_store.hpp"
-#include "actors/transport/cluster_identity.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/text.hpp"
+#include "caf-raft/config/tls_identity.hpp"
+#include "caf-raft/config/version.hpp"
+#include "caf-raft/fsm/kv/kv_command.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
 
 namespace raft {
 
@@ -248,7 +248,7 @@ void ask_node(kv_ptr self, caf::typed_response_promise<R> rp,
 
 /// Refuses an empty key and keys or values over max-value-size, before
 /// anything is replicated.
-caf::error check_command(kv_ptr self, const fsm::kv_command& cmd) {
+caf::error check_command(kv_ptr self, const raft::fsm::kv_command& cmd) {
   if (cmd.key.empty())
     return make_error(errc::not_valid, "empty key: give a key");
   if (cmd.key.rfind(reserved_prefix, 0) == 0)
@@ -275,28 +275,28 @@ caf::error check_command(kv_ptr self, const fsm::kv_command& cmd) {
 }
 
 /// The FSM's answer inside an apply's response.
-caf::expected<fsm::kv_result> kv_answer(caf::message& response) {
-  if (response.match_elements<fsm::kv_result>())
-    return response.get_as<fsm::kv_result>(0);
+caf::expected<raft::fsm::kv_result> kv_answer(caf::message& response) {
+  if (response.match_elements<raft::fsm::kv_result>())
+    return response.get_as<raft::fsm::kv_result>(0);
   if (response.match_elements<caf::error>())
     return response.get_as<caf::error>(0);
   return make_error(errc::bad_message,
                     "unexpected answer of the state machine");
 }
 
-using kv_promise = caf::typed_response_promise<fsm::kv_result>;
+using kv_promise = caf::typed_response_promise<raft::fsm::kv_result>;
 
 /// Replicates a put, delete or compare-and-swap and answers the FSM's
 /// result.
-kv_promise apply_command(kv_ptr self, const fsm::kv_command& cmd,
+kv_promise apply_command(kv_ptr self, const raft::fsm::kv_command& cmd,
                          std::function<forward_fn(kv_promise)> forward_of) {
-  auto rp = self->make_response_promise<fsm::kv_result>();
+  auto rp = self->make_response_promise<raft::fsm::kv_result>();
   if (auto err = check_command(self, cmd)) {
     rp.deliver(std::move(err));
     return rp;
   }
   auto forward = forward_of ? forward_of(rp) : forward_fn{};
-  auto data = fsm::encode(cmd);
+  auto data = raft::fsm::encode(cmd);
   with_node(self, rp, [=](const node_actor& node) mutable {
     self->request(node, self->state.opts.request_timeout, apply_atom_v, data)
       .then(
@@ -314,8 +314,8 @@ kv_promise apply_command(kv_ptr self, const fsm::kv_command& cmd,
   return rp;
 }
 
-fsm::kv_result local_read(kv_ptr self, const std::string& key) {
-  fsm::kv_result r;
+raft::fsm::kv_result local_read(kv_ptr self, const std::string& key) {
+  raft::fsm::kv_result r;
   if (auto f = self->state.opts.fsm->get()) {
     r.index = f->applied_index();
     if (auto e = f->get_entry(key)) {
@@ -329,7 +329,7 @@ fsm::kv_result local_read(kv_ptr self, const std::string& key) {
 
 /// A read: linearizable through ReadIndex on the leader unless `stale`.
 kv_promise get(kv_ptr self, bool fwd, const std::string& key, bool stale) {
-  auto rp = self->make_response_promise<fsm::kv_result>();
+  auto rp = self->make_response_promise<raft::fsm::kv_result>();
   if (stale) {
     // A stopped worker's state machine is empty or old, with nothing to
     // show it: refuse rather than answer from it.
@@ -375,8 +375,8 @@ index_promise change(kv_ptr self, bool fwd, const configuration_change& ch) {
     ask_node(self, rp, forward, change_atom_v, ch);
     return rp;
   }
-  auto forget = fsm::encode(
-    fsm::kv_command::del(client_address_prefix + ch.id));
+  auto forget = raft::fsm::encode(
+    raft::fsm::kv_command::del(client_address_prefix + ch.id));
   with_node(self, rp, [=](const node_actor& node) mutable {
     auto timeout = self->state.opts.request_timeout;
     self->request(node, timeout, change_atom_v, ch)
@@ -403,8 +403,8 @@ index_promise add(kv_ptr self, bool fwd, const configuration_change& ch,
   auto rp = self->make_response_promise<index_t>();
   auto forward = fwd ? forward_as(self, rp, change_atom_v, ch, client)
                      : forward_fn{};
-  auto data = fsm::encode(
-    fsm::kv_command::put(client_address_prefix + ch.id, client));
+  auto data = raft::fsm::encode(
+    raft::fsm::kv_command::put(client_address_prefix + ch.id, client));
   with_node(self, rp, [=](const node_actor& node) mutable {
     self->request(node, self->state.opts.request_timeout, apply_atom_v, data)
       .then([=](index_t, caf::message&) mutable {
@@ -769,8 +769,8 @@ void rewrite_client_records(kv_ptr self, const node_actor& node,
     if (f && f->get(client_address_prefix + id) == addr)
       continue;
     ++*pending;
-    auto data = fsm::encode(
-      fsm::kv_command::put(client_address_prefix + id, addr));
+    auto data = raft::fsm::encode(
+      raft::fsm::kv_command::put(client_address_prefix + id, addr));
     self->request(node, self->state.opts.request_timeout, apply_atom_v, data)
       .then([finish](index_t, caf::message&) { finish(); },
             [self, finish, id = id](caf::error& err) {
@@ -845,7 +845,7 @@ void on_down(kv_ptr self, const caf::down_msg& dm) {
 /// the leader (false for requests forwarded already).
 kv_promise put(kv_ptr self, bool fwd, const std::string& key,
                const std::string& value) {
-  return apply_command(self, fsm::kv_command::put(key, value),
+  return apply_command(self, raft::fsm::kv_command::put(key, value),
                        [=](kv_promise rp) -> forward_fn {
                          if (!fwd)
                            return {};
@@ -855,7 +855,7 @@ kv_promise put(kv_ptr self, bool fwd, const std::string& key,
 }
 
 kv_promise del(kv_ptr self, bool fwd, const std::string& key) {
-  return apply_command(self, fsm::kv_command::del(key),
+  return apply_command(self, raft::fsm::kv_command::del(key),
                        [=](kv_promise rp) -> forward_fn {
                          if (!fwd)
                            return {};
@@ -869,7 +869,7 @@ kv_promise cas(kv_ptr self, bool fwd, const std::string& key,
   std::optional<std::string> exp;
   if (has_expected)
     exp = expected;
-  return apply_command(self, fsm::kv_command::cas(key, exp, value),
+  return apply_command(self, raft::fsm::kv_command::cas(key, exp, value),
                        [=](kv_promise rp) -> forward_fn {
                          if (!fwd)
                            return {};

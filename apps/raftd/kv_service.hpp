@@ -8,12 +8,12 @@
 #include <mutex>
 #include <string>
 
-#include "actors/engine.hpp"
-#include "actors/messages.hpp"
+#include "caf-raft/actors/engine.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
-#include "fsm/kv/kv_fsm.hpp"
-#include "fsm/kv/kv_messages.hpp"
+#include "caf-raft/fsm/kv/kv_fsm.hpp"
+#include "caf-raft/fsm/kv/kv_messages.hpp"
 
 namespace spdlog {
 class logger;
@@ -28,19 +28,19 @@ class cluster_identity;
 /// readers ask here for the current one instead of keeping a pointer.
 class kv_fsm_slot {
 public:
-  void set(std::shared_ptr<fsm::kv_fsm> x) {
+  void set(std::shared_ptr<raft::fsm::kv_fsm> x) {
     std::lock_guard<std::mutex> guard{mtx_};
     fsm_ = std::move(x);
   }
 
-  std::shared_ptr<fsm::kv_fsm> get() const {
+  std::shared_ptr<raft::fsm::kv_fsm> get() const {
     std::lock_guard<std::mutex> guard{mtx_};
     return fsm_;
   }
 
 private:
   mutable std::mutex mtx_;
-  std::shared_ptr<fsm::kv_fsm> fsm_;
+  std::shared_ptr<raft::fsm::kv_fsm> fsm_;
 };
 
 /// The most a `kv_snapshot_read_atom` answers at once.
@@ -96,15 +96,15 @@ struct kv_service_options {
 /// leader and its client address. Clients do not redirect themselves.
 using kv_service_actor = caf::typed_actor<
   // Oversized keys or values fail with `too_large` before replication.
-  caf::replies_to<kv_put_atom, std::string, std::string>::with<fsm::kv_result>,
-  caf::replies_to<kv_del_atom, std::string>::with<fsm::kv_result>,
+  caf::replies_to<kv_put_atom, std::string, std::string>::with<raft::fsm::kv_result>,
+  caf::replies_to<kv_del_atom, std::string>::with<raft::fsm::kv_result>,
   // (key, has_expected, expected, value): the FSM's compare-and-swap.
   caf::replies_to<kv_cas_atom, std::string, bool, std::string,
-                  std::string>::with<fsm::kv_result>,
+                  std::string>::with<raft::fsm::kv_result>,
   // (key, stale): linearizable through ReadIndex on the leader (then read
   // from the leader's FSM) unless `stale`, which reads this node's FSM;
   // `index` is the applied index.
-  caf::replies_to<kv_get_atom, std::string, bool>::with<fsm::kv_result>,
+  caf::replies_to<kv_get_atom, std::string, bool>::with<raft::fsm::kv_result>,
   // A membership change; with a client address, it is recorded first.
   caf::replies_to<change_atom, configuration_change>::with<index_t>,
   caf::replies_to<change_atom, configuration_change,
@@ -112,12 +112,12 @@ using kv_service_actor = caf::typed_actor<
   caf::replies_to<transfer_atom, std::string>::with<bool>,
   // The same, forwarded by a follower.
   caf::replies_to<kv_fwd_atom, kv_put_atom, std::string,
-                  std::string>::with<fsm::kv_result>,
-  caf::replies_to<kv_fwd_atom, kv_del_atom, std::string>::with<fsm::kv_result>,
+                  std::string>::with<raft::fsm::kv_result>,
+  caf::replies_to<kv_fwd_atom, kv_del_atom, std::string>::with<raft::fsm::kv_result>,
   caf::replies_to<kv_fwd_atom, kv_cas_atom, std::string, bool, std::string,
-                  std::string>::with<fsm::kv_result>,
+                  std::string>::with<raft::fsm::kv_result>,
   caf::replies_to<kv_fwd_atom, kv_get_atom, std::string,
-                  bool>::with<fsm::kv_result>,
+                  bool>::with<raft::fsm::kv_result>,
   caf::replies_to<kv_fwd_atom, change_atom,
                   configuration_change>::with<index_t>,
   caf::replies_to<kv_fwd_atom, change_atom, configuration_change,

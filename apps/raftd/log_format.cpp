@@ -1,4 +1,4 @@
-#include "apps/raftd/log_format.hpp"
+#include "caf-raft/apps/raftd/log_format.hpp"
 
 #include <memory>
 

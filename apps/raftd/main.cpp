@@ -26,28 +26,28 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/transport/address_book.hpp"
-#include "actors/transport/cluster_identity.hpp"
-#include "actors/engine.hpp"
-#include "apps/raftd/http_endpoint.hpp"
-#include "apps/raftd/kv_service.hpp"
-#include "apps/raftd/log_format.hpp"
-#include "actors/manifold.hpp"
-#include "actors/messages.hpp"
-#include "actors/transport/net_transport.hpp"
-#include "actors/supervisor.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/actors/transport/address_book.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
+#include "caf-raft/actors/engine.hpp"
+#include "caf-raft/apps/raftd/http_endpoint.hpp"
+#include "caf-raft/apps/raftd/kv_service.hpp"
+#include "caf-raft/apps/raftd/log_format.hpp"
+#include "caf-raft/actors/manifold.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/transport/net_transport.hpp"
+#include "caf-raft/actors/supervisor.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/openssl/publish.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
-#include "config/errc.hpp"
-#include "config/strict_settings.hpp"
-#include "apps/raftd/node_config.hpp"
-#include "config/version.hpp"
-#include "config/tls_identity.hpp"
-#include "fsm/kv/kv_fsm.hpp"
-#include "storage/sqlite_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/strict_settings.hpp"
+#include "caf-raft/apps/raftd/node_config.hpp"
+#include "caf-raft/config/version.hpp"
+#include "caf-raft/config/tls_identity.hpp"
+#include "caf-raft/fsm/kv/kv_fsm.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 
 
 using namespace raft;
@@ -246,7 +246,7 @@ int run(node_config& cfg) {
     mc.clock_name = "clock";
     mc.agent_name = "agent";
     mc.transport_name = "transport";
-    mc.fsm = std::make_shared<fsm::kv_fsm>();
+    mc.fsm = std::make_shared<raft::fsm::kv_fsm>();
     mc.logger = log;
     mc.prometheus_registerer = registry;
     mc.new_worker = spawn_worker;
@@ -266,7 +266,7 @@ int run(node_config& cfg) {
     // snapshot) into it, and entries are applied once per state.
     raft_manifold.start = [mc, slot](dependency_context& ctx) {
       auto m = mc;
-      auto f = std::make_shared<fsm::kv_fsm>();
+      auto f = std::make_shared<raft::fsm::kv_fsm>();
       m.fsm = f;
       auto result = manifold(m).start(ctx);
       if (result)

@@ -1,13 +1,13 @@
-#include "apps/raftd/node_config.hpp"
+#include "caf-raft/apps/raftd/node_config.hpp"
 
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 
-#include "actors/transport/address_provider.hpp"
+#include "caf-raft/actors/transport/address_provider.hpp"
 #include "caf/config_option_adder.hpp"
-#include "config/errc.hpp"
-#include "config/text.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/text.hpp"
 
 namespace raft {
 

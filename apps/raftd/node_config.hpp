@@ -6,9 +6,9 @@
 #include <map>
 #include <string>
 
-#include "config/node_process_config.hpp"
+#include "caf-raft/config/node_process_config.hpp"
 #include "caf/error.hpp"
-#include "config/tls_settings.hpp"
+#include "caf-raft/config/tls_settings.hpp"
 
 namespace raft {
 

@@ -1,4 +1,4 @@
-#include "apps/raftd/snapshot_file.hpp"
+#include "caf-raft/apps/raftd/snapshot_file.hpp"
 
 #include <cstdio>
 #include <fstream>
@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/errc.hpp"
-#include "storage/crc.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/crc.hpp"
 
 namespace raft {
 

@@ -4,7 +4,7 @@
 
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "storage/snapshot_store.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace raft {
 

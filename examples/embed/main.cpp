@@ -36,7 +36,7 @@ CAF_END_TYPE_ID_BLOCK(embed_example)
 namespace example {
 
 /// The counter's state as a snapshot: eight bytes.
-class counter_snapshot final : public fsm::snapshot {
+class counter_snapshot final : public raft::fsm::snapshot {
 public:
   explicit counter_snapshot(int64_t value) : value_(value) {
   }
@@ -58,7 +58,7 @@ private:
 };
 
 /// The host's state machine: a counter that each command adds to.
-class counter final : public fsm::state_machine {
+class counter final : public raft::fsm::state_machine {
 public:
   caf::message apply(const raft::log_entry& e) override {
     if (e.data.size() == sizeof(int64_t)) {
@@ -70,8 +70,8 @@ public:
     return caf::make_message(value_);
   }
 
-  caf::expected<std::unique_ptr<fsm::snapshot>> take_snapshot() override {
-    return std::unique_ptr<fsm::snapshot>{new counter_snapshot(value_)};
+  caf::expected<std::unique_ptr<raft::fsm::snapshot>> take_snapshot() override {
+    return std::unique_ptr<raft::fsm::snapshot>{new counter_snapshot(value_)};
   }
 
   caf::error restore(raft::snapshot_reader& in) override {

@@ -1,8 +1,8 @@
-#include "fsm/kv/kv_command.hpp"
+#include "caf-raft/fsm/kv/kv_command.hpp"
 
-#include "config/errc.hpp"
+#include "caf-raft/config/errc.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 namespace {
 
@@ -182,4 +182,4 @@ caf::expected<kv_command> decode(const raft::bytes& buf) {
   return cmd;
 }
 
-} // namespace fsm
+} // namespace raft::fsm

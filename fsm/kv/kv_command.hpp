@@ -6,9 +6,9 @@
 
 #include "caf/expected.hpp"
 #include "caf/meta/type_name.hpp"
-#include "storage/log_entry.hpp"
+#include "caf-raft/storage/log_entry.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 /// The operations of `kv_fsm`.
 enum class kv_op : uint8_t {
@@ -96,4 +96,4 @@ typename Inspector::result_type inspect(Inspector& f, kv_result& x) {
            x.revision, x.index);
 }
 
-} // namespace fsm
+} // namespace raft::fsm

@@ -1,14 +1,14 @@
-#include "fsm/kv/kv_fsm.hpp"
+#include "caf-raft/fsm/kv/kv_fsm.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 #include <boost/crc.hpp>
 
-#include "config/errc.hpp"
-#include "fsm/kv/kv_messages.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/kv/kv_messages.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 namespace {
 
@@ -362,4 +362,4 @@ caf::error kv_fsm::decode_snapshot(const raft::bytes& buf, map_type& map,
   return caf::none;
 }
 
-} // namespace fsm
+} // namespace raft::fsm

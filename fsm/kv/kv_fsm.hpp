@@ -7,10 +7,10 @@
 #include <optional>
 #include <string>
 
-#include "fsm/kv/kv_command.hpp"
-#include "fsm/state_machine.hpp"
+#include "caf-raft/fsm/kv/kv_command.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
 
-namespace fsm {
+namespace raft::fsm {
 
 /// A replicated key-value map driven by `kv_command`s (put, del, cas).
 ///
@@ -95,4 +95,4 @@ private:
   raft::index_t applied_ = 0;
 };
 
-} // namespace fsm
+} // namespace raft::fsm

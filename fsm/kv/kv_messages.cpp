@@ -1,4 +1,4 @@
-#include "fsm/kv/kv_messages.hpp"
+#include "caf-raft/fsm/kv/kv_messages.hpp"
 
 #include "caf/actor_system_config.hpp"
 

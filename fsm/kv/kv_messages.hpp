@@ -7,13 +7,13 @@
 // `caf::id_block::caf_raft_kv::end` if it registers this one, else at
 // `caf::id_block::caf_raft::end`.
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/type_id.hpp"
-#include "fsm/kv/kv_command.hpp"
+#include "caf-raft/fsm/kv/kv_command.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(caf_raft_kv, caf::id_block::caf_raft::end)
 
-  CAF_ADD_TYPE_ID(caf_raft_kv, (fsm::kv_result))
+  CAF_ADD_TYPE_ID(caf_raft_kv, (raft::fsm::kv_result))
   // The key-value service of raftd (apps/raftd/kv_service.cpp).
   CAF_ADD_ATOM(caf_raft_kv, raft, kv_put_atom, "kvput")
   CAF_ADD_ATOM(caf_raft_kv, raft, kv_get_atom, "kvget")

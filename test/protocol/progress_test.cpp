@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE progress
 #include <boost/test/unit_test.hpp>
 
-#include "actors/protocol/progress.hpp"
+#include "caf-raft/actors/protocol/progress.hpp"
 
 // The leader's flow control for one follower (etcd-raft's Progress): probe
 // until the logs match (§5.3), then pipeline within a window.

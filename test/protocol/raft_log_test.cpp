@@ -4,7 +4,7 @@
 // compaction and truncation. Links raft-protocol alone, without CAF.
 #include <boost/test/unit_test.hpp>
 
-#include "actors/protocol/raft_log.hpp"
+#include "caf-raft/actors/protocol/raft_log.hpp"
 
 using namespace raft;
 

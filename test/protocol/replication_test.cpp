@@ -4,8 +4,8 @@
 // alone, without CAF.
 #include <boost/test/unit_test.hpp>
 
-#include "actors/protocol/raft_log.hpp"
-#include "actors/protocol/replication.hpp"
+#include "caf-raft/actors/protocol/raft_log.hpp"
+#include "caf-raft/actors/protocol/replication.hpp"
 
 using namespace raft;
 

@@ -3,9 +3,9 @@
 // alone, without CAF.
 #include <boost/test/unit_test.hpp>
 
-#include "actors/protocol/consensus.hpp"
-#include "actors/protocol/rules.hpp"
-#include "actors/protocol/vote_tally.hpp"
+#include "caf-raft/actors/protocol/consensus.hpp"
+#include "caf-raft/actors/protocol/rules.hpp"
+#include "caf-raft/actors/protocol/vote_tally.hpp"
 
 using namespace raft;
 

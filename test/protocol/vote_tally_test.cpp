@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE vote_tally
 #include <boost/test/unit_test.hpp>
 
-#include "actors/protocol/vote_tally.hpp"
+#include "caf-raft/actors/protocol/vote_tally.hpp"
 
 // §5.2: a candidate wins with votes from a majority of the voters of its
 // configuration, each voter counted once.

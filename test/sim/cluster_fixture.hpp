@@ -29,20 +29,20 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/messages.hpp"
-#include "actors/node.hpp"
-#include "actors/protocol/rules.hpp"
-#include "actors/transport/inmem_transport.hpp"
-#include "bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/node.hpp"
+#include "caf-raft/actors/protocol/rules.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scheduler/test_coordinator.hpp"
 #include "caf/send.hpp"
-#include "config/errc.hpp"
-#include "fsm/simple_fsm.hpp"
-#include "storage/inmem_snapshot_store.hpp"
-#include "storage/span_reader.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/storage/inmem_snapshot_store.hpp"
+#include "caf-raft/storage/span_reader.hpp"
 #include "history.hpp"
 #include "sim.hpp"
 #include "sim_store.hpp"
@@ -69,7 +69,7 @@ public:
     std::shared_ptr<sim_store> store;
     /// Survives crashes like the store (it stands for the disk).
     std::shared_ptr<inmem_snapshot_store> snaps;
-    std::shared_ptr<fsm::simple_fsm> fsm;
+    std::shared_ptr<raft::fsm::simple_fsm> fsm;
     std::shared_ptr<node_probe> probe;
     node_actor handle;
     bool up = false;
@@ -146,7 +146,7 @@ public:
     auto& m = nodes[i];
     // The process restarts on whatever its disk kept.
     m.store->revive();
-    m.fsm = std::make_shared<fsm::simple_fsm>();
+    m.fsm = std::make_shared<raft::fsm::simple_fsm>();
     m.probe = std::make_shared<node_probe>();
     node_options opts;
     opts.settings = settings;
@@ -702,7 +702,7 @@ public:
       // A reference state machine fed the committed log: commands apply,
       // restore entries replace the state.
       auto applied = m.probe->applied;
-      fsm::simple_fsm reference;
+      raft::fsm::simple_fsm reference;
       bool complete = true;
       for (index_t k = 1; k <= applied && complete; ++k) {
         auto it = committed.find(k);

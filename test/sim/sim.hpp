@@ -15,7 +15,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "actors/messages.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"

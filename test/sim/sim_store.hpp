@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "config/errc.hpp"
-#include "storage/inmem_store.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
 
 namespace raft::test {
 
