@@ -9,6 +9,22 @@
 namespace raft {
 
 caf::error bootstrap(const config& cfg) {
+  configuration conf;
+  conf.servers.push_back(
+    server{suffrage::voter, cfg.local_id, bootstrap_address});
+  return bootstrap(cfg, conf);
+}
+
+caf::error bootstrap(const config& cfg, const configuration& founders) {
+  // A founder missing from its own configuration would start as a server
+  // that was never a member, and never vote or campaign.
+  if (!founders.is_voter(cfg.local_id))
+    return make_error(errc::not_valid,
+                      "bootstrapping raft cluster: the founders' "
+                      "configuration lacks this server, "
+                        + cfg.local_id
+                        + ", as a voter; give every founder the same "
+                          "configuration, naming each of them as a voter");
   if (auto err = cfg.validate_for_bootstrap())
     return err;
   // The same settings rules as a worker's (the original ran the full worker
@@ -24,10 +40,7 @@ caf::error bootstrap(const config& cfg) {
   auto snapshots = new_snapshot_store(cfg.storage_dir, retain, cfg.logger);
   if (!snapshots)
     return std::move(snapshots.error());
-  configuration conf;
-  conf.servers.push_back(
-    server{suffrage::voter, cfg.local_id, bootstrap_address});
-  if (auto err = bootstrap_cluster(**store, **store, conf)) {
+  if (auto err = bootstrap_cluster(**store, **store, founders)) {
     auto code = is(err, errc::cant_bootstrap) ? errc::cant_bootstrap
                                               : static_cast<errc>(err.code());
     return make_error(code, "bootstrapping raft cluster: " + describe(err));

@@ -2,6 +2,7 @@
 
 #include "caf/error.hpp"
 #include "caf-raft/config/config.hpp"
+#include "caf-raft/storage/configuration.hpp"
 
 namespace raft {
 
@@ -20,5 +21,13 @@ constexpr const char* bootstrap_address = "localhost";
 /// running worker fails at once with `errc::locked` (the original waited a
 /// minute for a start timeout).
 caf::error bootstrap(const config& cfg);
+
+/// Bootstraps a new cluster of several founding servers (HashiCorp's
+/// BootstrapCluster with a configuration): `founders` names every voter
+/// with its real address, and every founder bootstraps with the same
+/// configuration, each in its own `cfg.storage_dir`. Fails as the one-server
+/// form does, and with `not_valid` if `founders` breaks a configuration rule
+/// or does not name `cfg.local_id`.
+caf::error bootstrap(const config& cfg, const configuration& founders);
 
 } // namespace raft

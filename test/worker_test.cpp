@@ -187,6 +187,30 @@ BOOST_AUTO_TEST_CASE(bootstrap_writes_term_one_and_a_configuration) {
   BOOST_TEST(std::filesystem::is_directory(dir + "/snapshots"));
 }
 
+BOOST_AUTO_TEST_CASE(bootstrap_with_founders_writes_their_configuration) {
+  auto cfg = make_config();
+  cfg.fsm = nullptr;
+  cfg.transport = nullptr;
+  configuration founders;
+  founders.servers = {server{suffrage::voter, "123", "10.0.0.1:7000"},
+                      server{suffrage::voter, "456", "10.0.0.2:7000"}};
+  // Every founder must be in it: the check comes before the store is made.
+  configuration others;
+  others.servers = {server{suffrage::voter, "456", "10.0.0.2:7000"}};
+  auto err = bootstrap(cfg, others);
+  BOOST_TEST(is(err, errc::not_valid));
+  BOOST_TEST(describe(err).find("lacks this server, 123") != std::string::npos);
+  BOOST_TEST(!std::filesystem::exists(dir + "/logs"));
+  BOOST_REQUIRE(!bootstrap(cfg, founders));
+  auto store = new_log_store(dir);
+  BOOST_REQUIRE(store);
+  log_entry e;
+  BOOST_REQUIRE(!(*store)->get_log(1, e));
+  auto conf = decode_configuration(e.data);
+  BOOST_REQUIRE(conf);
+  BOOST_TEST((*conf == founders));
+}
+
 BOOST_AUTO_TEST_CASE(bootstrap_twice_fails) {
   bootstrap_dir();
   auto cfg = make_config();
