@@ -97,7 +97,10 @@ enum observation_kind : uint8_t {
   observe_peer = 2,
   /// A vote or pre-vote request arrived (RequestVoteObservation).
   observe_vote_request = 4,
-  observe_all = 7,
+  /// Leader: a follower went silent for a lease period, or answered again
+  /// (FailedHeartbeatObservation and ResumedHeartbeatObservation).
+  observe_heartbeat = 8,
+  observe_all = 15,
 };
 
 /// What observers of a node are told (HashiCorp's observations): the
@@ -109,16 +112,21 @@ struct observation {
   std::string leader;
   uint8_t kind = observe_state;
   /// `observe_peer`: the server that joined or left; `observe_vote_request`:
-  /// the candidate.
+  /// the candidate; `observe_heartbeat`: the follower.
   std::string peer;
   /// `observe_peer`: it left.
   bool removed = false;
+  /// `observe_heartbeat`: it went silent (false: it answers again).
+  bool failed = false;
+  /// `observe_heartbeat`, failed: how long ago it last answered this
+  /// leader (at least a lease period; since leadership began if never).
+  caf::timespan last_contact{0};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, observation& x) {
   return f(caf::meta::type_name("observation"), x.server, x.role, x.term,
-           x.leader, x.kind, x.peer, x.removed);
+           x.leader, x.kind, x.peer, x.removed, x.failed, x.last_contact);
 }
 
 /// A leader as `leader` reports it: id and address, both empty if unknown.

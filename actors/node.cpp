@@ -195,6 +195,7 @@ void flush(node_ptr self) {
   if (rd.state_changed)
     notify_state(self);
   notify_peers(self);
+  notify_heartbeats(self);
 }
 
 // -- snapshots (§7) -------------------------------------------------------------

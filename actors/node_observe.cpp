@@ -201,6 +201,10 @@ void add_observer(node_ptr self, caf::actor observer, uint8_t kinds) {
   xs.erase(std::remove_if(xs.begin(), xs.end(),
                           [&](auto& x) { return x.first == observer; }),
            xs.end());
+  st.heartbeats_observed = (kinds & observe_heartbeat) != 0
+                           || std::any_of(xs.begin(), xs.end(), [](auto& x) {
+                                return (x.second & observe_heartbeat) != 0;
+                              });
   if (kinds == 0) {
     // Deregistered: as an observer and as a leadership subscriber.
     auto& ys = st.leadership_subscribers;
@@ -246,6 +250,38 @@ void notify_peers(node_ptr self) {
       tell_observers(self, obs);
     }
   st.observed_servers = std::move(now);
+}
+
+void notify_heartbeats(node_ptr self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.role() != role::leader) {
+    // A new leadership starts with every follower presumed answering.
+    st.silent_peers.clear();
+    st.heard_at.clear();
+    st.leader_since = self->clock().now();
+    return;
+  }
+  if (!st.heartbeats_observed)
+    return;
+  observation obs{core.id(), core.role(), core.term(), core.leader_id(),
+                  observe_heartbeat};
+  for (auto& [id, f] : core.followers()) {
+    if (f.silent == (st.silent_peers.count(id) != 0))
+      continue;
+    obs.peer = id;
+    obs.failed = f.silent;
+    obs.last_contact = caf::timespan{0};
+    if (f.silent) {
+      auto i = st.heard_at.find(id);
+      auto since = i != st.heard_at.end() ? i->second : st.leader_since;
+      obs.last_contact = self->clock().now() - since;
+      st.silent_peers.insert(id);
+    } else {
+      st.silent_peers.erase(id);
+    }
+    tell_observers(self, obs);
+  }
 }
 
 void notify_vote_request(node_ptr self, const vote_request& x) {

@@ -244,6 +244,8 @@ void on_replication_report(node_ptr self, const replication_report& r) {
       || r.term != st.core->term())
     return;
   st.core->on_replicated(r.follower, r.match_index, r.acked_round);
+  if (st.heartbeats_observed)
+    st.heard_at[r.follower] = self->clock().now();
   schedule_flush(self);
 }
 

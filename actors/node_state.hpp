@@ -140,6 +140,13 @@ struct node_state {
   /// The latest configuration observers were told of: its index and ids.
   index_t observed_config_index = 0;
   std::set<std::string> observed_servers;
+  /// Leader, while an observer wants heartbeats: when each follower last
+  /// answered, which followers observers were told are silent, and when
+  /// this leadership began (the contact of one never heard).
+  bool heartbeats_observed = false;
+  std::map<std::string, caf::actor_clock::time_point> heard_at;
+  std::set<std::string> silent_peers;
+  caf::actor_clock::time_point leader_since;
   /// Told `(leader_atom, bool, term)` on every gain and loss of
   /// leadership (HashiCorp's LeaderCh).
   std::vector<caf::actor> leadership_subscribers;
@@ -204,6 +211,9 @@ void add_observer(node_ptr self, caf::actor observer, uint8_t kinds);
 
 /// Tells observers of servers that joined or left the latest configuration.
 void notify_peers(node_ptr self);
+
+/// Tells observers of followers that went silent or answer again.
+void notify_heartbeats(node_ptr self);
 
 /// Tells observers of a vote request.
 void notify_vote_request(node_ptr self, const vote_request& x);

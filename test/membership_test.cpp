@@ -485,6 +485,52 @@ BOOST_AUTO_TEST_CASE(observers_filter_what_they_hear_and_deregister) {
   BOOST_TEST(all->size() == before);
 }
 
+BOOST_AUTO_TEST_CASE(observers_hear_failed_and_resumed_heartbeats) {
+  // HashiCorp's FailedHeartbeatObservation and ResumedHeartbeatObservation:
+  // the leader says once that a follower went silent for a lease period,
+  // and how long ago it last answered, and once that it answers again.
+  cluster c{3, 31};
+  auto l = leader_of(c);
+  auto silent = (l + 1) % 3;
+  auto heard = std::make_shared<std::vector<observation>>();
+  auto state_only = std::make_shared<std::vector<observation>>();
+  auto record = [&](std::shared_ptr<std::vector<observation>> into) {
+    return c.sys.spawn([into](caf::event_based_actor*) -> caf::behavior {
+      return {[into](const observation& o) { into->push_back(o); }};
+    });
+  };
+  caf::anon_send(c.nodes[l].handle, observe_atom_v, record(heard),
+                 uint8_t{observe_heartbeat});
+  caf::anon_send(c.nodes[l].handle, observe_atom_v, record(state_only),
+                 uint8_t{observe_state});
+  c.run_for(std::chrono::seconds{1});
+  BOOST_TEST(heard->empty()); // every follower answers
+  // The follower's answers are lost: the leader keeps its quorum with the
+  // other one and reports the silent one, once.
+  c.cut(silent, l);
+  c.run_for(std::chrono::seconds{2});
+  BOOST_REQUIRE(c.leader() == static_cast<int>(l));
+  BOOST_REQUIRE(heard->size() == 1u);
+  auto& failed = heard->front();
+  BOOST_TEST(failed.kind == observe_heartbeat);
+  BOOST_TEST(failed.peer == c.nodes[silent].id);
+  BOOST_TEST(failed.failed);
+  BOOST_TEST(failed.server == c.nodes[l].id);
+  // Silent for a whole lease period (100 ms here), at most two.
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              failed.last_contact)
+              .count();
+  BOOST_TEST(ms >= 100);
+  BOOST_TEST(ms <= 250);
+  c.heal();
+  c.run_for(std::chrono::seconds{1});
+  BOOST_REQUIRE(heard->size() == 2u);
+  BOOST_TEST(heard->back().peer == c.nodes[silent].id);
+  BOOST_TEST(!heard->back().failed);
+  for (auto& o : *state_only)
+    BOOST_TEST(o.kind == observe_state);
+}
+
 BOOST_AUTO_TEST_CASE(late_observers_learn_the_state_and_subscribers_hear_leadership) {
   // HashiCorp's LeaderCh delivers every gain and loss of leadership, and
   // an observer registered late still learns the current state (issue 18).

@@ -283,6 +283,7 @@ void consensus::on_replicated(const std::string& peer, index_t match,
     return;
   auto& f = i->second;
   f.contacted = true;
+  f.silent = false;
   f.acked_round = std::max(f.acked_round, acked_round);
   // A follower cannot hold more of this leader's log than there is.
   match = std::min(match, log_.last_index());
@@ -336,8 +337,10 @@ void consensus::handle(const install_snapshot_response& resp) {
   if (resp.term > term_)
     become_follower(resp.term, std::string{});
   else if (role_ == role::leader && resp.term == term_)
-    if (auto i = followers_.find(resp.from); i != followers_.end())
+    if (auto i = followers_.find(resp.from); i != followers_.end()) {
       i->second.contacted = true;
+      i->second.silent = false;
+    }
 }
 
 void consensus::ack_snapshot_chunk(const install_snapshot_request& req,
@@ -473,6 +476,7 @@ void consensus::on_timer(timer_kind kind, uint64_t generation) {
       for (auto& [id, f] : followers_) {
         if (f.contacted && is_voter(id))
           ++contacted;
+        f.silent = !f.contacted;
         f.contacted = false;
       }
       if (contacted < rules::quorum_size(voters().size())) {

@@ -73,6 +73,9 @@ struct follower_view {
   uint64_t acked_round = 0;
   /// Heard from in the current lease period.
   bool contacted = false;
+  /// Not heard from during the whole last lease period, and not since
+  /// (HashiCorp's failed heartbeats, for observers).
+  bool silent = false;
   /// New for every (re)addition, so that the replicator of an earlier
   /// membership of the same server is replaced, never reused.
   uint64_t generation = 0;
