@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libcaf-dev libssl-dev libsqlite3-dev
       libspdlog-dev prometheus-cpp-dev libcivetweb-dev nlohmann-json3-dev libboost-test-dev
-      openssl nftables)
+      openssl nftables help2man dpkg-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

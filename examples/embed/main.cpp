@@ -266,9 +266,8 @@ int run(const options& opts) {
   cfg.storage_dir = opts.data_dir;
   cfg.local_id = opts.id;
   cfg.clock = &sys.clock();
-  cfg.heartbeat_timeout = 500ms;
-  cfg.election_timeout = 500ms;
-  cfg.leader_lease_timeout = 250ms;
+  // The timeouts are the library's (HashiCorp's): 1 s, 1 s and a 500 ms
+  // leader lease.
   auto cluster = raft::cluster_identity::open(opts.data_dir + "/cluster-id");
   if (!cluster) {
     log->error("{}", raft::describe(cluster.error()));
