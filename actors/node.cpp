@@ -1,4 +1,5 @@
 #include "caf-raft/actors/node.hpp"
+#include "caf-raft/actors/commit_trace.hpp"
 
 #include "caf-raft/actors/node_state.hpp"
 
@@ -39,6 +40,9 @@ bool sent_before_durable(const outgoing& m) {
 
 void transmit(node_ptr self, outgoing& m) {
   auto& st = self->state;
+  if (commit_trace::enabled())
+    if (auto r = std::get_if<append_response>(&m.msg); r && r->success)
+      commit_trace::note(commit_trace::stage::answered, r->index, r->index);
   auto msg = std::visit([](auto& x) { return caf::make_message(std::move(x)); },
                         m.msg);
   caf::anon_send(st.opts.transport, rpc_atom_v, st.core->id(), std::move(m.to),
@@ -81,16 +85,19 @@ void start_write(node_ptr self, persist_request req) {
   auto& st = self->state;
   auto seq = ++st.write_seq;
   st.in_flight_seq = seq;
+  index_t first = 0;
   index_t idx = 0;
   term_t term = 0;
   term_t hard_term = req.hard_state ? req.term : 0;
   if (!req.entries.empty()) {
+    first = req.entries.front().index;
     idx = req.entries.back().index;
     term = req.entries.back().term;
   }
   self->request(st.writer, caf::infinite, persist_atom_v, seq, std::move(req))
     .then(
-      [self, idx, term, hard_term](uint64_t done) {
+      [self, first, idx, term, hard_term](uint64_t done) {
+        commit_trace::note(commit_trace::stage::persisted, first, idx);
         on_persisted(self, done, idx, term, hard_term);
       },
       [self](caf::error& err) { on_child_error(self, err); });
@@ -328,7 +335,12 @@ node_internal_actor::behavior_type node_impl(node_ptr self,
       on_rpc(self, x);
     },
     [=](const vote_response& x) { on_vote_response(self, x); },
-    [=](const append_request& x) { on_rpc(self, x); },
+    [=](const append_request& x) {
+      if (!x.entries.empty())
+        commit_trace::note(commit_trace::stage::received,
+                           x.entries.front().index, x.entries.back().index);
+      on_rpc(self, x);
+    },
     [=](const append_response& x) { on_append_response(self, x); },
     [=](const timeout_now& x) { on_rpc(self, x); },
     [=](const install_snapshot_request& x) { on_snapshot_chunk(self, x); },

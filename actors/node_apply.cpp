@@ -1,4 +1,5 @@
 #include "caf-raft/actors/node_state.hpp"
+#include "caf-raft/actors/commit_trace.hpp"
 
 namespace raft::node_detail {
 
@@ -38,6 +39,9 @@ void note_restore_applied(node_ptr self, const apply_result& r) {
 
 void on_applied(node_ptr self, std::vector<apply_result>& results) {
   auto& st = self->state;
+  if (!results.empty())
+    commit_trace::note(commit_trace::stage::applied, results.front().index,
+                       results.back().index);
   for (auto& r : results) {
     st.applied = r.index;
     note_restore_applied(self, r);
@@ -83,6 +87,8 @@ void dispatch_committed(node_ptr self) {
                                                        : core.commit_index();
   if (commit <= st.dispatched)
     return;
+  commit_trace::note(commit_trace::stage::committed, st.dispatched + 1,
+                     commit);
   std::vector<log_entry> entries;
   core.log().slice(st.dispatched + 1, commit, SIZE_MAX, SIZE_MAX, entries);
   st.dispatched = commit;

@@ -1,4 +1,5 @@
 #include "caf-raft/actors/node_state.hpp"
+#include "caf-raft/actors/commit_trace.hpp"
 
 namespace raft::node_detail {
 
@@ -243,6 +244,8 @@ void on_replication_report(node_ptr self, const replication_report& r) {
   if (i == st.replicators.end() || i->second.epoch != r.epoch
       || r.term != st.core->term())
     return;
+  commit_trace::note(commit_trace::stage::acknowledged, r.match_index,
+                     r.match_index);
   st.core->on_replicated(r.follower, r.match_index, r.acked_round);
   if (st.heartbeats_observed)
     st.heard_at[r.follower] = self->clock().now();

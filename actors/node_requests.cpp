@@ -1,4 +1,5 @@
 #include "caf-raft/actors/node_state.hpp"
+#include "caf-raft/actors/commit_trace.hpp"
 
 namespace raft::node_detail {
 
@@ -19,6 +20,8 @@ caf::result<index_t, caf::message> request_apply(node_ptr self, bytes& data) {
   auto rp = self->make_response_promise<index_t, caf::message>();
   auto idx = propose_and_await(self, entry_type::command, std::move(data), now,
                                st.applies, rp);
+  if (idx != 0)
+    commit_trace::note(commit_trace::stage::proposed, idx, idx);
   if (idx != 0 && st.metrics) {
     st.metrics->apply();
     st.proposed_at.emplace_back(idx, std::chrono::steady_clock::now());

@@ -1,4 +1,5 @@
 #include "caf-raft/actors/replicator.hpp"
+#include "caf-raft/actors/commit_trace.hpp"
 
 #include <chrono>
 #include <map>
@@ -96,6 +97,9 @@ void execute(replicator_ptr self) {
   for (auto& req : fx.sends) {
     if (st.peer)
       time_request(st, req);
+    if (!req.entries.empty())
+      commit_trace::note(commit_trace::stage::sent, req.entries.front().index,
+                         req.entries.back().index);
     auto from = req.leader;
     caf::anon_send(st.opts.transport, rpc_atom_v, std::move(from),
                    r.follower(), caf::make_message(std::move(req)));

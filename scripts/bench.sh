@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Runs the Go peer (../shared/peers/hashicorp-bench: hashicorp/raft +
-# raft-boltdb) and raft-bench (caf-raft, one process per node, network
+# Runs the peers (../shared/peers: hashicorp-bench, HashiCorp's raft with
+# raft-boltdb; canonical-raft-bench, Canonical's libraft with its libuv
+# backend) and raft-bench (caf-raft, one process per node, network
 # transport, SQLite synchronous=FULL) back to back with the same flags, then
 # prints median [min-max] per configuration (../shared/peers/limits/
-# summarize.py), a table of ours/peer ratios of the medians, and the issue's
-# targets as met / not met.
+# summarize.py), tables of ours/peer ratios of the medians against each
+# peer, issue 20's targets as met / not met, and with STAGES=1 where a
+# commit's time goes at concurrency 1 (raft-bench -stages).
 #
 #   scripts/bench.sh                          # full sweep, 5 interleaved rounds
 #   REPEAT=3 scripts/bench.sh                 # three rounds
@@ -24,7 +26,7 @@
 # its lines say run=<round>. An explicit -repeat N is passed through instead
 # (each program then runs its N clusters in one go).
 # Environment: REPEAT (5 without arguments, else 1), TRANSPORTS ("tls tcp"),
-# PEER (1), PEERS (<repo>/../shared/peers), BUILD_DIR (<repo>/build),
+# PEER (1), PEER_NAMES ("hashicorp canonical-raft"), STAGES (0), PEERS (<repo>/../shared/peers), BUILD_DIR (<repo>/build),
 # OUT (raw lines; default a fresh /tmp file, kept and named), BASELINE_DIR
 # (a build folder holding an earlier raft-bench: it runs in each round in
 # the peer's place, over the same transports, and the ratio tables compare
@@ -34,6 +36,9 @@ top="$(cd "$(dirname "$0")/.." && pwd)"
 peers="${PEERS:-$top/../shared/peers}"
 TRANSPORTS="${TRANSPORTS:-tls tcp}"
 PEER="${PEER:-1}"
+# The peers run in each round: HashiCorp's raft (Go) and Canonical's raft
+# (C, dqlite's engine), both from ../shared/peers.
+PEER_NAMES="${PEER_NAMES:-hashicorp canonical-raft}"
 BUILD_DIR="${BUILD_DIR:-$top/build}"
 BASELINE_DIR="${BASELINE_DIR:-}"
 [ -n "$BASELINE_DIR" ] && PEER=0
@@ -67,8 +72,10 @@ status=0
 for round in $(seq 1 "$rounds"); do
   renumber() { sed -E "s/ run=1( |\$)/ run=$round\1/"; }
   if [ "$PEER" = 1 ]; then
-    # The peer's run.sh reads BUILD_DIR too (for its Go build): not ours.
-    env -u BUILD_DIR "$peers/hashicorp-bench/run.sh" "$@" | renumber | tee -a "$out" || status=1
+    # The peers' run.sh read BUILD_DIR too (for their own builds): not ours.
+    for p in $PEER_NAMES; do
+      env -u BUILD_DIR "$peers/$p-bench/run.sh" "$@" | renumber | tee -a "$out" || status=1
+    done
   fi
   for t in $TRANSPORTS; do
     extra=()
@@ -77,6 +84,7 @@ for round in $(seq 1 "$rounds"); do
       "$BASELINE_DIR/raft-bench" "$@" "${extra[@]}" | renumber \
         | sed -E 's/(^| )peer=caf-raft( |$)/\1peer=baseline\2/' | tee -a "$out" || status=1
     fi
+    [ "${STAGES:-0}" = 1 ] && extra+=(-stages)
     "$BUILD_DIR/raft-bench" "$@" "${extra[@]}" | renumber | tee -a "$out" || status=1
   done
 done
@@ -84,21 +92,22 @@ echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg); finished $(date -u +%FT%TZ
 
 echo "# summary (median [min-max] per configuration; raw lines in $out)"
 # summarize.py treats unknown keys as part of the configuration: drop ours
-# (rss_*), which the ratio table below reports.
-sed -E 's/ rss_(rest|load|follower)_mb=[0-9.]+//g' "$out" | python3 "$peers/limits/summarize.py"
+# (rss_*), which the ratio table below reports, and the stages lines.
+grep -v '^stages ' "$out" | sed -E 's/ rss_(rest|load|follower)_mb=[0-9.]+//g' \
+  | python3 "$peers/limits/summarize.py"
 python3 - "$out" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    if line.startswith("#") or "=" not in line:
+    if line.startswith("#") or line.startswith("stages ") or "=" not in line:
         continue
     kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
     peer = kv.get("peer")
-    if peer == "hashicorp-raft":
-        who = "peer"
+    if peer in ("hashicorp-raft", "canonical-raft"):
+        who = peer
     elif peer == "baseline":
-        # An earlier build of ours in the peer's place, per transport.
-        who = "peer-" + kv.get("transport", "?").split("-", 1)[0]
+        # An earlier build of ours in the peers' place, per transport.
+        who = "baseline-" + kv.get("transport", "?").split("-", 1)[0]
     elif peer == "caf-raft":
         who = "ours-" + kv.get("transport", "?").split("-", 1)[0]
     else:
@@ -113,55 +122,74 @@ def med(xs, m):
 
 fmt = lambda x: "-" if x is None else (f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}")
 metrics = ["ops_per_s", "p50_ms", "p99_ms", "cpu_us_per_op", "leader_avg_batch", "follower_avg_batch"]
-variants = sorted({w for by in rows.values() for w in by if w.startswith("ours")})
+present = {w for by in rows.values() for w in by}
+variants = sorted(w for w in present if w.startswith("ours"))
 
-def peer_of(by, v):
-    # The baseline build of the same transport, else the Go peer.
-    return by.get("peer-" + v.split("-", 1)[1], by.get("peer", []))
+def peer_rows(by, v, peer):
+    # "baseline": the earlier build of the same transport.
+    if peer == "baseline":
+        return by.get("baseline-" + v.split("-", 1)[1], [])
+    return by.get(peer, [])
+peers = [p for p in ("canonical-raft", "hashicorp-raft") if p in present]
+if any(w.startswith("baseline-") for w in present):
+    peers = ["baseline"]
 for v in variants:
-    print(f"# {v} vs peer: median ours/median peer=ratio (ops_per_s, batches: >1 is better for us; latency, CPU: <1 is better for us); RSS of ours in MiB (largest node process)")
-    print("nodes conc size sync   n " + " ".join(f"{m:>24}" for m in metrics) + "  rss_rest/load/follower")
-    for key in sorted(rows):
-        by = rows[key]
-        if v not in by:
-            continue
-        cells = []
-        for m in metrics:
-            o = med(by[v], m)
-            p = med(peer_of(by, v), m)
-            r = f"{o / p:.2f}" if (o is not None and p) else "-"
-            cells.append(f"{fmt(o)}/{fmt(p)}={r}")
-        n, c, s, sync = key
-        rss = "/".join(fmt(med(by[v], f"rss_{k}_mb")) for k in ("rest", "load", "follower"))
-        cnt = f"{len(by[v])}/{len(peer_of(by, v))}"
-        print(f"{n:>5} {c:>4} {s:>4} {sync:<5} {cnt:>3} " + " ".join(f"{x:>24}" for x in cells) + f"  {rss}")
+    for peer in peers:
+        print(f"# {v} vs {peer}: median ours/median peer=ratio (ops_per_s, batches: >1 is better for us; latency, CPU: <1 is better for us); RSS of ours in MiB (largest node process)")
+        print("nodes conc size sync   n " + " ".join(f"{m:>24}" for m in metrics) + "  rss_rest/load/follower")
+        for key in sorted(rows):
+            by = rows[key]
+            if v not in by:
+                continue
+            theirs = peer_rows(by, v, peer)
+            cells = []
+            for m in metrics:
+                o = med(by[v], m)
+                p = med(theirs, m)
+                r = f"{o / p:.2f}" if (o is not None and p) else "-"
+                cells.append(f"{fmt(o)}/{fmt(p)}={r}")
+            n, c, s, sync = key
+            rss = "/".join(fmt(med(by[v], f"rss_{k}_mb")) for k in ("rest", "load", "follower"))
+            cnt = f"{len(by[v])}/{len(theirs)}"
+            print(f"{n:>5} {c:>4} {s:>4} {sync:<5} {cnt:>3} " + " ".join(f"{x:>24}" for x in cells) + f"  {rss}")
 
-# The issue's targets: 3 nodes (and 1 node for the last), 128 B, fsync on.
+# Issue 20's targets: 128 B, fsync on; ratios of medians against the peer
+# named, measured in the same run.
 targets = [
-    ((3, 1), "ops_per_s", ">=", 2.0, "3 nodes conc 1: commits/s >= 2x peer"),
-    ((3, 64), "ops_per_s", ">=", 8.0, "3 nodes conc 64: commits/s >= 8x peer"),
-    ((3, 64), "p99_ms", "<=", 0.25, "3 nodes conc 64: p99 <= 1/4 of peer"),
-    ((3, 256), "ops_per_s", ">=", 3.0, "3 nodes conc 256: commits/s >= 3x peer"),
-    ((3, 256), "cpu_abs", "<=", 40.0, "3 nodes conc 256: CPU per commit <= 40 us (all nodes)"),
-    ((1, 1), "ops_per_s", ">=", 2.0, "1 node conc 1: commits/s >= 2x peer"),
+    ("canonical-raft", (3, 1), "ops_per_s", ">=", 1.0, "3 nodes conc 1: commits/s >= Canonical raft"),
+    ("canonical-raft", (3, 1), "p50_ms", "<=", 1.0, "3 nodes conc 1: p50 <= Canonical raft"),
+    ("canonical-raft", (3, 1), "cpu_us_per_op", "<=", 2.0, "3 nodes conc 1: CPU per commit <= 2x Canonical raft"),
+    ("canonical-raft", (1, 1), "ops_per_s", ">=", 1.2, "1 node conc 1: commits/s >= 1.2x Canonical raft"),
+    ("canonical-raft", (3, 64), "ops_per_s", ">=", 4.0, "3 nodes conc 64: commits/s >= 4x Canonical raft"),
+    ("canonical-raft", (3, 256), "ops_per_s", ">=", 4.0, "3 nodes conc 256: commits/s >= 4x Canonical raft"),
+    ("hashicorp-raft", (3, 64), "ops_per_s", ">=", 4.0, "3 nodes conc 64: commits/s >= 4x HashiCorp"),
+    ("hashicorp-raft", (3, 256), "ops_per_s", ">=", 4.0, "3 nodes conc 256: commits/s >= 4x HashiCorp"),
 ]
-if any(w.startswith("peer-") for by in rows.values() for w in by):
-    variants = []  # an earlier build of ours is no peer for issue #7's targets
+if peers == ["baseline"]:
+    variants = []  # an earlier build of ours is no peer for the targets
 for v in variants:
-    print(f"# targets ({v}, 128 B, fsync, medians)")
-    for (n, c), m, op, want, text in targets:
+    print(f"# issue 20 targets ({v}, 128 B, fsync, medians)")
+    for peer, (n, c), m, op, want, text in targets:
         by = rows.get((n, c, 128, "fsync"), {})
-        if v not in by or (m != "cpu_abs" and not peer_of(by, v)):
+        if v not in by or not by.get(peer):
             print(f"  {text}: not measured")
             continue
-        if m == "cpu_abs":
-            got = med(by[v], "cpu_us_per_op")
-            shown = f"{got:.1f} us"
-        else:
-            o, p = med(by[v], m), med(peer_of(by, v), m)
-            got = o / p if p else float("nan")
-            shown = f"{got:.2f}x ({fmt(o)} vs {fmt(p)})"
+        o, p = med(by[v], m), med(by[peer], m)
+        got = o / p if p else float("nan")
         ok = got >= want if op == ">=" else got <= want
-        print(f"  {text}: {shown} -> {'MET' if ok else 'NOT MET'}")
+        print(f"  {text}: {got:.2f}x ({fmt(o)} vs {fmt(p)}) -> {'MET' if ok else 'NOT MET'}")
+# raft-bench -stages: the per-stage medians of ours, per configuration.
+stages = {}
+for line in open(sys.argv[1]):
+    if line.startswith("stages "):
+        kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
+        if kv.get("peer") != "caf-raft":
+            continue
+        stages.setdefault((int(kv["nodes"]), int(kv["conc"])), []).append(kv)
+for (n, c), xs in sorted(stages.items()):
+    names = [k for k in xs[0] if k.endswith("_us")]
+    print(f"# where a commit's time goes, nodes={n} conc={c} (median over runs of each run's median, µs)")
+    for k in names:
+        print(f"  {k[:-3]:<18} {statistics.median(float(x[k]) for x in xs):8.1f}")
 PY
 exit "$status"

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 
 #include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/commit_trace.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
@@ -85,11 +86,21 @@ inline void issue(caf::event_based_actor* self, std::shared_ptr<client_ctx> c) {
   }
   self->request(c->node, c->timeout, apply_atom_v, *c->payload)
     .then(
-      [self, c, t0](index_t, caf::message&) {
+      [self, c, t0](index_t idx, caf::message&) {
+        auto t1 = steady::now();
         c->out->sample->add(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now()
-                                                               - t0)
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
             .count());
+        if (commit_trace::enabled()) {
+          auto ns = [](steady::time_point t) {
+            return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     t.time_since_epoch())
+              .count();
+          };
+          commit_trace::note_at(commit_trace::stage::requested, idx, idx,
+                                ns(t0));
+          commit_trace::note_at(commit_trace::stage::done, idx, idx, ns(t1));
+        }
         issue(self, c);
       },
       [self, c](caf::error&) {

@@ -75,6 +75,7 @@
 #include "caf-raft/apps/bench/counting_fsm.hpp"
 #include "caf-raft/apps/bench/counting_store.hpp"
 #include "caf-raft/apps/bench/load.hpp"
+#include "caf-raft/apps/bench/stages.hpp"
 #include "caf-raft/apps/bench/watchdog.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf/actor_system.hpp"
@@ -253,6 +254,8 @@ public:
       return state();
     if (cmd == "BENCH")
       return bench(kv);
+    if (cmd == "TRACE")
+      return trace(kv);
     return "ERR unknown command " + cmd;
   }
 
@@ -329,6 +332,17 @@ private:
                   static_cast<unsigned long long>(store_->calls.load()),
                   static_cast<unsigned long long>(store_->entries.load()));
     return buf;
+  }
+
+  // TRACE on=1 | TRACE file=PATH: starts recording the commit stages, or
+  // writes them to PATH and stops (raft-bench -stages).
+  std::string trace(std::map<std::string, std::string>& kv) {
+    if (kv.count("on") != 0) {
+      commit_trace::enable(true);
+      return "OK";
+    }
+    auto n = dump_trace(kv["file"]);
+    return "OK records=" + std::to_string(n);
   }
 
   // BENCH conc=.. size=.. secs=.. warmup=..
@@ -470,6 +484,8 @@ struct options {
   /// request timeout: `-apply-timeout 10` costs about a fifth of the
   /// commits/s at 3 nodes conc 64.
   double apply_timeout = 0;
+  /// Concurrency-1 runs also print where a commit's time goes (stages.hpp).
+  bool stages = false;
   /// CAF settings for the nodes, e.g.
   /// --work-stealing.moderate-sleep-duration=1ms (for experiments); each
   /// is appended to the result line as caf:group.key=value.
@@ -483,7 +499,8 @@ struct options {
                "usage: raft-bench [-nodes 1,3] [-conc 1,8,64,256] [-size 128] "
                "[-secs 5] [-warmup 1] [-repeat 1] [-dir DIR] [-keep] "
                "[-nosync] [-insecure] [-v] [-loglevel warn] [-timeout SECS] "
-               "[-apply-timeout 0] [-make-certs PATH] [--caf.group.key=value ...]\n");
+               "[-apply-timeout 0] [-make-certs PATH] [-stages] "
+               "[--caf.group.key=value ...]\n");
   std::exit(2);
 }
 
@@ -534,6 +551,8 @@ options parse_driver(int argc, char** argv) {
         o.make_certs = value();
       else if (f.name == "keep")
         o.keep = true;
+      else if (f.name == "stages")
+        o.stages = true;
       else if (f.name == "nosync")
         o.nosync = true;
       else if (f.name == "insecure")
@@ -821,6 +840,26 @@ std::chrono::milliseconds secs_ms(double secs) {
   return std::chrono::milliseconds{static_cast<int64_t>(secs * 1000)};
 }
 
+/// Collects every node's commit trace of the last run and prints the
+/// per-stage breakdown as a "stages" line (and a table on stderr).
+void print_stages(std::vector<std::unique_ptr<child>>& kids, child* leader,
+                  const std::string& base, int n, int conc, int rep) {
+  std::optional<trace_view> lead;
+  std::vector<trace_view> followers;
+  for (auto& c : kids) {
+    auto file = base + "/trace-" + c->id() + ".txt";
+    c->request("TRACE file=" + file, 60s);
+    if (c.get() == leader)
+      lead.emplace(file);
+    else
+      followers.emplace_back(file);
+  }
+  // The entries the load generator answered during the window.
+  auto line = stage_breakdown(*lead, followers, 1, 100'000'000);
+  std::printf("stages peer=%s nodes=%d conc=%d run=%d %s\n", peer_name, n,
+              conc, rep, line.c_str());
+}
+
 void run_cluster(const options& o, const std::string& run_dir, int n, int rep) {
   auto base = run_dir + "/n" + std::to_string(n) + "-r" + std::to_string(rep);
   std::filesystem::create_directories(base);
@@ -893,6 +932,10 @@ void run_cluster(const options& o, const std::string& run_dir, int n, int rep) {
                       conc, o.size, o.warmup, o.apply_timeout);
         leader->request(req, secs_ms(o.warmup) + 2min);
       }
+      bool trace = o.stages && conc == 1;
+      if (trace)
+        for (auto& c : kids)
+          c->request("TRACE on=1", 30s);
       auto before = states(kids);
       auto cpu0 = node_cpu_seconds(kids);
       std::snprintf(req, sizeof(req), "BENCH conc=%d size=%d secs=%g warmup=0 "
@@ -934,6 +977,8 @@ void run_cluster(const options& o, const std::string& run_dir, int n, int rep) {
         o.nosync ? "nosync-synchronous-normal" : "fsync",
         o.insecure ? "tcp-127.0.0.1" : "tls-127.0.0.1", rep, rss_rest,
         rss_load, rss_follower, extra.c_str());
+      if (trace)
+        print_stages(kids, leader, base, n, conc, rep);
       std::fflush(stdout);
     }
   } catch (...) {
