@@ -13,9 +13,8 @@ namespace {
 /// thousand commits a second, each about ten records.
 constexpr size_t max_records = 4'000'000;
 
-std::atomic<bool> on_{false};
-std::mutex mtx_;
-std::vector<record> records_;
+std::mutex records_mtx;
+std::vector<record> records;
 
 } // namespace
 
@@ -27,13 +26,9 @@ const char* to_string(stage x) {
 }
 
 void enable(bool on) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  records_.clear();
-  on_.store(on, std::memory_order_relaxed);
-}
-
-bool enabled() {
-  return on_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> guard{records_mtx};
+  records.clear();
+  detail::recording.store(on, std::memory_order_relaxed);
 }
 
 int64_t now_ns() {
@@ -45,9 +40,9 @@ int64_t now_ns() {
 void note_at(stage what, index_t first, index_t last, int64_t ns) {
   if (!enabled() || last < first)
     return;
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (records_.size() < max_records)
-    records_.push_back(record{what, first, last, ns});
+  std::lock_guard<std::mutex> guard{records_mtx};
+  if (records.size() < max_records)
+    records.push_back(record{what, first, last, ns});
 }
 
 void note(stage what, index_t first, index_t last) {
@@ -56,8 +51,8 @@ void note(stage what, index_t first, index_t last) {
 }
 
 std::vector<record> take() {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return std::exchange(records_, {});
+  std::lock_guard<std::mutex> guard{records_mtx};
+  return std::exchange(records, {});
 }
 
 } // namespace raft::commit_trace

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,7 +41,7 @@ enum class stage : uint8_t {
   done,
 };
 
-constexpr size_t stage_count = 10;
+constexpr size_t stage_count = static_cast<size_t>(stage::done) + 1;
 
 /// The stage's name as raft-bench prints it.
 const char* to_string(stage x);
@@ -57,8 +58,17 @@ struct record {
 /// Starts recording (forgetting earlier records), or stops with false.
 void enable(bool on);
 
+namespace detail {
+
+/// Whether recording is on: read inline at every stage point.
+inline std::atomic<bool> recording{false};
+
+} // namespace detail
+
 /// True while recording.
-bool enabled();
+inline bool enabled() {
+  return detail::recording.load(std::memory_order_relaxed);
+}
 
 /// Records `what` for [first, last] now, if recording.
 void note(stage what, index_t first, index_t last);

@@ -5,11 +5,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "caf-raft/config/errc.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -7,11 +7,11 @@
 #include <stdexcept>
 
 #include "caf-raft/actors/messages.hpp"
-#include "caf/actor_system.hpp"
-#include "caf/typed_event_based_actor.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/fsm/state_machine.hpp"
 #include "caf-raft/storage/span_reader.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/typed_event_based_actor.hpp"
 
 namespace raft {
 

@@ -3,9 +3,9 @@
 #include <memory>
 
 #include "caf-raft/actors/messages.hpp"
+#include "caf-raft/fsm/state_machine.hpp"
 #include "caf/actor.hpp"
 #include "caf/fwd.hpp"
-#include "caf-raft/fsm/state_machine.hpp"
 
 namespace raft {
 

@@ -6,9 +6,9 @@
 // which includes this header.
 
 #include "caf-raft/actors/protocol/rpc.hpp"
-#include "caf/meta/type_name.hpp"
 #include "caf-raft/storage/configuration.hpp"
 #include "caf-raft/storage/log_entry.hpp"
+#include "caf/meta/type_name.hpp"
 
 namespace raft {
 

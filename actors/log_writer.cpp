@@ -5,15 +5,15 @@
 #include "caf-raft/actors/metrics.hpp"
 
 #include "caf-raft/actors/messages.hpp"
-#include "caf/typed_event_based_actor.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/spin_sharing.hpp"
+#include "caf-raft/storage/stable_store.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/blocking_actor.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/config/spin_sharing.hpp"
-#include "caf-raft/storage/stable_store.hpp"
+#include "caf/typed_event_based_actor.hpp"
 
 namespace raft {
 

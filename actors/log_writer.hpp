@@ -3,10 +3,10 @@
 #include <memory>
 
 #include "caf-raft/actors/messages.hpp"
-#include "caf/actor.hpp"
-#include "caf/fwd.hpp"
 #include "caf-raft/storage/log_store.hpp"
 #include "caf-raft/storage/stable_store.hpp"
+#include "caf/actor.hpp"
+#include "caf/fwd.hpp"
 
 namespace raft {
 

@@ -4,9 +4,9 @@
 
 #include <boost/core/demangle.hpp>
 
+#include "caf-raft/config/errc.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "caf-raft/actors/messages.hpp"
+#include "caf-raft/config/config.hpp"
 #include "caf/actor.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
-#include "caf-raft/config/config.hpp"
 
 namespace raft {
 

@@ -16,6 +16,9 @@
 #include "caf-raft/actors/protocol/consensus.hpp"
 #include "caf-raft/actors/protocol/entry_window.hpp"
 #include "caf-raft/actors/protocol/rpc.hpp"
+#include "caf-raft/storage/configuration.hpp"
+#include "caf-raft/storage/log_entry.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 #include "caf/allowed_unsafe_message_type.hpp"
 #include "caf/fwd.hpp"
 #include "caf/message.hpp"
@@ -23,9 +26,6 @@
 #include "caf/replies_to.hpp"
 #include "caf/type_id.hpp"
 #include "caf/typed_actor.hpp"
-#include "caf-raft/storage/configuration.hpp"
-#include "caf-raft/storage/log_entry.hpp"
-#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace raft::fsm {
 class snapshot;

@@ -97,7 +97,8 @@ void start_write(node_ptr self, persist_request req) {
   self->request(st.writer, caf::infinite, persist_atom_v, seq, std::move(req))
     .then(
       [self, first, idx, term, hard_term](uint64_t done) {
-        commit_trace::note(commit_trace::stage::persisted, first, idx);
+        if (idx != 0) // a write of the term or vote alone holds no entry
+          commit_trace::note(commit_trace::stage::persisted, first, idx);
         on_persisted(self, done, idx, term, hard_term);
       },
       [self](caf::error& err) { on_child_error(self, err); });

@@ -216,6 +216,10 @@ void add_observer(node_ptr self, caf::actor observer, uint8_t kinds) {
   if (auto& core = st.core; core && (kinds & observe_state))
     caf::anon_send(observer, observation{core->id(), core->role(),
                                          core->term(), core->leader_id()});
+  // ...and of the followers others were told are silent.
+  if (kinds & observe_heartbeat)
+    for (auto& id : st.silent_peers)
+      caf::anon_send(observer, heartbeat_failure(self, id));
   xs.emplace_back(std::move(observer), kinds);
 }
 
@@ -252,35 +256,41 @@ void notify_peers(node_ptr self) {
   st.observed_servers = std::move(now);
 }
 
+observation heartbeat_failure(node_ptr self, const std::string& peer) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  observation obs{core.id(), core.role(), core.term(), core.leader_id(),
+                  observe_heartbeat, peer};
+  obs.failed = true;
+  if (auto r = st.replicators.find(peer); r != st.replicators.end())
+    obs.last_contact = self->clock().now() - r->second.heard_at;
+  return obs;
+}
+
 void notify_heartbeats(node_ptr self) {
   auto& st = self->state;
   auto& core = *st.core;
-  if (core.role() != role::leader) {
-    // A new leadership starts with every follower presumed answering.
+  // Nobody listens, or no leadership: nothing was told. A new observer (or
+  // leader) then hears of every follower that is silent by the next check.
+  if (!st.heartbeats_observed || core.role() != role::leader) {
     st.silent_peers.clear();
-    st.heard_at.clear();
-    st.leader_since = self->clock().now();
     return;
   }
-  if (!st.heartbeats_observed)
-    return;
-  observation obs{core.id(), core.role(), core.term(), core.leader_id(),
-                  observe_heartbeat};
-  for (auto& [id, f] : core.followers()) {
+  auto& followers = core.followers();
+  for (auto i = st.silent_peers.begin(); i != st.silent_peers.end();)
+    i = followers.count(*i) == 0 ? st.silent_peers.erase(i) : std::next(i);
+  for (auto& [id, f] : followers) {
     if (f.silent == (st.silent_peers.count(id) != 0))
       continue;
-    obs.peer = id;
-    obs.failed = f.silent;
-    obs.last_contact = caf::timespan{0};
     if (f.silent) {
-      auto i = st.heard_at.find(id);
-      auto since = i != st.heard_at.end() ? i->second : st.leader_since;
-      obs.last_contact = self->clock().now() - since;
       st.silent_peers.insert(id);
+      tell_observers(self, heartbeat_failure(self, id));
     } else {
       st.silent_peers.erase(id);
+      observation obs{core.id(), core.role(), core.term(), core.leader_id(),
+                      observe_heartbeat, id};
+      tell_observers(self, obs); // resumed: failed stays false
     }
-    tell_observers(self, obs);
   }
 }
 

@@ -1,5 +1,5 @@
-#include "caf-raft/actors/node_state.hpp"
 #include "caf-raft/actors/commit_trace.hpp"
+#include "caf-raft/actors/node_state.hpp"
 
 namespace raft::node_detail {
 
@@ -129,7 +129,8 @@ void start_replicator(node_ptr self, const std::string& peer,
   replication r{core.id(), core.local_address(), peer, core.term(), rs,
                 *first, core.commit_index(), core.round()};
   auto handle = spawn_replicator(self->system(), std::move(ro), std::move(r));
-  st.replicators[peer] = {handle, st.replicator_epoch, f.generation};
+  st.replicators[peer] = {handle, st.replicator_epoch, f.generation,
+                          self->clock().now()};
   if (st.opts.probe)
     st.opts.probe->replicator_epochs[peer] = st.replicator_epoch;
 }
@@ -247,8 +248,7 @@ void on_replication_report(node_ptr self, const replication_report& r) {
   commit_trace::note(commit_trace::stage::acknowledged, r.match_index,
                      r.match_index);
   st.core->on_replicated(r.follower, r.match_index, r.acked_round);
-  if (st.heartbeats_observed)
-    st.heard_at[r.follower] = self->clock().now();
+  i->second.heard_at = self->clock().now();
   schedule_flush(self);
 }
 

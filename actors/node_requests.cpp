@@ -1,5 +1,5 @@
-#include "caf-raft/actors/node_state.hpp"
 #include "caf-raft/actors/commit_trace.hpp"
+#include "caf-raft/actors/node_state.hpp"
 
 namespace raft::node_detail {
 

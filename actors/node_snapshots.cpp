@@ -234,6 +234,9 @@ caf::result<index_t> user_restore(node_ptr self, const std::string& id) {
 void on_install_response(node_ptr self, const install_snapshot_response& x) {
   auto& st = self->state;
   st.core->handle(x); // a newer term makes us a follower (§5.1)
+  // A follower taking a snapshot answers through its chunks.
+  if (auto i = st.replicators.find(x.from); i != st.replicators.end())
+    i->second.heard_at = self->clock().now();
   if (st.snapshots)
     self->send(st.snapshots, x);
   schedule_flush(self);

@@ -26,12 +26,12 @@
 #include "caf-raft/actors/replicator.hpp"
 #include "caf-raft/actors/restore_upload.hpp"
 #include "caf-raft/actors/snapshot_manager.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/null_logger.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "caf-raft/config/null_logger.hpp"
-#include "caf-raft/config/errc.hpp"
 
 namespace raft::node_detail {
 
@@ -82,6 +82,9 @@ struct node_state {
     uint64_t epoch;
     /// The follower_view generation it serves.
     uint64_t generation;
+    /// When the follower last answered it, or it started (for observers'
+    /// failed heartbeats).
+    caf::actor_clock::time_point heard_at;
   };
   std::map<std::string, running_replicator> replicators;
   uint64_t replicator_epoch = 0;
@@ -140,13 +143,10 @@ struct node_state {
   /// The latest configuration observers were told of: its index and ids.
   index_t observed_config_index = 0;
   std::set<std::string> observed_servers;
-  /// Leader, while an observer wants heartbeats: when each follower last
-  /// answered, which followers observers were told are silent, and when
-  /// this leadership began (the contact of one never heard).
+  /// Leader: whether an observer wants heartbeats, and the followers
+  /// observers were told are silent (empty while none listens).
   bool heartbeats_observed = false;
-  std::map<std::string, caf::actor_clock::time_point> heard_at;
   std::set<std::string> silent_peers;
-  caf::actor_clock::time_point leader_since;
   /// Told `(leader_atom, bool, term)` on every gain and loss of
   /// leadership (HashiCorp's LeaderCh).
   std::vector<caf::actor> leadership_subscribers;
@@ -211,6 +211,10 @@ void add_observer(node_ptr self, caf::actor observer, uint8_t kinds);
 
 /// Tells observers of servers that joined or left the latest configuration.
 void notify_peers(node_ptr self);
+
+/// A failed-heartbeat observation of follower `peer`: how long ago it last
+/// answered.
+observation heartbeat_failure(node_ptr self, const std::string& peer);
 
 /// Tells observers of followers that went silent or answer again.
 void notify_heartbeats(node_ptr self);

@@ -1,10 +1,10 @@
 #include "caf-raft/actors/restore_upload.hpp"
 
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/storage/crc.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/storage/crc.hpp"
 
 namespace raft {
 

@@ -8,15 +8,15 @@
 
 #include "caf-raft/actors/metrics.hpp"
 #include "caf-raft/actors/restore_upload.hpp"
-#include "caf/actor_system.hpp"
-#include "caf/typed_event_based_actor.hpp"
-#include "caf/response_promise.hpp"
-#include "caf/send.hpp"
-#include "caf/stateful_actor.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/config/null_logger.hpp"
 #include "caf-raft/fsm/state_machine.hpp"
 #include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/response_promise.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 
 namespace raft {
 

@@ -4,10 +4,10 @@
 #include <string>
 
 #include "caf-raft/actors/messages.hpp"
-#include "caf/actor.hpp"
-#include "caf/fwd.hpp"
 #include "caf-raft/config/raft_config.hpp"
 #include "caf-raft/storage/snapshot_store.hpp"
+#include "caf/actor.hpp"
+#include "caf/fwd.hpp"
 
 namespace spdlog {
 class logger;

@@ -5,17 +5,17 @@
 #include "caf-raft/actors/metrics.hpp"
 #include "caf-raft/actors/node.hpp"
 #include "caf-raft/actors/watchdog.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/new_raft_config.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
+#include "caf-raft/storage/synchronized_store.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/config/new_raft_config.hpp"
-#include "caf-raft/storage/file_snapshot_store.hpp"
-#include "caf-raft/storage/sqlite_store.hpp"
-#include "caf-raft/storage/synchronized_store.hpp"
 
 namespace raft {
 

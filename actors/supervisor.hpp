@@ -1,9 +1,9 @@
 #pragma once
 
 #include "caf-raft/actors/messages.hpp"
+#include "caf-raft/config/config.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
-#include "caf-raft/config/config.hpp"
 
 namespace raft {
 

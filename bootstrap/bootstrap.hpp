@@ -1,8 +1,8 @@
 #pragma once
 
-#include "caf/error.hpp"
 #include "caf-raft/config/config.hpp"
 #include "caf-raft/storage/configuration.hpp"
+#include "caf/error.hpp"
 
 namespace raft {
 
@@ -27,7 +27,7 @@ caf::error bootstrap(const config& cfg);
 /// with its real address, and every founder bootstraps with the same
 /// configuration, each in its own `cfg.storage_dir`. Fails as the one-server
 /// form does, and with `not_valid` if `founders` breaks a configuration rule
-/// or does not name `cfg.local_id`.
+/// or does not name `cfg.local_id` as a voter.
 caf::error bootstrap(const config& cfg, const configuration& founders);
 
 } // namespace raft

@@ -1,9 +1,9 @@
 #pragma once
 
-#include "caf/error.hpp"
 #include "caf-raft/storage/configuration.hpp"
 #include "caf-raft/storage/log_store.hpp"
 #include "caf-raft/storage/stable_store.hpp"
+#include "caf/error.hpp"
 
 namespace raft {
 

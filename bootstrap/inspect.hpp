@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "caf/expected.hpp"
 #include "caf-raft/storage/configuration.hpp"
 #include "caf-raft/storage/log_entry.hpp"
+#include "caf/expected.hpp"
 
 namespace raft {
 

@@ -2,9 +2,9 @@
 
 #include <string>
 
-#include "caf/error.hpp"
 #include "caf-raft/storage/configuration.hpp"
 #include "caf-raft/storage/log_entry.hpp"
+#include "caf/error.hpp"
 
 namespace raft {
 

@@ -12,14 +12,12 @@
 
 install(TARGETS raftd raftctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         COMPONENT runtime)
-install(FILES ${CMAKE_CURRENT_SOURCE_DIR}/packaging/raftd@.service
-        DESTINATION lib/systemd/system COMPONENT runtime)
 install(PROGRAMS ${CMAKE_CURRENT_SOURCE_DIR}/scripts/make-certs.sh
         DESTINATION ${CMAKE_INSTALL_DATADIR}/caf-raft COMPONENT runtime)
 # The example config belongs in /etc when the prefix is /usr (the package),
-# else under the prefix, as GNUInstallDirs places sysconfdir; the choice is
-# made at install time, where CPack's prefix is known (file(INSTALL) adds
-# DESTDIR itself).
+# else under the prefix, as GNUInstallDirs places sysconfdir; the unit names
+# the installed raftd and that folder. Both are placed at install time,
+# where CPack's prefix is known (file(INSTALL) adds DESTDIR itself).
 install(CODE "
   if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
     set(raft_etc /etc/caf-raft)
@@ -28,6 +26,17 @@ install(CODE "
   endif()
   file(INSTALL ${CMAKE_CURRENT_SOURCE_DIR}/packaging/example.ini
        DESTINATION \${raft_etc})
+  file(READ ${CMAKE_CURRENT_SOURCE_DIR}/packaging/raftd@.service raft_unit)
+  string(REPLACE /usr/bin/raftd
+         \${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/raftd
+         raft_unit \"\${raft_unit}\")
+  string(REPLACE /etc/caf-raft \${raft_etc} raft_unit \"\${raft_unit}\")
+  # One scratch file per destination: installs may run side by side.
+  string(MD5 raft_dest \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}\")
+  set(raft_unit_dir ${CMAKE_BINARY_DIR}/unit/\${raft_dest})
+  file(WRITE \${raft_unit_dir}/raftd@.service \"\${raft_unit}\")
+  file(INSTALL \${raft_unit_dir}/raftd@.service
+       DESTINATION \${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
 " COMPONENT runtime)
 
 # Man pages from the programs' own --help (help2man), so they cannot drift
@@ -79,8 +88,13 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "adduser")
 # Stripped binaries; their debug symbols in caf-raft-dbgsym.
 set(CPACK_DEBIAN_RUNTIME_DEBUGINFO_PACKAGE ON)
+# postinst makes the user, prerm stops the servers on removal, and the
+# ldconfig trigger stands in for the ldconfig calls CPack's own postinst
+# would make for libcaf-raft.so.
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
     ${CMAKE_CURRENT_SOURCE_DIR}/packaging/postinst
+    ${CMAKE_CURRENT_SOURCE_DIR}/packaging/prerm
+    ${CMAKE_CURRENT_SOURCE_DIR}/packaging/triggers
     ${CMAKE_CURRENT_SOURCE_DIR}/packaging/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -1,8 +1,8 @@
 #pragma once
 
+#include "caf-raft/config/raft_config.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "caf-raft/config/raft_config.hpp"
 
 namespace raft {
 

@@ -1,5 +1,6 @@
 #include "caf-raft/config/node_process_config.hpp"
 
+#include "caf-raft/config/spin_sharing.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/atom.hpp"
 #include "caf/config_option_adder.hpp"
@@ -7,7 +8,6 @@
 #include "caf/policy/work_stealing.hpp"
 #include "caf/scheduler/coordinator.hpp"
 #include "caf/scheduler/test_coordinator.hpp"
-#include "caf-raft/config/spin_sharing.hpp"
 
 namespace raft {
 

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <fstream>
 
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/text.hpp"
 #include "caf/config_option.hpp"
 #include "caf/config_option_set.hpp"
 #include "caf/config_value.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/config/text.hpp"
 
 namespace raft {
 

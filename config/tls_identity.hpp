@@ -3,9 +3,9 @@
 #include <memory>
 #include <string>
 
+#include "caf-raft/config/tls_settings.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "caf-raft/config/tls_settings.hpp"
 
 namespace raft {
 

@@ -7,12 +7,12 @@
 
 #include <fstream>
 
+#include "caf-raft/config/errc.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/deep_to_string.hpp"
-#include "caf/settings.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/openssl/manager.hpp"
-#include "caf-raft/config/errc.hpp"
+#include "caf/settings.hpp"
 
 namespace raft {
 

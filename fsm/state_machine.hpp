@@ -2,12 +2,12 @@
 
 #include <memory>
 
+#include "caf-raft/storage/log_entry.hpp"
+#include "caf-raft/storage/snapshot_store.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
 #include "caf/make_message.hpp"
 #include "caf/message.hpp"
-#include "caf-raft/storage/log_entry.hpp"
-#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace raft::fsm {
 

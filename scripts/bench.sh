@@ -185,10 +185,11 @@ for line in open(sys.argv[1]):
         kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
         if kv.get("peer") != "caf-raft":
             continue
-        stages.setdefault((int(kv["nodes"]), int(kv["conc"])), []).append(kv)
-for (n, c), xs in sorted(stages.items()):
+        key = (int(kv["nodes"]), int(kv["conc"]), kv.get("transport", "?"))
+        stages.setdefault(key, []).append(kv)
+for (n, c, t), xs in sorted(stages.items()):
     names = [k for k in xs[0] if k.endswith("_us")]
-    print(f"# where a commit's time goes, nodes={n} conc={c} (median over runs of each run's median, µs)")
+    print(f"# where a commit's time goes, nodes={n} conc={c} {t} (median over runs of each run's median, µs; tracing adds about 1 µs per commit)")
     for k in names:
         print(f"  {k[:-3]:<18} {statistics.median(float(x[k]) for x in xs):8.1f}")
 PY

@@ -37,7 +37,10 @@ for lib in static shared; do
 done
 exe="$work/build-shared/embed-example"
 # The shared build runs on the installed library, found by its SONAME.
-ldd "$exe" | grep -q "libcaf-raft.so.0.1 => $work/prefix" \
+# (Output captured first: grep -q closing a pipe early fails it under
+# pipefail.)
+libs="$(ldd "$exe")"
+grep -q "libcaf-raft.so.0.1 => $work/prefix" <<<"$libs" \
   || fail "embed-example does not load the installed libcaf-raft.so.0.1"
 "$src/scripts/make-certs.sh" "$work/certs" 1 2 >/dev/null
 
@@ -54,9 +57,34 @@ p1=$(free_port)
 p2=$(free_port "$p1")
 members=("1=127.0.0.1:$p1" "2=127.0.0.1:$p2")
 
+# Waits up to 60 s for process $1 to end; its exit status, or 1 (and a
+# kill) if it does not end.
+wait_exit() {
+  if timeout 60 tail --pid="$1" -s 0.1 -f /dev/null; then
+    wait "$1"
+    return
+  fi
+  echo "check-embed: process $1 did not stop within 60 s" >&2
+  kill -9 "$1" 2>/dev/null || true
+  return 1
+}
+
+# Reads one line from fd $1 into $line, waiting up to 60 s while process $2
+# lives (the fifo is open read-write here, so a dead writer gives no EOF).
+read_from() {
+  local k
+  for k in $(seq 60); do
+    read -r -t 1 -u "$1" line && return 0
+    kill -0 "$2" 2>/dev/null || { read -r -t 1 -u "$1" line && return 0; return 1; }
+  done
+  return 1
+}
+
 # One run of both servers, talking through fifos: each prints one line when
 # a leader is known; the follower is then asked to show the leader's entry.
-# Every wait is bounded (read -t).
+# Every wait is bounded: the fifos are opened read-write, which never
+# blocks, answers are read with read -t, and exits are awaited with a
+# deadline.
 run_cluster() {
   local expect="$1" exe="$2" line idx i leader follower
   rm -f "$work"/in* "$work"/out*
@@ -67,10 +95,11 @@ run_cluster() {
       <"$work/in$i" >"$work/out$i" 2>>"$work/log$i" &
     pids+=($!)
   done
-  exec 3>"$work/in1" 5<"$work/out1" 4>"$work/in2" 6<"$work/out2"
+  exec 3<>"$work/in1" 5<>"$work/out1" 4<>"$work/in2" 6<>"$work/out2"
   declare -A said
   for i in 1 2; do
-    read -r -t 60 -u $((4 + i)) line || fail "server $i said nothing in 60 s"
+    read_from $((4 + i)) "${pids[$((i - 1))]}" \
+      || fail "server $i said nothing (it stopped, or 60 s passed)"
     echo "$line"
     said[$i]="$line"
   done
@@ -86,14 +115,14 @@ run_cluster() {
     || fail "the leader's counter is not $expect"
   idx=$(sed -E 's/.*applied at index ([0-9]+).*/\1/' <<<"${said[$leader]}")
   echo "applied $idx" >&$((2 + follower))
-  read -r -t 60 -u $((4 + follower)) line \
-    || fail "server $follower did not apply index $idx in 60 s"
+  read_from $((4 + follower)) "${pids[$((follower - 1))]}" \
+    || fail "server $follower did not apply index $idx (it stopped, or 60 s passed)"
   echo "$line"
   [[ "$line" == *"counter = $expect" ]] \
     || fail "the follower's counter is not $expect"
   exec 3>&- 4>&-
   for i in 0 1; do
-    wait "${pids[$i]}" || fail "server $((i + 1)) exited with an error"
+    wait_exit "${pids[$i]}" || fail "server $((i + 1)) exited with an error"
   done
   pids=()
   exec 5<&- 6<&-

@@ -23,8 +23,10 @@ for f in "$work"/pkg/*.deb "$work"/pkg/*.ddeb; do
   echo "package: ${f##*/} ($(du -h "$f" | cut -f1))"
   dpkg-deb -x "$f" "$root"
 done
-dpkg-deb -f "$work"/pkg/caf-raft_*.deb Depends | grep -q libcaf-core \
-  || fail "caf-raft's Depends lack the CAF runtime"
+# Outputs are captured before grep -q reads them: grep -q closing a pipe
+# early would fail the pipe under pipefail, and a check could pass wrongly.
+depends="$(dpkg-deb -f "$work"/pkg/caf-raft_*.deb Depends)"
+grep -q libcaf-core <<<"$depends" || fail "caf-raft's Depends lack the CAF runtime"
 
 # The programs run from the package and say what they are.
 for prog in raftd raftctl; do
@@ -32,7 +34,9 @@ for prog in raftd raftctl; do
   echo "$out" | head -1
   [[ "$out" == "$prog "* ]] || fail "$prog --version says: $out"
   # Stripped, with the debug info in the dbgsym package under its build id.
-  if readelf -S "$root/usr/bin/$prog" | grep -q '\.debug_info'; then
+  sections="$(readelf -S "$root/usr/bin/$prog")"
+  grep -q '\.text' <<<"$sections" || fail "readelf cannot read $prog"
+  if grep -q '\.debug_info' <<<"$sections"; then
     fail "$prog is not stripped"
   fi
   id="$(readelf -n "$root/usr/bin/$prog" | awk '/Build ID/ {print $3}')"
@@ -70,9 +74,10 @@ cmake -S "$src/examples/embed" -B "$work/embed" -G Ninja \
   -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_BUILD_TYPE=Release >"$work/embed.log" 2>&1 \
   && cmake --build "$work/embed" >>"$work/embed.log" 2>&1 \
   || { tail -30 "$work/embed.log" >&2; fail "examples/embed does not build against the package"; }
-ldd "$work/embed/embed-example" | grep -q "libcaf-raft.so.0.1 => $root/usr/lib" \
+libs="$(ldd "$work/embed/embed-example")"
+grep -q "libcaf-raft.so.0.1 => $root/usr/lib" <<<"$libs" \
   || fail "embed-example does not load the package's libcaf-raft.so.0.1"
-PKG_CONFIG_PATH="$root/usr/lib/pkgconfig" pkg-config --cflags caf-raft \
-  | grep -q -- "-I$root/usr/lib/pkgconfig/../../include" \
+cflags="$(PKG_CONFIG_PATH="$root/usr/lib/pkgconfig" pkg-config --cflags caf-raft)"
+grep -q -- "-I$root/usr/lib/pkgconfig/../../include" <<<"$cflags" \
   || fail "pkg-config does not point into the package"
 echo "check-package: the Debian packages install, run and build a host project"

@@ -5,9 +5,9 @@
 #include <string>
 
 
-#include "caf/expected.hpp"
 #include "caf-raft/storage/crc.hpp"
 #include "caf-raft/storage/snapshot_store.hpp"
+#include "caf/expected.hpp"
 
 namespace spdlog {
 class logger;

@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "caf/expected.hpp"
 #include "caf-raft/storage/snapshot_store.hpp"
+#include "caf/expected.hpp"
 
 namespace raft {
 

@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "caf/error.hpp"
-#include "caf/expected.hpp"
 #include "caf-raft/storage/log_entry.hpp"
 #include "caf-raft/storage/log_store.hpp"
 #include "caf-raft/storage/stable_store.hpp"
+#include "caf/error.hpp"
+#include "caf/expected.hpp"
 
 namespace raft {
 

@@ -3,9 +3,9 @@
 #include <chrono>
 #include <vector>
 
+#include "caf-raft/storage/log_entry.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

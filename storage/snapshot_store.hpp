@@ -6,10 +6,10 @@
 #include <utility>
 #include <vector>
 
+#include "caf-raft/storage/configuration.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
 #include "caf/meta/type_name.hpp"
-#include "caf-raft/storage/configuration.hpp"
 
 namespace raft {
 

@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <string>
 
+#include "caf-raft/storage/log_entry.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft {
 

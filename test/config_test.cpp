@@ -4,13 +4,13 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "caf/actor_system.hpp"
-#include "caf/actor_system_config.hpp"
-#include "caf/event_based_actor.hpp"
 #include "caf-raft/config/config.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/config/new_raft_config.hpp"
 #include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;

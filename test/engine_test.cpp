@@ -16,21 +16,21 @@
 #include <spdlog/spdlog.h>
 
 #include "caf-raft/actors/engine.hpp"
-#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/actors/manifold.hpp"
 #include "caf-raft/actors/supervisor.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/bootstrap/bootstrap.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf-raft/bootstrap/recover.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
+#include "caf-raft/storage/synchronized_store.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/fsm/simple_fsm.hpp"
 #include "sim/sim.hpp"
-#include "caf-raft/storage/sqlite_store.hpp"
-#include "caf-raft/storage/synchronized_store.hpp"
 
 using namespace raft;
 using namespace raft::test;

@@ -6,19 +6,19 @@
 #include <random>
 #include <thread>
 
-#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/actors/messages.hpp"
 #include "caf-raft/actors/node.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/kv/kv_command.hpp"
+#include "caf-raft/fsm/kv/kv_fsm.hpp"
+#include "caf-raft/fsm/kv/kv_messages.hpp"
+#include "caf-raft/storage/inmem_snapshot_store.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
 #include "caf/binary_deserializer.hpp"
 #include "caf/binary_serializer.hpp"
 #include "caf/event_based_actor.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/fsm/kv/kv_command.hpp"
-#include "caf-raft/fsm/kv/kv_messages.hpp"
-#include "caf-raft/fsm/kv/kv_fsm.hpp"
-#include "caf-raft/storage/inmem_snapshot_store.hpp"
-#include "caf-raft/storage/inmem_store.hpp"
 #include "sim/sim.hpp"
 
 // The replicated key-value state machine: its command encoding, apply

@@ -9,11 +9,11 @@
 
 #include "caf-raft/actors/log_writer.hpp"
 #include "caf-raft/actors/messages.hpp"
+#include "caf-raft/config/node_process_config.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
-#include "caf-raft/config/node_process_config.hpp"
-#include "caf-raft/storage/inmem_store.hpp"
 
 // The detached log writer as the programs run it: on a thread of its own,
 // spinning for `scheduler.spin-us` before it sleeps (or never, at 0).

@@ -9,13 +9,13 @@
 #include <spdlog/spdlog.h>
 
 #include "caf-raft/actors/manifold.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/storage/synchronized_store.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/fsm/simple_fsm.hpp"
 #include "sim/sim.hpp"
-#include "caf-raft/storage/synchronized_store.hpp"
 
 using namespace raft;
 using namespace raft::test;

@@ -522,11 +522,20 @@ BOOST_AUTO_TEST_CASE(observers_hear_failed_and_resumed_heartbeats) {
               .count();
   BOOST_TEST(ms >= 100);
   BOOST_TEST(ms <= 250);
+  // An observer registered while the follower is silent hears it at once.
+  auto late = std::make_shared<std::vector<observation>>();
+  caf::anon_send(c.nodes[l].handle, observe_atom_v, record(late),
+                 uint8_t{observe_heartbeat});
+  c.run_jobs();
+  BOOST_REQUIRE(late->size() == 1u);
+  BOOST_TEST(late->front().failed);
+  BOOST_TEST(late->front().peer == c.nodes[silent].id);
   c.heal();
   c.run_for(std::chrono::seconds{1});
   BOOST_REQUIRE(heard->size() == 2u);
   BOOST_TEST(heard->back().peer == c.nodes[silent].id);
   BOOST_TEST(!heard->back().failed);
+  BOOST_TEST(!state_only->empty()); // it learned the state at once
   for (auto& o : *state_only)
     BOOST_TEST(o.kind == observe_state);
 }

@@ -24,17 +24,17 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "caf-raft/actors/protocol/consensus.hpp"
-#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/actors/metrics.hpp"
+#include "caf-raft/actors/protocol/consensus.hpp"
 #include "caf-raft/actors/supervisor.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/bootstrap/bootstrap.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
 #include "caf-raft/storage/sqlite_store.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/fsm/simple_fsm.hpp"
 #include "sim/sim.hpp"
 
 using namespace raft;

@@ -39,13 +39,17 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "eventually.hpp"
 #include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/node.hpp"
 #include "caf-raft/actors/transport/cluster_identity.hpp"
 #include "caf-raft/actors/transport/net_protocol.hpp"
 #include "caf-raft/actors/transport/net_transport.hpp"
-#include "caf-raft/actors/node.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/tls_identity.hpp"
+#include "caf-raft/config/tls_settings.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
@@ -53,11 +57,7 @@
 #include "caf/openssl/manager.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/config/tls_identity.hpp"
-#include "caf-raft/config/tls_settings.hpp"
-#include "caf-raft/fsm/simple_fsm.hpp"
-#include "caf-raft/storage/inmem_store.hpp"
+#include "eventually.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;

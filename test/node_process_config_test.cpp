@@ -6,14 +6,14 @@
 #include <thread>
 #include <vector>
 
+#include "caf-raft/config/node_process_config.hpp"
+#include "caf-raft/config/spin_sharing.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/policy/work_sharing.hpp"
 #include "caf/scheduler/coordinator.hpp"
 #include "caf/scheduler/test_coordinator.hpp"
 #include "caf/scoped_actor.hpp"
-#include "caf-raft/config/node_process_config.hpp"
-#include "caf-raft/config/spin_sharing.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;

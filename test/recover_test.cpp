@@ -10,11 +10,11 @@
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf-raft/bootstrap/inspect.hpp"
 #include "caf-raft/bootstrap/recover.hpp"
-#include "sim/cluster_fixture.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/storage/file_snapshot_store.hpp"
 #include "caf-raft/storage/inmem_store.hpp"
 #include "caf-raft/storage/sqlite_store.hpp"
+#include "sim/cluster_fixture.hpp"
 
 // Offline recovery (the Juju backstop's forced configuration) and the
 // data-folder inspection behind the operator CLI.

@@ -39,11 +39,16 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/actors/messages.hpp"
 #include "caf-raft/actors/node.hpp"
 #include "caf-raft/actors/restore_upload.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/fsm/simple_fsm.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/inmem_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
@@ -51,11 +56,6 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/fsm/simple_fsm.hpp"
-#include "caf-raft/storage/file_snapshot_store.hpp"
-#include "caf-raft/storage/inmem_store.hpp"
-#include "caf-raft/storage/sqlite_store.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;

@@ -12,20 +12,20 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "caf-raft/actors/transport/inmem_transport.hpp"
+#include "caf-raft/actors/node.hpp"
 #include "caf-raft/actors/supervisor.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/bootstrap/bootstrap.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
-#include "caf/event_based_actor.hpp"
-#include "caf/send.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/fsm/simple_fsm.hpp"
-#include "sim/sim.hpp"
-#include "caf-raft/actors/node.hpp"
 #include "caf-raft/storage/file_snapshot_store.hpp"
 #include "caf-raft/storage/inmem_store.hpp"
 #include "caf-raft/storage/sqlite_store.hpp"
 #include "caf-raft/storage/synchronized_store.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "sim/sim.hpp"
 
 using namespace raft;
 using namespace raft::test;

@@ -6,9 +6,9 @@
 
 #include "caf-raft/actors/messages.hpp"
 #include "caf/actor_system.hpp"
-#include "caf/typed_event_based_actor.hpp"
-#include "caf/stateful_actor.hpp"
 #include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 
 namespace raft {
 

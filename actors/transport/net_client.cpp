@@ -4,13 +4,13 @@
 
 #include "caf-raft/actors/transport/net_dial.hpp"
 #include "caf-raft/actors/transport/net_scribe.hpp"
+#include "caf-raft/config/errc.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/basp_broker.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/io/scribe.hpp"
 #include "caf/node_id.hpp"
 #include "caf/scoped_actor.hpp"
-#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

@@ -2,18 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
-#include "caf-raft/actors/messages.hpp"
 #include "caf-raft/actors/log_limiter.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf-raft/actors/transport/cluster_identity.hpp"
 #include "caf-raft/actors/transport/net_client.hpp"
 #include "caf-raft/actors/transport/net_protocol.hpp"
 #include "caf-raft/actors/transport/net_sessions.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/tls_identity.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/node_id.hpp"
 #include "caf/send.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/config/tls_identity.hpp"
 
 namespace raft {
 

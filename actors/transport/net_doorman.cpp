@@ -6,6 +6,7 @@
 
 #include "caf-raft/actors/transport/net_scribe.hpp"
 #include "caf-raft/actors/transport/net_tls.hpp"
+#include "caf-raft/config/errc.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/abstract_broker.hpp"
 #include "caf/io/basp_broker.hpp"
@@ -15,7 +16,6 @@
 #include "caf/io/scribe.hpp"
 #include "caf/make_counted.hpp"
 #include "caf/send.hpp"
-#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

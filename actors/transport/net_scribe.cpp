@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "caf-raft/actors/transport/net_tls.hpp"
+#include "caf-raft/config/errc.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/io/basp/header.hpp"
 #include "caf/io/middleman.hpp"
@@ -17,7 +18,6 @@
 #include "caf/io/scribe.hpp"
 #include "caf/make_counted.hpp"
 #include "caf/openssl/session.hpp"
-#include "caf-raft/config/errc.hpp"
 
 namespace raft {
 

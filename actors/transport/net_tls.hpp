@@ -3,9 +3,9 @@
 #include <cstddef>
 #include <memory>
 
+#include "caf-raft/config/tls_settings.hpp"
 #include "caf/expected.hpp"
 #include "caf/io/network/rw_state.hpp"
-#include "caf-raft/config/tls_settings.hpp"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;

@@ -5,26 +5,26 @@
 
 #include <spdlog/spdlog.h>
 
+#include "caf-raft/actors/log_limiter.hpp"
 #include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
 #include "caf-raft/actors/transport/net_connector.hpp"
 #include "caf-raft/actors/transport/net_doorman.hpp"
 #include "caf-raft/actors/transport/net_gateway.hpp"
-#include "caf-raft/actors/log_limiter.hpp"
 #include "caf-raft/actors/transport/net_protocol.hpp"
-#include "caf-raft/actors/transport/cluster_identity.hpp"
 #include "caf-raft/actors/transport/net_sessions.hpp"
 #include "caf-raft/actors/transport/net_tls.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/null_logger.hpp"
+#include "caf-raft/config/tls_identity.hpp"
+#include "caf/actor_clock.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
-#include "caf/actor_clock.hpp"
-#include "caf/typed_event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/openssl/manager.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
-#include "caf-raft/config/null_logger.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/config/tls_identity.hpp"
+#include "caf/typed_event_based_actor.hpp"
 
 namespace raft {
 

@@ -6,11 +6,11 @@
 #include <memory>
 #include <string>
 
-#include "caf-raft/actors/transport/address_provider.hpp"
 #include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/transport/address_provider.hpp"
+#include "caf-raft/config/tls_settings.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
-#include "caf-raft/config/tls_settings.hpp"
 
 namespace spdlog {
 class logger;

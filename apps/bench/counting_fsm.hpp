@@ -10,10 +10,10 @@
 #include <mutex>
 #include <string>
 
-#include "caf/message.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/fsm/state_machine.hpp"
 #include "caf-raft/storage/snapshot_store.hpp"
+#include "caf/message.hpp"
 
 namespace raft::bench {
 

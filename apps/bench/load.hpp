@@ -14,8 +14,8 @@
 
 #include <sys/resource.h>
 
-#include "caf-raft/actors/messages.hpp"
 #include "caf-raft/actors/commit_trace.hpp"
+#include "caf-raft/actors/messages.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"

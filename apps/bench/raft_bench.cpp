@@ -66,11 +66,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "caf-raft/actors/transport/address_book.hpp"
-#include "caf-raft/actors/protocol/consensus.hpp"
 #include "caf-raft/actors/messages.hpp"
-#include "caf-raft/actors/transport/net_transport.hpp"
 #include "caf-raft/actors/node.hpp"
+#include "caf-raft/actors/protocol/consensus.hpp"
+#include "caf-raft/actors/transport/address_book.hpp"
+#include "caf-raft/actors/transport/net_transport.hpp"
 #include "caf-raft/apps/bench/cli.hpp"
 #include "caf-raft/apps/bench/counting_fsm.hpp"
 #include "caf-raft/apps/bench/counting_store.hpp"
@@ -78,15 +78,15 @@
 #include "caf-raft/apps/bench/stages.hpp"
 #include "caf-raft/apps/bench/watchdog.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/node_process_config.hpp"
+#include "caf-raft/config/tls_settings.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf-raft/storage/sqlite_store.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/config/tls_settings.hpp"
-#include "caf-raft/config/node_process_config.hpp"
-#include "caf-raft/storage/file_snapshot_store.hpp"
-#include "caf-raft/storage/sqlite_store.hpp"
 
 using namespace raft;
 using namespace raft::bench;
@@ -843,7 +843,8 @@ std::chrono::milliseconds secs_ms(double secs) {
 /// Collects every node's commit trace of the last run and prints the
 /// per-stage breakdown as a "stages" line (and a table on stderr).
 void print_stages(std::vector<std::unique_ptr<child>>& kids, child* leader,
-                  const std::string& base, int n, int conc, int rep) {
+                  const std::string& base, int n, int conc,
+                  const char* transport, int rep) {
   std::optional<trace_view> lead;
   std::vector<trace_view> followers;
   for (auto& c : kids) {
@@ -854,10 +855,9 @@ void print_stages(std::vector<std::unique_ptr<child>>& kids, child* leader,
     else
       followers.emplace_back(file);
   }
-  // The entries the load generator answered during the window.
-  auto line = stage_breakdown(*lead, followers, 1, 100'000'000);
-  std::printf("stages peer=%s nodes=%d conc=%d run=%d %s\n", peer_name, n,
-              conc, rep, line.c_str());
+  auto line = stage_breakdown(*lead, followers);
+  std::printf("stages peer=%s nodes=%d conc=%d transport=%s run=%d %s\n",
+              peer_name, n, conc, transport, rep, line.c_str());
 }
 
 void run_cluster(const options& o, const std::string& run_dir, int n, int rep) {
@@ -978,7 +978,8 @@ void run_cluster(const options& o, const std::string& run_dir, int n, int rep) {
         o.insecure ? "tcp-127.0.0.1" : "tls-127.0.0.1", rep, rss_rest,
         rss_load, rss_follower, extra.c_str());
       if (trace)
-        print_stages(kids, leader, base, n, conc, rep);
+        print_stages(kids, leader, base, n, conc,
+                     o.insecure ? "tcp-127.0.0.1" : "tls-127.0.0.1", rep);
       std::fflush(stdout);
     }
   } catch (...) {

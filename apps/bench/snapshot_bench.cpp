@@ -45,23 +45,23 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/actors/messages.hpp"
 #include "caf-raft/actors/node.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/apps/bench/cli.hpp"
 #include "caf-raft/apps/bench/watchdog.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
-#include "caf/actor_system.hpp"
-#include "caf/actor_system_config.hpp"
-#include "caf/event_based_actor.hpp"
-#include "caf/scoped_actor.hpp"
-#include "caf/send.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/fsm/kv/kv_command.hpp"
 #include "caf-raft/fsm/kv/kv_fsm.hpp"
 #include "caf-raft/fsm/kv/kv_messages.hpp"
 #include "caf-raft/storage/file_snapshot_store.hpp"
 #include "caf-raft/storage/sqlite_store.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;

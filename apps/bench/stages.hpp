@@ -78,6 +78,14 @@ public:
     return j->second;
   }
 
+  /// The entries `what` was recorded for (range stages only).
+  std::vector<index_t> entries(commit_trace::stage what) const {
+    std::vector<index_t> xs;
+    for (auto& kv : earliest_[static_cast<size_t>(what)])
+      xs.push_back(kv.first);
+    return xs;
+  }
+
 private:
   static bool is_high_water(commit_trace::stage what) {
     return what == commit_trace::stage::answered
@@ -160,14 +168,13 @@ stage_times(const trace_view& leader, const std::vector<trace_view>& followers,
   return us;
 }
 
-/// Medians of every stage over the entries both traces hold, as
-/// "name_us=x" pairs and a table for people on stderr.
+/// Medians of every stage over the entries the clients got answers for,
+/// as "name_us=x" pairs and a table for people on stderr.
 inline std::string stage_breakdown(const trace_view& leader,
-                                   const std::vector<trace_view>& followers,
-                                   index_t first, index_t last) {
+                                   const std::vector<trace_view>& followers) {
   auto& spans = stage_spans();
   std::vector<std::vector<double>> cols(spans.size());
-  for (auto i = first; i <= last; ++i)
+  for (auto i : leader.entries(commit_trace::stage::done))
     if (auto us = stage_times(leader, followers, i))
       for (size_t k = 0; k < spans.size(); ++k)
         cols[k].push_back((*us)[k]);

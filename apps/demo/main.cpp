@@ -17,16 +17,16 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/actors/messages.hpp"
 #include "caf-raft/actors/node.hpp"
+#include "caf-raft/actors/transport/inmem_transport.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
-#include "caf/actor_system.hpp"
-#include "caf/actor_system_config.hpp"
-#include "caf/scoped_actor.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/fsm/simple_fsm.hpp"
 #include "caf-raft/storage/sqlite_store.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/scoped_actor.hpp"
 
 using namespace raft;
 using namespace std::chrono_literals;

@@ -28,29 +28,29 @@
 
 #include <nlohmann/json.hpp>
 
+#include "caf-raft/actors/messages.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
+#include "caf-raft/actors/transport/net_client.hpp"
 #include "caf-raft/apps/raftd/kv_service.hpp"
 #include "caf-raft/apps/raftd/snapshot_file.hpp"
-#include "caf-raft/fsm/kv/kv_fsm.hpp"
-#include "caf-raft/storage/span_reader.hpp"
-#include "caf-raft/actors/transport/net_client.hpp"
-#include "caf-raft/actors/messages.hpp"
-#include "caf-raft/config/version.hpp"
-#include "caf-raft/fsm/kv/kv_messages.hpp"
 #include "caf-raft/bootstrap/inspect.hpp"
 #include "caf-raft/bootstrap/recover.hpp"
 #include "caf-raft/bootstrap/seed_snapshot.hpp"
-#include "caf-raft/actors/transport/cluster_identity.hpp"
-#include "caf-raft/storage/crc.hpp"
 #include "caf-raft/config/text.hpp"
+#include "caf-raft/config/version.hpp"
+#include "caf-raft/fsm/kv/kv_fsm.hpp"
+#include "caf-raft/fsm/kv/kv_messages.hpp"
+#include "caf-raft/storage/crc.hpp"
+#include "caf-raft/storage/span_reader.hpp"
 #include <openssl/evp.h>
+#include "caf-raft/actors/transport/address_provider.hpp"
+#include "caf-raft/apps/raftd/node_config.hpp"
+#include "caf-raft/config/errc.hpp"
 #include "caf-raft/config/tls_identity.hpp"
+#include "caf-raft/config/tls_settings.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/scoped_actor.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/apps/raftd/node_config.hpp"
-#include "caf-raft/config/tls_settings.hpp"
-#include "caf-raft/actors/transport/address_provider.hpp"
 
 
 using namespace raft;

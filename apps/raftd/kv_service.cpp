@@ -7,7 +7,14 @@
 #include <spdlog/spdlog.h>
 
 #include "caf-raft/actors/transport/address_provider.hpp"
+#include "caf-raft/actors/transport/cluster_identity.hpp"
 #include "caf-raft/apps/raftd/health.hpp"
+#include "caf-raft/config/errc.hpp"
+#include "caf-raft/config/text.hpp"
+#include "caf-raft/config/tls_identity.hpp"
+#include "caf-raft/config/version.hpp"
+#include "caf-raft/fsm/kv/kv_command.hpp"
+#include "caf-raft/storage/file_snapshot_store.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/io/middleman_actor.hpp"
@@ -15,13 +22,6 @@
 #include "caf/openssl/manager.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "caf-raft/config/errc.hpp"
-#include "caf-raft/config/text.hpp"
-#include "caf-raft/config/tls_identity.hpp"
-#include "caf-raft/config/version.hpp"
-#include "caf-raft/fsm/kv/kv_command.hpp"
-#include "caf-raft/storage/file_snapshot_store.hpp"
-#include "caf-raft/actors/transport/cluster_identity.hpp"
 
 namespace raft {
 

@@ -10,10 +10,10 @@
 
 #include "caf-raft/actors/engine.hpp"
 #include "caf-raft/actors/messages.hpp"
-#include "caf/actor.hpp"
-#include "caf/fwd.hpp"
 #include "caf-raft/fsm/kv/kv_fsm.hpp"
 #include "caf-raft/fsm/kv/kv_messages.hpp"
+#include "caf/actor.hpp"
+#include "caf/fwd.hpp"
 
 namespace spdlog {
 class logger;

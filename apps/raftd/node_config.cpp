@@ -5,9 +5,9 @@
 #include <fstream>
 
 #include "caf-raft/actors/transport/address_provider.hpp"
-#include "caf/config_option_adder.hpp"
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/config/text.hpp"
+#include "caf/config_option_adder.hpp"
 
 namespace raft {
 

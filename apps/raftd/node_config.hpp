@@ -7,8 +7,8 @@
 #include <string>
 
 #include "caf-raft/config/node_process_config.hpp"
-#include "caf/error.hpp"
 #include "caf-raft/config/tls_settings.hpp"
+#include "caf/error.hpp"
 
 namespace raft {
 

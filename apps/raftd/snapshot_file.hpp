@@ -2,9 +2,9 @@
 
 #include <string>
 
+#include "caf-raft/storage/snapshot_store.hpp"
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
-#include "caf-raft/storage/snapshot_store.hpp"
 
 namespace raft {
 

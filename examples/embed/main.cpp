@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -151,19 +152,19 @@ raft::tls_settings tls_of(const options& opts) {
 /// Writes the founders' configuration once, on an empty folder, with the
 /// cluster id every founder derives alike; a second run finds the state
 /// and starts from it. Without a configuration no leader is ever elected.
+/// The id goes first: a bootstrap cut short is then done again under it.
 caf::error bootstrap_once(const raft::config& cfg, const options& opts,
                           raft::cluster_identity& cluster) {
+  std::filesystem::create_directories(opts.data_dir);
+  auto adopted = cluster.adopt(
+    raft::cluster_identity::derive("embed-example", opts.members));
+  if (!adopted)
+    return adopted.error();
   raft::configuration founders;
   for (auto& [id, address] : opts.members)
     founders.servers.push_back({raft::suffrage::voter, id, address});
   auto err = raft::bootstrap(cfg, founders);
-  if (is(err, raft::errc::cant_bootstrap))
-    return caf::none;
-  if (err)
-    return err;
-  auto adopted = cluster.adopt(
-    raft::cluster_identity::derive("embed-example", opts.members));
-  return adopted ? caf::none : adopted.error();
+  return is(err, raft::errc::cant_bootstrap) ? caf::none : err;
 }
 
 /// The network transport: mutual TLS, peers found by the member list,
@@ -172,11 +173,13 @@ caf::expected<raft::net_transport_actor>
 start_transport(caf::actor_system& sys, const options& opts,
                 std::shared_ptr<raft::cluster_identity> cluster,
                 std::shared_ptr<spdlog::logger> log) {
-  auto [host, port] = *raft::split_host_port(opts.members.at(opts.id));
+  auto endpoint = raft::split_host_port(opts.members.at(opts.id));
+  if (!endpoint)
+    return endpoint.error();
   raft::net_transport_options topts;
   topts.local_id = opts.id;
-  topts.listen_host = host;
-  topts.listen_port = port;
+  topts.listen_host = endpoint->first;
+  topts.listen_port = endpoint->second;
   topts.addresses = raft::static_addresses(opts.members);
   topts.tls = tls_of(opts);
   topts.logger = std::move(log);
@@ -282,6 +285,12 @@ int run(const options& opts) {
     log->error("transport: {}", raft::describe(transport.error()));
     return 2;
   }
+  // The actor system waits for every actor when it goes: whatever happens
+  // below, the transport is stopped first.
+  auto stop_transport = [t = *transport](void*) {
+    caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+  };
+  std::unique_ptr<void, decltype(stop_transport)> guard{&sys, stop_transport};
   auto fsm = std::make_shared<counter>();
   cfg.fsm = fsm;
   cfg.transport = *transport;
@@ -292,10 +301,12 @@ int run(const options& opts) {
   }
   caf::scoped_actor self{sys};
   raft::node_actor node;
-  self->request(*worker, 30s, raft::start_atom_v).receive([](bool) {},
-                                                          [](caf::error&) {});
+  auto report = [&](caf::error& err) {
+    log->error("worker: {}", raft::describe(err));
+  };
+  self->request(*worker, 30s, raft::start_atom_v).receive([](bool) {}, report);
   self->request(*worker, 10s, raft::raft_atom_v)
-    .receive([&](raft::node_actor& n) { node = n; }, [](caf::error&) {});
+    .receive([&](raft::node_actor& n) { node = n; }, report);
   bool ok = false;
   if (auto leader = node ? wait_for_leader(self, node) : std::nullopt) {
     if (*leader == opts.id) {
@@ -307,9 +318,7 @@ int run(const options& opts) {
     ok = ok && serve_stdin(self, node, opts, *fsm);
   }
   raft::kill(*worker);
-  self->request(*worker, 10s, raft::wait_atom_v).receive([](bool) {},
-                                                         [](caf::error&) {});
-  caf::anon_send_exit(*transport, caf::exit_reason::user_shutdown);
+  self->request(*worker, 10s, raft::wait_atom_v).receive([](bool) {}, report);
   return ok ? 0 : 1;
 }
 

@@ -4,9 +4,9 @@
 #include <optional>
 #include <string>
 
+#include "caf-raft/storage/log_entry.hpp"
 #include "caf/expected.hpp"
 #include "caf/meta/type_name.hpp"
-#include "caf-raft/storage/log_entry.hpp"
 
 namespace raft::fsm {
 

@@ -8,8 +8,8 @@
 // `caf::id_block::caf_raft::end`.
 
 #include "caf-raft/actors/messages.hpp"
-#include "caf/type_id.hpp"
 #include "caf-raft/fsm/kv/kv_command.hpp"
+#include "caf/type_id.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(caf_raft_kv, caf::id_block::caf_raft::end)
 
