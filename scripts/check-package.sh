@@ -56,6 +56,10 @@ grep -q '^User=caf-raft$' "$unit" || fail "raftd@.service does not set User=caf-
 grep -q '^ExecStart=/usr/bin/raftd ' "$unit" || fail "raftd@.service does not start /usr/bin/raftd"
 dpkg-deb -e "$work"/pkg/caf-raft_*.deb "$work/control"
 grep -q 'adduser --system' "$work/control/postinst" || fail "postinst makes no user"
+grep -q "systemctl stop 'raftd@" "$work/control/prerm" \
+  || fail "prerm does not stop the servers on removal"
+grep -qx 'activate-noawait ldconfig' "$work/control/triggers" \
+  || fail "no ldconfig trigger for libcaf-raft.so"
 grep -qx /etc/caf-raft/example.ini "$work/control/conffiles" \
   || fail "the example config is not a conffile"
 # The example config is one raftd accepts: it fails only for want of TLS
