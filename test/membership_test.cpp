@@ -34,6 +34,14 @@ bool settled(cluster& c, size_t voters) {
   });
 }
 
+/// An observer that keeps every observation it gets in `into`.
+caf::actor recorder(cluster& c,
+                    std::shared_ptr<std::vector<observation>> into) {
+  return c.sys.spawn([into](caf::event_based_actor*) -> caf::behavior {
+    return {[into](const observation& o) { into->push_back(o); }};
+  });
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(new_voter_catches_up_as_nonvoter_then_is_promoted) {
@@ -438,13 +446,8 @@ BOOST_AUTO_TEST_CASE(observers_filter_what_they_hear_and_deregister) {
   auto other = (l + 1) % 3;
   auto all = std::make_shared<std::vector<observation>>();
   auto peers_only = std::make_shared<std::vector<observation>>();
-  auto record = [&](std::shared_ptr<std::vector<observation>> into) {
-    return c.sys.spawn([into](caf::event_based_actor*) -> caf::behavior {
-      return {[into](const observation& o) { into->push_back(o); }};
-    });
-  };
-  auto everything = record(all);
-  auto peers = record(peers_only);
+  auto everything = recorder(c, all);
+  auto peers = recorder(c, peers_only);
   caf::anon_send(c.nodes[other].handle, observe_atom_v, everything,
                  uint8_t{observe_all});
   caf::anon_send(c.nodes[l].handle, observe_atom_v, peers,
@@ -494,14 +497,9 @@ BOOST_AUTO_TEST_CASE(observers_hear_failed_and_resumed_heartbeats) {
   auto silent = (l + 1) % 3;
   auto heard = std::make_shared<std::vector<observation>>();
   auto state_only = std::make_shared<std::vector<observation>>();
-  auto record = [&](std::shared_ptr<std::vector<observation>> into) {
-    return c.sys.spawn([into](caf::event_based_actor*) -> caf::behavior {
-      return {[into](const observation& o) { into->push_back(o); }};
-    });
-  };
-  caf::anon_send(c.nodes[l].handle, observe_atom_v, record(heard),
+  caf::anon_send(c.nodes[l].handle, observe_atom_v, recorder(c, heard),
                  uint8_t{observe_heartbeat});
-  caf::anon_send(c.nodes[l].handle, observe_atom_v, record(state_only),
+  caf::anon_send(c.nodes[l].handle, observe_atom_v, recorder(c, state_only),
                  uint8_t{observe_state});
   c.run_for(std::chrono::seconds{1});
   BOOST_TEST(heard->empty()); // every follower answers
@@ -524,7 +522,7 @@ BOOST_AUTO_TEST_CASE(observers_hear_failed_and_resumed_heartbeats) {
   BOOST_TEST(ms <= 250);
   // An observer registered while the follower is silent hears it at once.
   auto late = std::make_shared<std::vector<observation>>();
-  caf::anon_send(c.nodes[l].handle, observe_atom_v, record(late),
+  caf::anon_send(c.nodes[l].handle, observe_atom_v, recorder(c, late),
                  uint8_t{observe_heartbeat});
   c.run_jobs();
   BOOST_REQUIRE(late->size() == 1u);
