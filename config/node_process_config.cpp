@@ -1,5 +1,6 @@
 #include "caf-raft/config/node_process_config.hpp"
 
+#include "caf-raft/config/loop_sharing.hpp"
 #include "caf-raft/config/spin_sharing.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/atom.hpp"
@@ -13,19 +14,25 @@ namespace raft {
 
 node_process_config::node_process_config() {
   opt_group{custom_options_, "scheduler"}.add<size_t>(
-    "spin-us", "with policy 'spinning': how long an idle worker spins "
+    "spin-us", "with policy 'spinning' (default 250) or 'loop' (default 0): "
+               "how long an idle worker or event loop spins "
                "before it sleeps (0: never)");
-  set("scheduler.policy", caf::atom("spinning"));
+  set("scheduler.policy", caf::atom("loop"));
   set("scheduler.max-threads", size_t{1});
   set("middleman.workers", size_t{0});
+  // Hands the loop's jobs back to the workers when the loop's thread ends
+  // (a no-op under any other policy).
+  add_thread_hook<loop_sharing::detach_hook>();
   // CAF builds its own scheduler only if no module took the slot, so this
   // factory has to serve every policy, not only ours.
   module_factories.push_back([](caf::actor_system& sys)
                                -> caf::actor_system::module* {
     auto policy = caf::get_or(sys.config(), "scheduler.policy",
-                              caf::atom("spinning"));
+                              caf::atom("loop"));
     if (policy == caf::atom("spinning"))
       return new caf::scheduler::coordinator<spin_sharing>(sys);
+    if (policy == caf::atom("loop"))
+      return new caf::scheduler::coordinator<loop_sharing>(sys);
     if (policy == caf::atom("sharing"))
       return new caf::scheduler::coordinator<caf::policy::work_sharing>(sys);
     if (policy == caf::atom("testing"))

@@ -9,20 +9,22 @@ namespace raft {
 /// Flags and config files parsed afterwards may still change each setting.
 ///
 /// Why these: a node's consensus core is one actor, and everything that
-/// blocks (the log writer, the FSM runner, the network multiplexer) has a
+/// blocks (the log writer, the connectors, blocking state machines) has a
 /// thread of its own. Extra scheduler workers therefore add no parallelism
-/// to the commit path, only hand-offs. Measured with raft-bench on a
-/// 2-core VM (3 nodes, fsync, plain TCP; commits/s at conc 1 / 64): CAF's
-/// defaults (work stealing, 2 workers, 1 BASP worker) 1.2k / 24k;
-/// `sharing` 1.6k / 47k; `sharing`, one worker and no BASP workers 2.1k /
-/// 81k; `spinning` on top of that about 30 % more at conc 1 (see
-/// docs/performance.md).
+/// to the commit path, only hand-offs between threads, and on a virtual
+/// machine each hand-off to a sleeping thread is a wake-up of tens of µs.
 ///
-/// - `scheduler.policy = spinning` (`spin_sharing`): an idle worker spins
-///   for `scheduler.spin-us` before it sleeps. `sharing`, `stealing` and
-///   `testing` select CAF's own schedulers as usual.
-/// - `scheduler.max-threads = 1`: actors of the node hand messages to each
-///   other on one thread, without waking another.
+/// - `scheduler.policy = loop` (`loop_sharing`): actors run on the
+///   middleman's event-loop thread, beside the sockets, so a message goes
+///   from the actor that sends it to the socket, and from the socket to
+///   the actor that receives it, without waking another thread (issue 20:
+///   3 nodes at conc 1 at the commits/s of `spinning` for about 30 % less
+///   CPU; docs/performance.md). `spinning` (`spin_sharing`: one worker
+///   that spins for `scheduler.spin-us` before it sleeps) trades CPU for
+///   latency instead; `sharing`, `stealing` and `testing` select CAF's own
+///   schedulers as usual.
+/// - `scheduler.max-threads = 1`: the workers only run actors before the
+///   loop starts and after it stops (or every actor, under `spinning`).
 /// - `middleman.workers = 0`: the multiplexer thread deserializes incoming
 ///   messages and enqueues them to their receiver directly, instead of
 ///   handing each to a BASP worker first.

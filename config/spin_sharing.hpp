@@ -45,16 +45,20 @@ public:
   /// single node a fifth of its commits/s at conc 1).
   static constexpr size_t default_spin_us = 250;
 
-  /// How long an idle thread of a process configured by `cfg` spins: 0
-  /// unless its `scheduler.policy` is `spinning`, else `scheduler.spin-us`.
-  /// The scheduler's workers and the log writer both ask here.
+  /// How long an idle thread of a process configured by `cfg` spins:
+  /// `scheduler.spin-us` under the policies `spinning` (default 250) and
+  /// `loop` (default 0, loop_sharing.hpp), else 0. The scheduler's workers,
+  /// the event loop and the log writer all ask here.
   static std::chrono::microseconds
   spin_for(const caf::actor_system_config& cfg) {
-    if (caf::get_or(cfg, "scheduler.policy", caf::atom("stealing"))
-        != caf::atom("spinning"))
+    auto policy = caf::get_or(cfg, "scheduler.policy", caf::atom("stealing"));
+    size_t fallback = 0;
+    if (policy == caf::atom("spinning"))
+      fallback = default_spin_us;
+    else if (policy != caf::atom("loop"))
       return std::chrono::microseconds{0};
     return std::chrono::microseconds{
-      caf::get_or(cfg, "scheduler.spin-us", default_spin_us)};
+      caf::get_or(cfg, "scheduler.spin-us", fallback)};
   }
 
   /// Yields the core while `idle()` holds, for at most `budget`.
@@ -92,7 +96,11 @@ public:
 
   template <class Coordinator>
   void enqueue(Coordinator* self, caf::resumable* job) {
-    auto& d = self->data();
+    push(self->data(), job);
+  }
+
+  /// Queues `job` for the workers, waking one if all sleep.
+  static void push(coordinator_data& d, caf::resumable* job) {
     bool wake;
     {
       std::unique_lock<std::mutex> guard{d.lock};

@@ -408,7 +408,7 @@ int node_main(int argc, char** argv) {
   watchdog life{"raft-bench node " + flags.id, flags.maxlife};
   auto log = spdlog::stderr_color_mt("raft-" + flags.id);
   log->set_level(spdlog::level::from_str(flags.loglevel));
-  // One spinning scheduler worker, no BASP workers, as raftd: see
+  // Actors on the event loop, no BASP workers, as raftd: see
   // config/node_process_config.hpp. CAF settings below may override them.
   node_process_config cfg;
   register_types(cfg);
