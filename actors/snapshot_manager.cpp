@@ -1,6 +1,7 @@
 #include "caf-raft/actors/snapshot_manager.hpp"
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <random>
 
@@ -27,16 +28,29 @@ namespace {
 constexpr int resend_after_heartbeats = 2;
 constexpr int max_silent_periods = 10;
 
-/// The leader's side of one InstallSnapshot transfer.
+/// A chunk of snapshot state on its way to a follower.
+struct chunk_in_flight {
+  /// Where `data` starts in the snapshot's state.
+  uint64_t offset = 0;
+  bytes data;
+
+  uint64_t end() const {
+    return offset + data.size();
+  }
+};
+
+/// The leader's side of one InstallSnapshot transfer: a window of chunks
+/// sent and not yet acknowledged, in order (go-back-N).
 struct outgoing_transfer {
   caf::typed_response_promise<index_t> promise;
   term_t term = 0;
   snapshot_meta meta;
   std::shared_ptr<snapshot_reader> reader;
-  /// Where `chunk` starts in the snapshot's state.
-  uint64_t offset = 0;
-  bytes chunk;
-  /// Bytes consumed from `reader` so far.
+  /// Sent and unacknowledged, oldest first. Once everything arrived, the
+  /// last chunk stays: resent on silence, it is the leader's heartbeat
+  /// while the follower restores.
+  std::deque<chunk_in_flight> window;
+  /// Bytes consumed from `reader` so far: where the next chunk starts.
   uint64_t read_pos = 0;
   uint64_t generation = 0;
   int silent_periods = 0;
@@ -141,8 +155,9 @@ caf::error read_some(snapshot_reader& in, size_t n, bytes& out) {
   return caf::none;
 }
 
+/// Sends `c` of the transfer to `peer`.
 void send_chunk(manager_ptr self, const std::string& peer,
-                outgoing_transfer& tr) {
+                const outgoing_transfer& tr, const chunk_in_flight& c) {
   auto& st = self->state;
   install_snapshot_request req;
   req.term = tr.term;
@@ -154,11 +169,18 @@ void send_chunk(manager_ptr self, const std::string& peer,
   req.configuration_index = tr.meta.configuration_index;
   req.size = tr.meta.size;
   req.crc = tr.meta.crc;
-  req.offset = tr.offset;
-  req.data = tr.chunk;
-  req.done = tr.offset + tr.chunk.size() == tr.meta.size;
+  req.offset = c.offset;
+  req.data = c.data;
+  req.done = c.end() == tr.meta.size;
   caf::anon_send(st.opts.transport, rpc_atom_v, st.opts.settings.local_id,
                  peer, caf::make_message(std::move(req)));
+}
+
+/// Starts the silence timer afresh: it fires unless the follower answers
+/// with progress first.
+void arm_resend(manager_ptr self, const std::string& peer,
+                outgoing_transfer& tr) {
+  auto& st = self->state;
   tr.generation = ++st.next_generation;
   self->delayed_send(self,
                      st.opts.settings.heartbeat_timeout
@@ -188,8 +210,9 @@ void end_transfer(manager_ptr self, const std::string& peer,
   st.outgoing.erase(i);
 }
 
-/// Positions the transfer at `offset`, reopening the snapshot if the peer
-/// asks for bytes already read (it restarted or lost a chunk).
+/// Positions the transfer at `offset` with nothing in flight, reopening
+/// the snapshot if the peer asks for bytes already read (it restarted or
+/// lost its half-received copy).
 caf::error seek_to(manager_state& st, outgoing_transfer& tr,
                    uint64_t offset) {
   if (offset > tr.meta.size)
@@ -197,6 +220,7 @@ caf::error seek_to(manager_state& st, outgoing_transfer& tr,
                       "peer asked for offset " + std::to_string(offset)
                         + " beyond the snapshot's "
                         + std::to_string(tr.meta.size) + " bytes");
+  tr.window.clear();
   if (offset < tr.read_pos) {
     tr.reader->close();
     auto res = open_one(st, tr.meta.id);
@@ -215,15 +239,34 @@ caf::error seek_to(manager_state& st, outgoing_transfer& tr,
                                          + " ended before its recorded size");
     tr.read_pos += skip.size();
   }
-  tr.offset = offset;
-  auto n = std::min<uint64_t>(tr.meta.size - offset,
-                              st.opts.settings.snapshot_chunk_size);
-  if (auto err = read_some(*tr.reader, n, tr.chunk))
-    return err;
-  if (tr.chunk.size() != n)
-    return make_error(errc::corrupt, "snapshot " + tr.meta.id
-                                       + " ended before its recorded size");
-  tr.read_pos += n;
+  return caf::none;
+}
+
+/// Reads and sends chunks until the window is full or the state is all
+/// sent. An empty snapshot still sends one (empty, final) chunk.
+caf::error fill_window(manager_ptr self, const std::string& peer,
+                       outgoing_transfer& tr) {
+  auto& st = self->state;
+  auto limit = std::max<uint32_t>(st.opts.settings.snapshot_window, 1);
+  auto all_sent = [&] {
+    return !tr.window.empty() && tr.window.back().end() == tr.meta.size;
+  };
+  while (tr.window.size() < limit && !all_sent()) {
+    chunk_in_flight c;
+    c.offset = tr.read_pos;
+    auto n = std::min<uint64_t>(tr.meta.size - tr.read_pos,
+                                st.opts.settings.snapshot_chunk_size);
+    if (auto err = read_some(*tr.reader, n, c.data))
+      return err;
+    if (c.data.size() != n)
+      return make_error(errc::corrupt, "snapshot " + tr.meta.id
+                                         + " ended before its recorded size");
+    tr.read_pos += n;
+    tr.window.push_back(std::move(c));
+    send_chunk(self, peer, tr, tr.window.back());
+    if (n == 0)
+      break;
+  }
   return caf::none;
 }
 
@@ -238,21 +281,40 @@ void on_response(manager_ptr self, const install_snapshot_response& resp) {
   tr.silent_periods = 0;
   if (resp.success)
     return end_transfer(self, resp.from, caf::none);
-  if (resp.next_offset == tr.meta.size) {
-    // Everything arrived; the follower is restoring. Keep resending the
-    // last chunk on silence: it doubles as the leader's heartbeat.
-    return;
-  }
-  if (resp.next_offset == tr.offset && !tr.chunk.empty()) {
-    // The chunk the follower asks for is on its way. Resending it here would
-    // answer a duplicated response with a second stream of chunks, each
-    // duplicate adding one more: a storm (seed 1464 sent 9,000 chunks of a
-    // 355-byte snapshot). A lost chunk is resent when the timer fires.
-    return;
-  }
-  if (auto err = seek_to(st, tr, resp.next_offset))
+  auto next = resp.next_offset;
+  if (!tr.window.empty() && next >= tr.window.front().offset
+      && next <= tr.window.back().end()) {
+    // Within the window: the follower took what lies before `next`. If it
+    // asks for a chunk that is on its way (a duplicated or reordered
+    // answer, or it dropped chunks after a lost one), wait: answering each
+    // such response with a resend would start one more stream per
+    // duplicate, a storm (seed 1464 sent 9,000 chunks of a 355-byte
+    // snapshot). A lost chunk is resent when the timer fires.
+    if (next == tr.meta.size) {
+      // Everything arrived; the follower is restoring. The last chunk
+      // stays, to be resent on silence as the leader's heartbeat.
+      while (tr.window.size() > 1)
+        tr.window.pop_front();
+      return;
+    }
+    auto before = tr.window.front().offset;
+    while (!tr.window.empty() && tr.window.front().end() <= next)
+      tr.window.pop_front();
+    if (tr.window.empty() || tr.window.front().offset != next) {
+      // Not a chunk boundary: start over from there.
+      if (auto err = seek_to(st, tr, next))
+        return end_transfer(self, resp.from, std::move(err));
+    } else if (next == before) {
+      return;
+    }
+  } else if (auto err = seek_to(st, tr, next)) {
+    // The follower holds less than the window's start (it restarted) or
+    // asks for more than was sent: resume from where it stands.
     return end_transfer(self, resp.from, std::move(err));
-  send_chunk(self, resp.from, tr);
+  }
+  if (auto err = fill_window(self, resp.from, tr))
+    return end_transfer(self, resp.from, std::move(err));
+  arm_resend(self, resp.from, tr);
 }
 
 chunk_ack on_chunk(manager_ptr self, const install_snapshot_request& req) {
@@ -384,25 +446,29 @@ caf::result<index_t> start_install(manager_ptr self, const std::string& peer,
   st.log->info("{}: sending snapshot {} ({} bytes, up to index {}) to {}",
                st.opts.settings.local_id, tr.meta.id, tr.meta.size,
                tr.meta.index, peer);
-  if (auto err = seek_to(st, tr, 0))
+  if (auto err = fill_window(self, peer, tr))
     end_transfer(self, peer, std::move(err));
   else
-    send_chunk(self, peer, tr);
+    arm_resend(self, peer, tr);
   return rp;
 }
 
-/// A chunk went unanswered for a while: send it again, or give up.
+/// The follower went silent for a while: send every unacknowledged chunk
+/// again (go-back-N), or give up.
 void on_resend_timer(manager_ptr self, const std::string& peer,
                      uint64_t generation) {
   auto& st = self->state;
   auto i = st.outgoing.find(peer);
   if (i == st.outgoing.end() || i->second.generation != generation)
     return;
-  if (++i->second.silent_periods > max_silent_periods)
+  auto& tr = i->second;
+  if (++tr.silent_periods > max_silent_periods)
     return end_transfer(self, peer,
                         make_error(errc::timeout,
                                    peer + " stopped answering"));
-  send_chunk(self, peer, i->second);
+  for (auto& c : tr.window)
+    send_chunk(self, peer, tr, c);
+  arm_resend(self, peer, tr);
 }
 
 /// Ends every outgoing transfer: this server is no longer the leader.

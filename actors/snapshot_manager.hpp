@@ -48,8 +48,10 @@ struct snapshot_manager_options {
 ///   user restore (an entry_type::restore entry); refused above
 ///   `max_bytes`.
 /// - `(install_atom, peer, term)`: leader side of InstallSnapshot: streams
-///   the newest snapshot to `peer` in chunks of `snapshot_chunk_size`, one
-///   in flight, resending on silence; answers the snapshot's last index once
+///   the newest snapshot to `peer` in chunks of `snapshot_chunk_size`, up
+///   to `snapshot_window` of them in flight (go-back-N: the follower takes
+///   chunks in order only, and silence resends every unacknowledged one);
+///   answers the snapshot's last index once
 ///   the peer installed it. `install_snapshot_response`s reach it through
 ///   the node; `(cancel_atom)` ends every transfer (leadership lost).
 /// - `install_snapshot_request`: follower side: stores the chunk and

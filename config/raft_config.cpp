@@ -51,6 +51,8 @@ std::string raft_config::problem() const {
            "transport carries";
   if (snapshot_chunk_size == 0)
     return "SnapshotChunkSize must be positive";
+  if (snapshot_window == 0)
+    return "SnapshotWindow must be positive";
   return {};
 }
 

@@ -57,6 +57,10 @@ struct raft_config {
   uint32_t max_inflight = 16;
   /// Bytes of snapshot state per InstallSnapshot chunk.
   size_t snapshot_chunk_size = 1024 * 1024;
+  /// InstallSnapshot chunks in flight per follower (the snapshot's
+  /// window): one chunk at a time waits a round trip and the follower's
+  /// write per chunk; several keep the link and both disks busy.
+  uint32_t snapshot_window = 8;
   /// Seed of the generator for randomized timeouts; 0 derives one from the
   /// local id, so runs are reproducible.
   uint64_t random_seed = 0;
