@@ -361,14 +361,15 @@ chunk_ack on_chunk(manager_ptr self, const install_snapshot_request& req) {
                 + std::to_string(req.size) + " bytes");
   if (auto err = in->sink->write(req.data.data(), req.data.size()))
     return fail(describe(err));
-  in->crc.process_bytes(req.data.data(), req.data.size());
+  if (!in->sink->running_crc())
+    in->crc.process_bytes(req.data.data(), req.data.size());
   in->received += req.data.size();
   if (!req.done)
     return chunk_ack{in->received, false, {}};
   if (in->received != req.size)
     return fail("got " + std::to_string(in->received) + " of "
                 + std::to_string(req.size) + " bytes");
-  if (in->crc.checksum() != req.crc)
+  if (in->sink->running_crc().value_or(in->crc.checksum()) != req.crc)
     return fail("CRC-64 mismatch: the leader's state differs from what "
                 "arrived");
   auto sink_id = in->sink->id();

@@ -52,6 +52,11 @@ const slicing_tables<uint32_t>& crc32c_tables() {
   return tables;
 }
 
+const slicing_tables<uint32_t>& crc32_ieee_tables() {
+  static const slicing_tables<uint32_t> tables{0xEDB88320u};
+  return tables;
+}
+
 const slicing_tables<uint64_t>& crc64_tables() {
   static const slicing_tables<uint64_t> tables{0xC96C5795D7870F42ull};
   return tables;
@@ -61,6 +66,10 @@ const slicing_tables<uint64_t>& crc64_tables() {
 
 void crc32c::process_bytes(const void* data, size_t n) {
   state_ = update(crc32c_tables(), state_, data, n);
+}
+
+void crc32_ieee::process_bytes(const void* data, size_t n) {
+  state_ = update(crc32_ieee_tables(), state_, data, n);
 }
 
 void crc64_ecma::process_bytes(const void* data, size_t n) {

@@ -22,6 +22,22 @@ private:
   uint32_t state_ = 0xFFFFFFFFu;
 };
 
+/// CRC-32 (IEEE 802.3, reflected; zlib's and Go's hash/crc32 IEEE): the
+/// checksum of kv_fsm's snapshots. Slicing-by-8 as `crc32c`; the values of
+/// `boost::crc_32_type` at about four times its speed (it was a third of a
+/// 256 MiB snapshot's restore).
+class crc32_ieee {
+public:
+  void process_bytes(const void* data, size_t n);
+
+  uint32_t checksum() const {
+    return state_ ^ 0xFFFFFFFFu;
+  }
+
+private:
+  uint32_t state_ = 0xFFFFFFFFu;
+};
+
 /// CRC-64 with the ECMA-182 polynomial, reflected, as Go's hash/crc64 with
 /// its ECMA table (CRC-64/XZ): "123456789" hashes to 0x995DC9BBDF1939FA.
 /// Slicing-by-8 as `crc32c`; the values of

@@ -475,6 +475,10 @@ public:
     return meta_.id;
   }
 
+  std::optional<uint64_t> running_crc() const override {
+    return crc_.checksum();
+  }
+
   caf::error write(const void* data, size_t n) override {
     if (done_)
       return make_error(errc::not_valid,
@@ -627,6 +631,10 @@ public:
       ::close(fd_);
       fd_ = -1;
     }
+  }
+
+  uint64_t remaining() const override {
+    return read_ < size_ ? size_ - read_ : 0;
   }
 
 private:

@@ -64,6 +64,10 @@ public:
     return meta_.id;
   }
 
+  std::optional<uint64_t> running_crc() const override {
+    return crc_.checksum();
+  }
+
   caf::error write(const void* data, size_t n) override {
     if (done_)
       return make_error(errc::not_valid,
@@ -136,6 +140,10 @@ public:
 
   void close() override {
     data_.reset();
+  }
+
+  uint64_t remaining() const override {
+    return data_ ? data_->size() - pos_ : 0;
   }
 
 private:

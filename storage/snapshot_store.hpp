@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +59,11 @@ public:
 
   /// Discards everything written.
   virtual caf::error cancel() = 0;
+
+  /// The CRC-64 (ECMA) of the bytes written so far, if the sink keeps one
+  /// anyway for its metadata: spares the snapshot manager a second pass
+  /// over a snapshot it receives. None by default.
+  virtual std::optional<uint64_t> running_crc() const;
 };
 
 /// Reads a snapshot's state (HashiCorp's io.ReadCloser from Open).
@@ -70,9 +76,13 @@ public:
 
   /// Releases the underlying resources; reading afterwards is an error.
   virtual void close() = 0;
+
+  /// Bytes left to read, if the reader knows (0 if it does not): lets
+  /// `read_all` size its buffer once instead of growing it.
+  virtual uint64_t remaining() const;
 };
 
-/// Reads all of `in` into `out`.
+/// Reads all of `in` into `out`, straight into `out`'s memory.
 caf::error read_all(snapshot_reader& in, bytes& out);
 
 /// Stores snapshots of the state machine (HashiCorp's SnapshotStore).

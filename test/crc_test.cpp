@@ -27,6 +27,9 @@ BOOST_AUTO_TEST_CASE(check_values) {
   BOOST_TEST(b.checksum() == 0x995DC9BBDF1939FAull);
   raft::crc64_ecma empty;
   BOOST_TEST(empty.checksum() == 0u);
+  raft::crc32_ieee c;
+  c.process_bytes(s.data(), s.size());
+  BOOST_TEST(c.checksum() == 0xCBF43926u);
 }
 
 BOOST_AUTO_TEST_CASE(same_as_boost_for_any_length_alignment_and_split) {
@@ -51,5 +54,11 @@ BOOST_AUTO_TEST_CASE(same_as_boost_for_any_length_alignment_and_split) {
     boost_crc64 rb;
     rb.process_bytes(p, len);
     BOOST_REQUIRE_EQUAL(b.checksum(), rb.checksum());
+    raft::crc32_ieee c;
+    c.process_bytes(p, split);
+    c.process_bytes(p + split, len - split);
+    boost::crc_32_type rc;
+    rc.process_bytes(p, len);
+    BOOST_REQUIRE_EQUAL(c.checksum(), rc.checksum());
   }
 }

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include <boost/crc.hpp>
 
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/fsm/kv/kv_messages.hpp"
+#include "caf-raft/storage/crc.hpp"
 
 namespace raft::fsm {
 
@@ -112,7 +112,7 @@ public:
       return raft::make_error(raft::errc::not_valid,
                               "kv_fsm snapshot persisted after release");
     }
-    boost::crc_32_type crc;
+    raft::crc32_ieee crc;
     raft::bytes buf;
     buf.reserve(chunk_size + 64);
     auto flush = [&]() -> caf::error {
@@ -305,7 +305,7 @@ raft::bytes kv_fsm::encode_snapshot(const map_type& map,
   put_u64(out, map.size());
   for (auto& [key, x] : map)
     put_entry(out, key, x);
-  boost::crc_32_type crc;
+  raft::crc32_ieee crc;
   crc.process_bytes(out.data(), out.size());
   uint32_t sum = crc.checksum();
   for (int i = 0; i < 4; ++i)
@@ -325,7 +325,7 @@ caf::error kv_fsm::decode_snapshot(const raft::bytes& buf, map_type& map,
   uint32_t stored = 0;
   for (int i = 0; i < 4; ++i)
     stored |= static_cast<uint32_t>(buf[body + i]) << (8 * i);
-  boost::crc_32_type crc;
+  raft::crc32_ieee crc;
   crc.process_bytes(buf.data(), body);
   if (crc.checksum() != stored)
     return corrupt("checksum mismatch");
