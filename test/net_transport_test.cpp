@@ -43,6 +43,7 @@
 #include "caf-raft/actors/node.hpp"
 #include "caf-raft/actors/transport/cluster_identity.hpp"
 #include "caf-raft/actors/transport/net_protocol.hpp"
+#include "caf-raft/actors/transport/net_tls.hpp"
 #include "caf-raft/actors/transport/net_transport.hpp"
 #include "caf-raft/bootstrap/bootstrap_cluster.hpp"
 #include "caf-raft/config/errc.hpp"
@@ -1488,3 +1489,27 @@ BOOST_AUTO_TEST_CASE(an_older_protocol_is_refused_naming_both_versions) {
   BOOST_TEST(why.find("protocol " + std::to_string(net_protocol_version + 1))
              != std::string::npos);
 }
+
+// A TLS write to a connection the peer closed must fail, not raise SIGPIPE
+// (whose default action kills the process): the raft port's sessions send
+// with MSG_NOSIGNAL. Run with SIGPIPE at its default, as a host that never
+// touched it has it.
+BOOST_AUTO_TEST_CASE(tls_writes_to_a_closed_peer_raise_no_sigpipe) {
+  auto old = ::signal(SIGPIPE, SIG_DFL);
+  auto ctx = tls_context::make(certs().tls("a"));
+  BOOST_REQUIRE_MESSAGE(ctx, (ctx ? std::string{} : describe(ctx.error())));
+  int fds[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  ::close(fds[1]);
+  // The client's first write is its ClientHello, inside make().
+  auto session = tls_session::make(**ctx, fds[0], false);
+  if (session) {
+    size_t n = 0;
+    std::string data(1024, 'x');
+    auto res = session->write_some(n, fds[0], data.data(), data.size());
+    BOOST_TEST((res == caf::io::network::rw_state::failure || n == 0));
+  }
+  ::close(fds[0]);
+  ::signal(SIGPIPE, old);
+}
+

@@ -1,9 +1,10 @@
 #include "caf-raft/actors/transport/net_tls.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -50,30 +51,38 @@ int passphrase_cb(char* buf, int size, int, void* user) {
   return n;
 }
 
-/// SIGPIPE for a write to a closed socket would kill the process: blocked
-/// around each OpenSSL call on this thread, and a pending one swallowed.
-class sigpipe_guard {
-public:
-  sigpipe_guard() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
+/// A socket BIO whose writes never raise SIGPIPE: a write to a connection
+/// the peer closed would otherwise kill the process. `send` with
+/// MSG_NOSIGNAL says so per call; blocking the signal around each OpenSSL
+/// call instead cost three system calls per read and per write, on both
+/// sides of every hop of the commit path (issue 20).
+int send_nosignal(BIO* bio, const char* buf, int len) {
+  int fd = -1;
+  BIO_get_fd(bio, &fd);
+  auto n = ::send(fd, buf, static_cast<size_t>(len), MSG_NOSIGNAL);
+  BIO_clear_retry_flags(bio);
+  if (n <= 0 && BIO_sock_should_retry(static_cast<int>(n)))
+    BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
 
-  ~sigpipe_guard() {
-    sigset_t pending;
-    sigpending(&pending);
-    if (sigismember(&pending, SIGPIPE) == 1) {
-      timespec zero{0, 0};
-      sigtimedwait(&pipe_, nullptr, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-
-private:
-  sigset_t pipe_;
-  sigset_t old_;
-};
+/// OpenSSL's socket BIO with `send_nosignal` as its write.
+const BIO_METHOD* nosignal_socket_method() {
+  static const BIO_METHOD* method = [] {
+    auto base = BIO_s_socket();
+    auto m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK
+                            | BIO_TYPE_DESCRIPTOR,
+                          "socket (MSG_NOSIGNAL)");
+    BIO_meth_set_write(m, send_nosignal);
+    BIO_meth_set_read(m, BIO_meth_get_read(base));
+    BIO_meth_set_puts(m, BIO_meth_get_puts(base));
+    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
+    BIO_meth_set_create(m, BIO_meth_get_create(base));
+    BIO_meth_set_destroy(m, BIO_meth_get_destroy(base));
+    return m;
+  }();
+  return method;
+}
 
 } // namespace
 
@@ -120,10 +129,13 @@ std::unique_ptr<tls_session> tls_session::make(const tls_context& ctx, int fd,
   auto ssl = SSL_new(ctx.native());
   if (ssl == nullptr)
     return nullptr;
-  if (SSL_set_fd(ssl, fd) != 1) {
+  auto bio = BIO_new(nosignal_socket_method());
+  if (bio == nullptr) {
     SSL_free(ssl);
     return nullptr;
   }
+  BIO_set_fd(bio, fd, BIO_NOCLOSE);
+  SSL_set_bio(ssl, bio, bio);
   std::unique_ptr<tls_session> result{new tls_session(ssl)};
   if (accepting) {
     SSL_set_accept_state(ssl);
@@ -132,7 +144,6 @@ std::unique_ptr<tls_session> tls_session::make(const tls_context& ctx, int fd,
   // The client speaks first: send the ClientHello now, the rest of the
   // handshake runs inside the reads that the server's answer wakes.
   SSL_set_connect_state(ssl);
-  sigpipe_guard guard;
   size_t n = 0;
   ERR_clear_error();
   if (result->result_of(SSL_do_handshake(ssl), n) == rw_state::failure)
@@ -163,7 +174,6 @@ rw_state tls_session::result_of(int ret, size_t& n) {
 }
 
 rw_state tls_session::read_some(size_t& n, int, void* buf, size_t len) {
-  sigpipe_guard guard;
   // SSL_read runs the handshake first (the session knows its side).
   return result_of(SSL_read(ssl_, buf, static_cast<int>(len)), n);
 }
@@ -174,7 +184,6 @@ rw_state tls_session::write_some(size_t& n, int, const void* buf,
     n = 0;
     return rw_state::indeterminate;
   }
-  sigpipe_guard guard;
   return result_of(SSL_write(ssl_, buf, static_cast<int>(len)), n);
 }
 
