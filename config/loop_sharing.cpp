@@ -1,6 +1,7 @@
 #include "caf-raft/config/loop_sharing.hpp"
 
 #include <chrono>
+#include <deque>
 #include <thread>
 #include <utility>
 
@@ -85,12 +86,49 @@ public:
 
   resume_result resume(caf::execution_unit* eu, size_t max_throughput) override {
     auto job = std::exchange(job_, nullptr);
-    ++d_->jobs_run;
     if (d_->spin.count() > 0 && !d_->spinning) {
       d_->spinning = true;
       eu->exec_later(new loop_spinner(d_));
     }
-    // What a scheduler worker does with the result (caf::scheduler::worker).
+    // The jobs this one makes ready (the actors it sends to) run right after
+    // it, not one poll of the sockets later: a message crosses a node's
+    // actors (node, replicator, transport) in one go. Bounded, so that the
+    // sockets are polled between bursts.
+    std::deque<caf::resumable*> ready;
+    draining = &ready;
+    run_one(eu, job, max_throughput);
+    for (size_t n = 1; !ready.empty() && n < max_drained; ++n) {
+      auto next = ready.front();
+      ready.pop_front();
+      run_one(eu, next, max_throughput);
+    }
+    draining = nullptr;
+    for (auto left : ready)
+      eu->exec_later(new loop_job(left, d_));
+    return caf::resumable::done;
+  }
+
+  /// Where jobs made ready by the running one go, if one runs (loop
+  /// thread only).
+  static thread_local std::deque<caf::resumable*>* draining;
+
+  void intrusive_ptr_add_ref_impl() override {
+    ref();
+  }
+
+  void intrusive_ptr_release_impl() override {
+    deref();
+  }
+
+private:
+  /// Jobs run per wake-up of the loop before it polls its sockets again.
+  static constexpr size_t max_drained = 64;
+
+  /// Resumes `job` and does with the result what a scheduler worker does
+  /// (caf::scheduler::worker).
+  void run_one(caf::execution_unit* eu, caf::resumable* job,
+               size_t max_throughput) {
+    ++d_->jobs_run;
     switch (job->resume(eu, max_throughput)) {
       case caf::resumable::resume_later:
         if (!loop_sharing::post(*d_, job))
@@ -103,21 +141,13 @@ public:
       default:
         caf::intrusive_ptr_release(job);
     }
-    return caf::resumable::done;
   }
 
-  void intrusive_ptr_add_ref_impl() override {
-    ref();
-  }
-
-  void intrusive_ptr_release_impl() override {
-    deref();
-  }
-
-private:
   caf::resumable* job_;
   loop_sharing::coordinator_data* d_;
 };
+
+thread_local std::deque<caf::resumable*>* loop_job::draining = nullptr;
 
 loop_sharing::coordinator_data* data_of(caf::actor_system& sys) {
   auto* c = dynamic_cast<coordinator*>(&sys.scheduler());
@@ -133,6 +163,11 @@ loop_sharing::coordinator_data::coordinator_data(
 }
 
 bool loop_sharing::post(coordinator_data& d, caf::resumable* job) {
+  if (loop_job::draining != nullptr) {
+    // On the loop, from a job it runs now: next in line.
+    loop_job::draining->push_back(job);
+    return true;
+  }
   if (auto* mpx = d.loop.load(std::memory_order_acquire)) {
     // Adopts the reference the caller holds, as a worker's queue does.
     mpx->exec_later(new loop_job(job, &d));
