@@ -99,6 +99,9 @@ tls_context::make(const tls_settings& tls) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
                           | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // One read per record instead of two (its header, then its body); what
+  // is read ahead is drained by the stream's read loop (must_read_more).
+  SSL_CTX_set_read_ahead(ctx, 1);
   // Needed only while the key loads; the pointer is cleared after.
   auto passphrase = tls.passphrase;
   if (!passphrase.empty()) {
@@ -192,7 +195,9 @@ bool tls_session::handshake_done() const {
 }
 
 bool tls_session::must_read_more(int, size_t) {
-  return SSL_pending(ssl_) > 0;
+  // Bytes read ahead but not yet decrypted count too: the socket will not
+  // wake the loop for them again.
+  return SSL_has_pending(ssl_) == 1;
 }
 
 } // namespace raft
