@@ -19,9 +19,10 @@ class raft_metrics;
 /// max_bytes)` with an `entry_batch` read from the store (after every
 /// earlier write). Storage calls block, so outside tests it runs
 /// detached, off the scheduler threads that the consensus actors use: a
-/// blocking actor on a thread of its own that, in a process whose
-/// `scheduler.policy` is `spinning` (config/node_process_config.hpp),
-/// spins for `scheduler.spin-us` before it sleeps for the next request.
+/// blocking actor on a thread of its own that spins for
+/// `scheduler.spin-us` before it sleeps for the next request, in a process
+/// whose `scheduler.policy` is `spinning` or `loop` and asks for a spin
+/// (config/spin_sharing.hpp: spin_for).
 log_writer_actor spawn_log_writer(caf::actor_system& sys,
                             std::shared_ptr<log_store> log,
                             std::shared_ptr<stable_store> stable,

@@ -13,6 +13,7 @@
 #include "caf-raft/config/null_logger.hpp"
 #include "caf-raft/fsm/state_machine.hpp"
 #include "caf-raft/storage/file_snapshot_store.hpp"
+#include "caf/actor_clock.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/response_promise.hpp"
 #include "caf/send.hpp"
@@ -52,7 +53,14 @@ struct outgoing_transfer {
   std::deque<chunk_in_flight> window;
   /// Bytes consumed from `reader` so far: where the next chunk starts.
   uint64_t read_pos = 0;
+  /// Tells this transfer's timer from an earlier one's for the same peer.
   uint64_t generation = 0;
+  /// When the follower last made progress (or chunks were resent): the
+  /// silence that triggers a resend counts from here.
+  caf::actor_clock::time_point quiet_since;
+  /// One timer per transfer, re-armed for what is left of the silence,
+  /// rather than one per chunk.
+  bool timer_armed = false;
   int silent_periods = 0;
 };
 
@@ -176,16 +184,21 @@ void send_chunk(manager_ptr self, const std::string& peer,
                  peer, caf::make_message(std::move(req)));
 }
 
-/// Starts the silence timer afresh: it fires unless the follower answers
-/// with progress first.
+/// How long a follower may stay silent before the window is resent.
+caf::timespan resend_after(const manager_state& st) {
+  return st.opts.settings.heartbeat_timeout * resend_after_heartbeats;
+}
+
+/// Starts the silence afresh: the window is resent unless the follower
+/// answers with progress within `resend_after`.
 void arm_resend(manager_ptr self, const std::string& peer,
                 outgoing_transfer& tr) {
-  auto& st = self->state;
-  tr.generation = ++st.next_generation;
-  self->delayed_send(self,
-                     st.opts.settings.heartbeat_timeout
-                       * resend_after_heartbeats,
-                     timer_atom_v, peer, tr.generation);
+  tr.quiet_since = self->clock().now();
+  if (tr.timer_armed)
+    return;
+  tr.timer_armed = true;
+  self->delayed_send(self, resend_after(self->state), timer_atom_v, peer,
+                     tr.generation);
 }
 
 void end_transfer(manager_ptr self, const std::string& peer,
@@ -444,6 +457,7 @@ caf::result<index_t> start_install(manager_ptr self, const std::string& peer,
   tr.term = term;
   tr.meta = std::move(newest->meta);
   tr.reader = std::move(newest->reader);
+  tr.generation = ++st.next_generation;
   st.log->info("{}: sending snapshot {} ({} bytes, up to index {}) to {}",
                st.opts.settings.local_id, tr.meta.id, tr.meta.size,
                tr.meta.index, peer);
@@ -463,6 +477,15 @@ void on_resend_timer(manager_ptr self, const std::string& peer,
   if (i == st.outgoing.end() || i->second.generation != generation)
     return;
   auto& tr = i->second;
+  tr.timer_armed = false;
+  auto quiet = self->clock().now() - tr.quiet_since;
+  if (quiet < resend_after(st)) {
+    // Progress came meanwhile: wait for the rest of a silent period.
+    tr.timer_armed = true;
+    self->delayed_send(self, resend_after(st) - quiet, timer_atom_v, peer,
+                       generation);
+    return;
+  }
   if (++tr.silent_periods > max_silent_periods)
     return end_transfer(self, peer,
                         make_error(errc::timeout,

@@ -355,8 +355,12 @@ scenario_result run_scenario(uint64_t seed, scenario_kinds kinds) {
   // leadership-lost, as a real one would.
   auto final_apply = c.apply("final", 3000);
   for (int attempt = 0; attempt < 20 && final_apply.err; ++attempt) {
-    // A transfer or an election under way ends within a few timers.
-    c.run_until([] { return false; }, 5);
+    // A transfer or an election under way ends within an election timeout.
+    // Waited by the clock, not by timer firings: with many timers pending
+    // (a snapshot's resends, say) a hundred firings were 47 ms of simulated
+    // time, and a transfer that would have timed out at 100 ms looked stuck
+    // (seed 8961).
+    c.run_for(c.settings.election_timeout);
     final_apply = c.apply("final", 3000);
   }
   if (final_apply.err)

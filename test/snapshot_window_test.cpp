@@ -150,6 +150,23 @@ BOOST_FIXTURE_TEST_CASE(silence_resends_the_whole_window, window_fixture) {
   BOOST_TEST(take_offsets() == (offsets{10, 20, 30}));
 }
 
+// Silence counts from the last progress: an answer that moves the window
+// postpones the resend by a whole silent period (two heartbeat timeouts).
+BOOST_FIXTURE_TEST_CASE(progress_postpones_the_resend, window_fixture) {
+  auto period = settings.heartbeat_timeout * 2;
+  take_offsets();
+  sched->advance_time(period - std::chrono::milliseconds{100});
+  sched->run();
+  answer(10);
+  take_offsets();
+  sched->advance_time(std::chrono::milliseconds{200});
+  sched->run();
+  BOOST_TEST(take_offsets().empty());
+  sched->advance_time(period);
+  sched->run();
+  BOOST_TEST(take_offsets() == (offsets{10, 20, 30}));
+}
+
 // A follower that restarted asks for offset 0 again: the transfer starts
 // over from there rather than waiting for answers that never come.
 BOOST_FIXTURE_TEST_CASE(a_follower_that_fell_back_is_served_from_there,
