@@ -76,7 +76,13 @@ public:
   /// A job the loop dropped unrun (it stopped with this one in its pipe)
   /// goes to the workers, so that its actor is not stranded.
   ~loop_job() override {
-    if (job_ != nullptr)
+    if (job_ == nullptr)
+      return;
+    // After the coordinator's last cleanup no worker reads the queue: clean
+    // the job up here, as the coordinator does with what it finds there.
+    if (d_->stopped.load(std::memory_order_acquire))
+      caf::scheduler::abstract_coordinator::cleanup_and_release(job_);
+    else
       loop_sharing::push(*d_, job_);
   }
 
@@ -95,22 +101,42 @@ public:
     // actors (node, replicator, transport) in one go. Bounded, so that the
     // sockets are polled between bursts.
     std::deque<caf::resumable*> ready;
-    draining = &ready;
-    run_one(eu, job, max_throughput);
-    for (size_t n = 1; !ready.empty() && n < max_drained; ++n) {
-      auto next = ready.front();
-      ready.pop_front();
-      run_one(eu, next, max_throughput);
+    {
+      drain_scope scope{d_, &ready};
+      run_one(eu, job, max_throughput);
+      for (size_t n = 1; !ready.empty() && n < max_drained; ++n) {
+        auto next = ready.front();
+        ready.pop_front();
+        run_one(eu, next, max_throughput);
+      }
     }
-    draining = nullptr;
     for (auto left : ready)
       eu->exec_later(new loop_job(left, d_));
     return caf::resumable::done;
   }
 
-  /// Where jobs made ready by the running one go, if one runs (loop
-  /// thread only).
-  static thread_local std::deque<caf::resumable*>* draining;
+  /// Where jobs made ready by the running one go while one runs: only jobs
+  /// of the same coordinator (another actor system in the process has a
+  /// loop of its own).
+  struct drain {
+    loop_sharing::coordinator_data* owner = nullptr;
+    std::deque<caf::resumable*>* ready = nullptr;
+  };
+
+  static thread_local drain draining;
+
+  /// Sets `draining` for one drain and restores it on any way out.
+  struct drain_scope {
+    drain_scope(loop_sharing::coordinator_data* d,
+                std::deque<caf::resumable*>* q)
+      : saved(draining) {
+      draining = drain{d, q};
+    }
+    ~drain_scope() {
+      draining = saved;
+    }
+    drain saved;
+  };
 
   void intrusive_ptr_add_ref_impl() override {
     ref();
@@ -147,7 +173,7 @@ private:
   loop_sharing::coordinator_data* d_;
 };
 
-thread_local std::deque<caf::resumable*>* loop_job::draining = nullptr;
+thread_local loop_job::drain loop_job::draining;
 
 loop_sharing::coordinator_data* data_of(caf::actor_system& sys) {
   auto* c = dynamic_cast<coordinator*>(&sys.scheduler());
@@ -163,9 +189,9 @@ loop_sharing::coordinator_data::coordinator_data(
 }
 
 bool loop_sharing::post(coordinator_data& d, caf::resumable* job) {
-  if (loop_job::draining != nullptr) {
+  if (loop_job::draining.owner == &d) {
     // On the loop, from a job it runs now: next in line.
-    loop_job::draining->push_back(job);
+    loop_job::draining.ready->push_back(job);
     return true;
   }
   if (auto* mpx = d.loop.load(std::memory_order_acquire)) {

@@ -52,6 +52,9 @@ public:
     std::atomic<caf::io::network::multiplexer*> loop{nullptr};
     /// Whether the loop was asked to take jobs (once).
     std::atomic<bool> attaching{false};
+    /// The coordinator ran its last cleanup (it stopped): jobs the loop
+    /// drops from now on are cleaned up where they are dropped.
+    std::atomic<bool> stopped{false};
     /// Jobs the loop ran, and whether its spinner runs (loop thread only).
     uint64_t jobs_run = 0;
     bool spinning = false;
@@ -99,6 +102,13 @@ public:
   template <class Worker>
   void resume_job_later(Worker* self, caf::resumable* job) {
     enqueue(self->parent(), job);
+  }
+
+  /// The coordinator's last cleanup, at its stop.
+  template <class Coordinator, class UnaryFunction>
+  void foreach_central_resumable(Coordinator* self, UnaryFunction f) {
+    self->data().stopped.store(true, std::memory_order_release);
+    spin_sharing::foreach_central_resumable(self, f);
   }
 
   /// Hands `job` to the loop; false if there is none (yet, or any more).

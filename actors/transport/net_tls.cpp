@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -59,6 +60,7 @@ int passphrase_cb(char* buf, int size, int, void* user) {
 int send_nosignal(BIO* bio, const char* buf, int len) {
   int fd = -1;
   BIO_get_fd(bio, &fd);
+  errno = 0;
   auto n = ::send(fd, buf, static_cast<size_t>(len), MSG_NOSIGNAL);
   BIO_clear_retry_flags(bio);
   if (n <= 0 && BIO_sock_should_retry(static_cast<int>(n)))
