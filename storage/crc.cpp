@@ -47,33 +47,16 @@ T update(const slicing_tables<T>& tab, T crc, const void* data, size_t n) {
   return crc;
 }
 
-const slicing_tables<uint32_t>& crc32c_tables() {
-  static const slicing_tables<uint32_t> tables{0x82F63B78u};
-  return tables;
-}
-
-const slicing_tables<uint32_t>& crc32_ieee_tables() {
-  static const slicing_tables<uint32_t> tables{0xEDB88320u};
-  return tables;
-}
-
-const slicing_tables<uint64_t>& crc64_tables() {
-  static const slicing_tables<uint64_t> tables{0xC96C5795D7870F42ull};
-  return tables;
-}
-
 } // namespace
 
-void crc32c::process_bytes(const void* data, size_t n) {
-  state_ = update(crc32c_tables(), state_, data, n);
+template <class T, T RPoly>
+void reflected_crc<T, RPoly>::process_bytes(const void* data, size_t n) {
+  static const slicing_tables<T> tables{RPoly};
+  state_ = update(tables, state_, data, n);
 }
 
-void crc32_ieee::process_bytes(const void* data, size_t n) {
-  state_ = update(crc32_ieee_tables(), state_, data, n);
-}
-
-void crc64_ecma::process_bytes(const void* data, size_t n) {
-  state_ = update(crc64_tables(), state_, data, n);
-}
+template class reflected_crc<uint32_t, 0x82F63B78u>;
+template class reflected_crc<uint32_t, 0xEDB88320u>;
+template class reflected_crc<uint64_t, 0xC96C5795D7870F42ull>;
 
 } // namespace raft
