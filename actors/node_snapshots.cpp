@@ -136,8 +136,32 @@ void install_stored(node_ptr self, snapshot_meta meta,
       });
 }
 
-void on_snapshot_chunk(node_ptr self, const install_snapshot_request& req) {
+namespace {
+
+/// The fields of chunk `req` without its data: what the answer needs. The
+/// continuations below keep this, not the chunk, so a megabyte chunk is
+/// not copied into each of them.
+install_snapshot_request chunk_header(const install_snapshot_request& req) {
+  install_snapshot_request head;
+  head.term = req.term;
+  head.leader = req.leader;
+  head.snapshot_id = req.snapshot_id;
+  head.last_index = req.last_index;
+  head.last_term = req.last_term;
+  head.configuration = req.configuration;
+  head.configuration_index = req.configuration_index;
+  head.size = req.size;
+  head.crc = req.crc;
+  head.offset = req.offset;
+  head.done = req.done;
+  return head;
+}
+
+} // namespace
+
+void on_snapshot_chunk(node_ptr self, install_snapshot_request& chunk) {
   auto& st = self->state;
+  const auto& req = chunk;
   if (!st.core->handle(req) || !st.snapshots || st.installing) {
     // Refused, or busy restoring the previous one: the leader resends.
     schedule_flush(self);
@@ -153,9 +177,10 @@ void on_snapshot_chunk(node_ptr self, const install_snapshot_request& req) {
     return;
   }
   schedule_flush(self);
-  self->request(st.snapshots, caf::infinite, req)
+  auto head = chunk_header(chunk);
+  self->request(st.snapshots, caf::infinite, std::move(chunk))
     .then(
-      [self, req](chunk_ack& ack) {
+      [self, req{std::move(head)}](chunk_ack& ack) {
         auto& st = self->state;
         auto& core = *st.core;
         if (!ack.complete || st.installing

@@ -80,7 +80,7 @@ set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME caf-raft-dev)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 # What a host project's find_package(caf-raft) looks for.
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
-    "caf-raft (= ${PROJECT_VERSION}), libcaf-dev, libsqlite3-dev, libspdlog-dev, prometheus-cpp-dev, nlohmann-json3-dev, libssl-dev")
+    "caf-raft (= ${PROJECT_VERSION}), libcaf-dev, libsqlite3-dev, zlib1g-dev, liblzma-dev, libspdlog-dev, prometheus-cpp-dev, nlohmann-json3-dev, libssl-dev")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 # The shared libraries the binaries load decide the dependencies.

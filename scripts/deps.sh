@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages caf-raft builds and runs with, if missing
 # (nftables: partition_test drops packets with its own rules, as root).
 set -euo pipefail
-pkgs=(g++ cmake ninja-build pkg-config libcaf-dev libssl-dev libsqlite3-dev
+pkgs=(g++ cmake ninja-build pkg-config libcaf-dev libssl-dev libsqlite3-dev zlib1g-dev liblzma-dev
       libspdlog-dev prometheus-cpp-dev libcivetweb-dev nlohmann-json3-dev libboost-test-dev
       openssl nftables help2man dpkg-dev)
 missing=()

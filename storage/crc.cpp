@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include <lzma.h>
+#include <zlib.h>
+
 namespace raft {
 
 namespace {
@@ -56,7 +59,14 @@ void reflected_crc<T, RPoly>::process_bytes(const void* data, size_t n) {
 }
 
 template class reflected_crc<uint32_t, 0x82F63B78u>;
-template class reflected_crc<uint32_t, 0xEDB88320u>;
-template class reflected_crc<uint64_t, 0xC96C5795D7870F42ull>;
+
+void crc32_ieee::process_bytes(const void* data, size_t n) {
+  state_ = static_cast<uint32_t>(
+    crc32_z(state_, static_cast<const Bytef*>(data), n));
+}
+
+void crc64_ecma::process_bytes(const void* data, size_t n) {
+  state_ = lzma_crc64(static_cast<const uint8_t*>(data), n, state_);
+}
 
 } // namespace raft

@@ -28,12 +28,34 @@ private:
 using crc32c = reflected_crc<uint32_t, 0x82F63B78u>;
 
 /// CRC-32 (IEEE 802.3; zlib's and Go's hash/crc32 IEEE): the checksum of
-/// kv_fsm's snapshots. Boost's `crc_32_type` was a third of a 256 MiB
-/// snapshot's restore.
-using crc32_ieee = reflected_crc<uint32_t, 0xEDB88320u>;
+/// kv_fsm's snapshots, by zlib's `crc32_z` (three times the table's speed
+/// here: 47 against 145 ms for 256 MiB).
+class crc32_ieee {
+public:
+  void process_bytes(const void* data, size_t n);
+
+  uint32_t checksum() const {
+    return state_;
+  }
+
+private:
+  uint32_t state_ = 0;
+};
 
 /// CRC-64 with the ECMA-182 polynomial, as Go's hash/crc64 with its ECMA
-/// table (CRC-64/XZ): "123456789" hashes to 0x995DC9BBDF1939FA.
-using crc64_ecma = reflected_crc<uint64_t, 0xC96C5795D7870F42ull>;
+/// table (CRC-64/XZ): "123456789" hashes to 0x995DC9BBDF1939FA. Computed by
+/// liblzma's `lzma_crc64`, xz's own checksum (three times the table's speed
+/// here: 49 against 146 ms for 256 MiB).
+class crc64_ecma {
+public:
+  void process_bytes(const void* data, size_t n);
+
+  uint64_t checksum() const {
+    return state_;
+  }
+
+private:
+  uint64_t state_ = 0;
+};
 
 } // namespace raft

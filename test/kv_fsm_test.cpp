@@ -92,14 +92,22 @@ std::vector<kv_command> samples() {
 /// Serves fixed bytes a few at a time; counts close calls.
 class bytes_reader : public snapshot_reader {
 public:
-  explicit bytes_reader(bytes data) : data_(std::move(data)) {
+  /// With `tells_size`, the reader reports what is left, as the file and
+  /// in-memory stores do; without, it leaves the size unknown.
+  /// At most `step` bytes per read.
+  explicit bytes_reader(bytes data, bool tells_size = false, size_t step = 7)
+    : data_(std::move(data)), tells_size_(tells_size), step_(step) {
     // nop
+  }
+
+  uint64_t remaining() const override {
+    return tells_size_ ? data_.size() - pos_ : 0;
   }
 
   caf::expected<size_t> read(void* buf, size_t n) override {
     if (closes > 0)
       return make_error(errc::not_valid, "read after close");
-    auto count = std::min({n, size_t{7}, data_.size() - pos_});
+    auto count = std::min({n, step_, data_.size() - pos_});
     std::copy_n(data_.begin() + pos_, count, static_cast<uint8_t*>(buf));
     pos_ += count;
     return count;
@@ -113,6 +121,8 @@ public:
 
 private:
   bytes data_;
+  bool tells_size_;
+  size_t step_;
   size_t pos_ = 0;
 };
 
@@ -537,8 +547,8 @@ BOOST_AUTO_TEST_CASE(restore_rejects_corrupt_snapshots) {
   kv_fsm g;
   run(g, 1, kv_command::put("mine", "kept"));
   auto before = g.items();
-  auto refused = [&](bytes buf) {
-    bytes_reader in{std::move(buf)};
+  auto refused = [&](bytes buf, bool tells_size = false) {
+    bytes_reader in{std::move(buf), tells_size};
     auto err = g.restore(in);
     BOOST_CHECK_EQUAL(in.closes, 1);
     BOOST_CHECK(g.items() == before);
@@ -603,14 +613,60 @@ BOOST_AUTO_TEST_CASE(restore_rejects_corrupt_snapshots) {
                     "kv_fsm snapshot: key 0 has revision 0 outside 1..2");
   BOOST_CHECK_EQUAL(refused(kv({{"abcdefgh", 1}}, 2, 1)),
                     "kv_fsm snapshot: key 1 is truncated");
-  BOOST_CHECK_EQUAL(refused(kv({{"a", 1}}, 2, 1000000)),
+  // A count beyond the data: named where the size is known up front, and
+  // otherwise found where the keys run out.
+  BOOST_CHECK_EQUAL(refused(kv({{"a", 1}}, 2, 1000000), true),
                     "kv_fsm snapshot: key count 1000001 exceeds the data");
+  BOOST_CHECK_EQUAL(refused(kv({{"a", 1}}, 2, 1000000)),
+                    "kv_fsm snapshot: key 1 is truncated");
   auto trailing = kv({{"a", 1}, {"b", 2}}, 2);
   trailing[19] = 0; // count 1 (little endian low byte sits at offset 12)
   trailing[12] = 1;
   reseal(trailing);
   BOOST_CHECK_EQUAL(refused(trailing),
                     "kv_fsm snapshot: 5 trailing bytes after 1 keys");
+}
+
+// The restore reads a megabyte at a time: values larger than that, and keys
+// and lengths that straddle two reads, come back whole, and damage anywhere
+// in a snapshot of several windows is still found by the checksum.
+BOOST_AUTO_TEST_CASE(restore_streams_snapshots_larger_than_its_window) {
+  kv_fsm f;
+  index_t idx = 0;
+  std::string big(3 * 1024 * 1024 + 17, 'x');
+  for (size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<char>('a' + i * 7 % 26);
+  run(f, ++idx, kv_command::put("big", big));
+  for (int i = 0; i < 3000; ++i)
+    run(f, ++idx, kv_command::put("k" + std::to_string(i),
+                                  std::string(i % 700, 'v')));
+  auto good = kv_fsm::encode_snapshot(f.items(), idx);
+  BOOST_REQUIRE_GT(good.size(), 4u * 1000 * 1000);
+  for (size_t step : {size_t{65536 + 3}, size_t{1} << 22}) {
+    kv_fsm g;
+    bytes_reader in{good, step % 2 == 0, step};
+    auto err = g.restore(in);
+    BOOST_REQUIRE_MESSAGE(!err, describe(err));
+    BOOST_CHECK(g.items() == f.items());
+    BOOST_CHECK_EQUAL(g.applied_index(), idx);
+  }
+  for (size_t at : {size_t{30}, size_t{1} << 20, (size_t{1} << 20) + 3,
+                    good.size() / 2, good.size() - 5}) {
+    auto bad = good;
+    bad[at] ^= 0x10;
+    kv_fsm g;
+    bytes_reader in{std::move(bad), false, 65536 + 3};
+    BOOST_CHECK_EQUAL(describe(g.restore(in)),
+                      "kv_fsm snapshot: checksum mismatch");
+    BOOST_CHECK_EQUAL(g.size(), 0u);
+  }
+  // Cut short inside the big value: the body runs out, and the four bytes
+  // read as a trailer do not match.
+  kv_fsm g;
+  bytes_reader in{bytes(good.begin(), good.begin() + 2 * 1024 * 1024), true,
+                  65536 + 3};
+  BOOST_CHECK_EQUAL(describe(g.restore(in)),
+                    "kv_fsm snapshot: checksum mismatch");
 }
 
 BOOST_AUTO_TEST_CASE(tampered_store_snapshot_is_refused) {
