@@ -41,6 +41,21 @@ void log_transition(node_ptr self) {
   st.last_lease_step_downs = core.lease_step_downs();
 }
 
+/// This server's state as an observer sees it, as an observation of `kind`
+/// about `peer` where the kind has one.
+observation observation_of(const consensus& core,
+                           uint8_t kind = observe_state,
+                           std::string peer = {}) {
+  observation obs;
+  obs.server = core.id();
+  obs.role = core.role();
+  obs.term = core.term();
+  obs.leader = core.leader_id();
+  obs.kind = kind;
+  obs.peer = std::move(peer);
+  return obs;
+}
+
 } // namespace
 
 /// Says once that this server was removed, and why it stays quiet.
@@ -92,7 +107,7 @@ void notify_state(node_ptr self) {
   st.last_role = core.role();
   st.last_term = core.term();
   st.last_leader = core.leader_id();
-  observation obs{core.id(), core.role(), core.term(), core.leader_id()};
+  auto obs = observation_of(core);
   for (auto& [o, kinds] : st.observers)
     if (kinds & observe_state)
       caf::anon_send(o, obs);
@@ -214,8 +229,7 @@ void add_observer(node_ptr self, caf::actor observer, uint8_t kinds) {
   // A late observer learns the state at once, not at the next change
   // (before the node started there is none: the start is a change).
   if (auto& core = st.core; core && (kinds & observe_state))
-    caf::anon_send(observer, observation{core->id(), core->role(),
-                                         core->term(), core->leader_id()});
+    caf::anon_send(observer, observation_of(*core));
   // ...and of the followers others were told are silent.
   if (kinds & observe_heartbeat)
     for (auto& id : st.silent_peers)
@@ -239,8 +253,7 @@ void notify_peers(node_ptr self) {
   std::set<std::string> now;
   for (auto& s : core.latest_configuration().servers)
     now.insert(s.id);
-  observation obs{core.id(), core.role(), core.term(), core.leader_id(),
-                  observe_peer};
+  auto obs = observation_of(core, observe_peer);
   for (auto& id : now)
     if (st.observed_servers.count(id) == 0) {
       obs.peer = id;
@@ -259,8 +272,7 @@ void notify_peers(node_ptr self) {
 observation heartbeat_failure(node_ptr self, const std::string& peer) {
   auto& st = self->state;
   auto& core = *st.core;
-  observation obs{core.id(), core.role(), core.term(), core.leader_id(),
-                  observe_heartbeat, peer};
+  auto obs = observation_of(core, observe_heartbeat, peer);
   obs.failed = true;
   if (auto r = st.replicators.find(peer); r != st.replicators.end())
     obs.last_contact = self->clock().now() - r->second.heard_at;
@@ -287,9 +299,8 @@ void notify_heartbeats(node_ptr self) {
       tell_observers(self, heartbeat_failure(self, id));
     } else {
       st.silent_peers.erase(id);
-      observation obs{core.id(), core.role(), core.term(), core.leader_id(),
-                      observe_heartbeat, id};
-      tell_observers(self, obs); // resumed: failed stays false
+      // Resumed: failed stays false.
+      tell_observers(self, observation_of(core, observe_heartbeat, id));
     }
   }
 }
@@ -299,9 +310,8 @@ void notify_vote_request(node_ptr self, const vote_request& x) {
   if (st.observers.empty() || !st.core)
     return;
   auto& core = *st.core;
-  tell_observers(self, observation{core.id(), core.role(), core.term(),
-                                   core.leader_id(), observe_vote_request,
-                                   x.candidate});
+  tell_observers(self,
+                 observation_of(core, observe_vote_request, x.candidate));
 }
 
 void add_leadership_subscriber(node_ptr self, caf::actor subscriber) {
