@@ -138,22 +138,14 @@ void install_stored(node_ptr self, snapshot_meta meta,
 
 namespace {
 
-/// The fields of chunk `req` without its data: what the answer needs. The
-/// continuations below keep this, not the chunk, so a megabyte chunk is
-/// not copied into each of them.
-install_snapshot_request chunk_header(const install_snapshot_request& req) {
-  install_snapshot_request head;
-  head.term = req.term;
-  head.leader = req.leader;
-  head.snapshot_id = req.snapshot_id;
-  head.last_index = req.last_index;
-  head.last_term = req.last_term;
-  head.configuration = req.configuration;
-  head.configuration_index = req.configuration_index;
-  head.size = req.size;
-  head.crc = req.crc;
-  head.offset = req.offset;
-  head.done = req.done;
+/// Chunk `chunk` without its data: what the answer needs. The continuations
+/// below keep this, not the chunk, so a megabyte chunk is not copied into
+/// each of them.
+install_snapshot_request chunk_header(install_snapshot_request& chunk) {
+  auto data = std::move(chunk.data);
+  chunk.data.clear();
+  auto head = chunk;
+  chunk.data = std::move(data);
   return head;
 }
 
