@@ -24,4 +24,8 @@ void span_reader::close() {
   closed_ = true;
 }
 
+uint64_t span_reader::remaining() const {
+  return closed_ ? 0 : data_->size() - pos_;
+}
+
 } // namespace raft

@@ -619,6 +619,16 @@ BOOST_AUTO_TEST_CASE(restore_rejects_corrupt_snapshots) {
                     "kv_fsm snapshot: key count 1000001 exceeds the data");
   BOOST_CHECK_EQUAL(refused(kv({{"a", 1}}, 2, 1000000)),
                     "kv_fsm snapshot: key 1 is truncated");
+  // raftctl decodes a file read whole (decode_snapshot), through a
+  // span_reader, which knows its size as well.
+  {
+    kv_fsm::map_type map;
+    raft::index_t applied = 0;
+    auto err = kv_fsm::decode_snapshot(kv({{"a", 1}}, 2, 1000000), map,
+                                       applied);
+    BOOST_CHECK_EQUAL(describe(err),
+                      "kv_fsm snapshot: key count 1000001 exceeds the data");
+  }
   auto trailing = kv({{"a", 1}, {"b", 2}}, 2);
   trailing[19] = 0; // count 1 (little endian low byte sits at offset 12)
   trailing[12] = 1;

@@ -7,6 +7,7 @@
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/fsm/kv/kv_messages.hpp"
 #include "caf-raft/storage/crc.hpp"
+#include "caf-raft/storage/span_reader.hpp"
 
 namespace raft::fsm {
 
@@ -307,33 +308,6 @@ caf::error read_snapshot(raft::snapshot_reader& reader, kv_fsm::map_type& map,
   return caf::none;
 }
 
-/// A reader over bytes in memory that tells its size.
-class memory_reader : public raft::snapshot_reader {
-public:
-  explicit memory_reader(const raft::bytes& data) : data_(data) {
-    // nop
-  }
-
-  caf::expected<size_t> read(void* buf, size_t n) override {
-    n = std::min(n, data_.size() - pos_);
-    std::memcpy(buf, data_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
-
-  void close() override {
-    // nop
-  }
-
-  uint64_t remaining() const override {
-    return data_.size() - pos_;
-  }
-
-private:
-  const raft::bytes& data_;
-  size_t pos_ = 0;
-};
-
 /// The snapshot `kv_fsm` hands out: a shared, never-modified map.
 class kv_snapshot : public snapshot {
 public:
@@ -549,7 +523,7 @@ raft::bytes kv_fsm::encode_snapshot(const map_type& map,
 
 caf::error kv_fsm::decode_snapshot(const raft::bytes& buf, map_type& map,
                                    raft::index_t& applied) {
-  memory_reader in{buf};
+  raft::span_reader in{buf};
   return read_snapshot(in, map, applied);
 }
 
