@@ -1,6 +1,7 @@
 #include "caf-raft/actors/log_writer.hpp"
 
 #include <chrono>
+#include <mutex>
 
 #include "caf-raft/actors/metrics.hpp"
 
@@ -11,6 +12,7 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/blocking_actor.hpp"
+#include "caf/detail/sync_request_bouncer.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
 #include "caf/typed_event_based_actor.hpp"
@@ -232,6 +234,31 @@ public:
         running = false;
         fail_state(std::move(x.reason));
       });
+  }
+
+  /// CAF's blocking actor wakes its reader while holding the mutex the
+  /// reader needs next: the writer woke only to block on that mutex and be
+  /// woken once more (four futex calls and two wake-ups per request, seen
+  /// with strace). Taking and dropping the mutex before the notification
+  /// keeps the guarantee the lock gives (the reader either has not checked
+  /// its mailbox yet, or waits on the condition) and wakes it once.
+  void enqueue(caf::mailbox_element_ptr ptr, caf::execution_unit*) override {
+    auto mid = ptr->mid;
+    auto src = ptr->sender;
+    switch (mailbox().push_back(std::move(ptr))) {
+      case caf::intrusive::inbox_result::unblocked_reader:
+        { std::lock_guard<std::mutex> guard{mtx_}; }
+        cv_.notify_one();
+        break;
+      case caf::intrusive::inbox_result::queue_closed:
+        // Gone: a request gets its error at once, as from CAF's enqueue.
+        if (mid.is_request())
+          caf::detail::sync_request_bouncer{caf::local_actor::fail_state()}(src,
+                                                                      mid);
+        break;
+      default:
+        break;
+    }
   }
 
 protected:

@@ -128,6 +128,15 @@ BOOST_AUTO_TEST_CASE(ends_on_an_exit_message) {
   self->monitor(writer);
   self->send_exit(writer, caf::exit_reason::user_shutdown);
   BOOST_TEST(goes_down(self, writer, 10s));
+  // A request that arrives afterwards is refused at once (the writer takes
+  // its own messages in; see spinning_log_writer::enqueue), not left to run
+  // into its timeout.
+  self->request(writer, 5s, load_atom_v)
+    .receive([&](const loaded_state&) { BOOST_FAIL("answered after its end"); },
+             [&](caf::error& err) {
+               BOOST_TEST_INFO(caf::to_string(err));
+               BOOST_TEST((err == caf::sec::request_receiver_down));
+             });
 }
 
 // ... and when the node it is linked to dies.
