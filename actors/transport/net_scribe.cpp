@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -133,12 +134,20 @@ public:
     : stream(mpx, fd), policy_(std::move(session), max_frame), owner_(owner) {
   }
 
-  /// The scribe's flush: now, or once the handshake is done.
+  /// The scribe's flush: now, or once the handshake is done. What the
+  /// socket takes at once is written at once (write_now); the rest waits
+  /// for the loop's write events.
   void flush_when_ready() {
-    if (ready())
-      flush(manager_ptr{owner_});
-    else
+    if (!ready()) {
       flush_pending_ = true;
+      return;
+    }
+    // Only sessions of our tls_context: CAF's own may refuse a retry from
+    // a buffer that moved.
+    if constexpr (std::is_same_v<Session, tls_session>)
+      if (!state_.writing && !state_.ack_writes && !state_.shutting_down)
+        write_now();
+    flush(manager_ptr{owner_});
   }
 
   void handle_event(caf::io::network::operation op) override {
@@ -156,6 +165,24 @@ public:
 private:
   bool ready() const {
     return policy_.received || handshake_done(*policy_.session);
+  }
+
+  /// Writes the scribe's buffer through the session before the loop turns.
+  /// CAF's stream writes only on the loop's next turn, after subscribing to
+  /// write events and before unsubscribing again: two epoll_ctl calls and
+  /// an epoll_wait per message, each a trip through the hypervisor on a VM
+  /// (issue 20). A failure is not reported from here, where the broker is
+  /// in the middle of a call and CAF would call it back, but left to the
+  /// write event, which meets it again; the session's partial and moving
+  /// writes (tls_context) let that retry start anywhere.
+  void write_now() {
+    auto& buf = wr_buf();
+    size_t n = 0;
+    if (buf.empty()
+        || policy_.write_some(n, fd(), buf.data(), buf.size())
+             != rw_state::success)
+      return;
+    buf.erase(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(n));
   }
 
   tls_policy<Session> policy_;
