@@ -344,7 +344,7 @@ node_internal_actor::behavior_type node_impl(node_ptr self,
     },
     [=](const append_response& x) { on_append_response(self, x); },
     [=](const timeout_now& x) { on_rpc(self, x); },
-    [=](install_snapshot_request& x) { on_snapshot_chunk(self, x); },
+    [=](const install_snapshot_request& x) { on_snapshot_chunk(self, x); },
     [=](const install_snapshot_response& x) { on_install_response(self, x); },
     // From the node's own actors.
     [=](election_atom, term_t term, bool pre_vote, uint64_t epoch, bool won) {

@@ -136,45 +136,35 @@ void install_stored(node_ptr self, snapshot_meta meta,
       });
 }
 
-namespace {
-
-/// Chunk `chunk` without its data: what the answer needs. The continuations
-/// below keep this, not the chunk, so a megabyte chunk is not copied into
-/// each of them.
-install_snapshot_request chunk_header(install_snapshot_request& chunk) {
-  auto data = std::move(chunk.data);
-  chunk.data.clear();
-  auto head = chunk;
-  chunk.data = std::move(data);
-  return head;
-}
-
-} // namespace
-
-void on_snapshot_chunk(node_ptr self, install_snapshot_request& chunk) {
+void on_snapshot_chunk(node_ptr self, const install_snapshot_request& chunk) {
   auto& st = self->state;
-  const auto& req = chunk;
-  if (!st.core->handle(req) || !st.snapshots || st.installing) {
+  if (!st.core->handle(chunk) || !st.snapshots || st.installing) {
     // Refused, or busy restoring the previous one: the leader resends.
     schedule_flush(self);
     return;
   }
-  if (req.last_index <= st.core->commit_index()
+  if (chunk.last_index <= st.core->commit_index()
       && !mutant(mutation::snapshot_over_newer_state)) {
     // Everything the snapshot covers is here already (installed, and the
     // success answer lost, or caught up by the log meanwhile): say so,
     // or the leader would keep resending.
-    st.core->ack_snapshot_chunk(req, req.size, true);
+    st.core->ack_snapshot_chunk(chunk, chunk.size, true);
     schedule_flush(self);
     return;
   }
   schedule_flush(self);
-  auto head = chunk_header(chunk);
-  self->request(st.snapshots, caf::infinite, std::move(chunk))
+  // The chunk travels on in the message it came in, and the continuations
+  // below keep that message: references all, where taking the chunk out
+  // would copy its megabyte whenever the message is shared (in one process
+  // the leader's snapshot manager keeps it for a resend). `chunk` is not
+  // used after the move: it may have moved with the message.
+  auto msg = self->current_mailbox_element()->move_content_to_message();
+  self->request(caf::actor_cast<caf::actor>(st.snapshots), caf::infinite, msg)
     .then(
-      [self, req{std::move(head)}](chunk_ack& ack) {
+      [self, msg](chunk_ack& ack) {
         auto& st = self->state;
         auto& core = *st.core;
+        const auto& req = msg.get_as<install_snapshot_request>(0);
         if (!ack.complete || st.installing
             || (ack.meta.index <= core.commit_index()
                 && !mutant(mutation::snapshot_over_newer_state))) {
@@ -186,8 +176,9 @@ void on_snapshot_chunk(node_ptr self, install_snapshot_request& chunk) {
         }
         st.log->info("{}: installing snapshot {} from {} (index {})",
                      core.id(), ack.meta.id, req.leader, ack.meta.index);
-        install_stored(self, ack.meta, [self, req](caf::error err) {
+        install_stored(self, ack.meta, [self, msg](caf::error err) {
           auto& st = self->state;
+          const auto& req = msg.get_as<install_snapshot_request>(0);
           if (err)
             st.log->error("{}: installing snapshot from {} failed: {}",
                           st.core->id(), req.leader, describe(err));

@@ -332,7 +332,7 @@ void take_snapshot(node_ptr self);
 void install_stored(node_ptr self, snapshot_meta meta,
                     std::function<void(caf::error)> done);
 
-void on_snapshot_chunk(node_ptr self, install_snapshot_request& chunk);
+void on_snapshot_chunk(node_ptr self, const install_snapshot_request& chunk);
 
 /// HashiCorp's Restore: every state machine takes the state of snapshot
 /// `id` (from this node's store). The state travels as a restore entry, so
