@@ -252,9 +252,11 @@ public:
         break;
       case caf::intrusive::inbox_result::queue_closed:
         // Gone: a request gets its error at once, as from CAF's enqueue.
+        // The reason is read under the actor's lock: the writer's thread
+        // may be storing it right now (monitorable_actor::cleanup).
         if (mid.is_request())
-          caf::detail::sync_request_bouncer{caf::local_actor::fail_state()}(src,
-                                                                      mid);
+          caf::detail::sync_request_bouncer{
+            caf::monitorable_actor::fail_state()}(src, mid);
         break;
       default:
         break;
