@@ -25,7 +25,12 @@
 # hits both sides alike; each round is a fresh cluster per node count and
 # its lines say run=<round>. An explicit -repeat N is passed through instead
 # (each program then runs its N clusters in one go).
-# Environment: REPEAT (5 without arguments, else 1), TRANSPORTS ("tls tcp"),
+# With LIMITS=1 (the default) each round also runs the machine's floor
+# probes (../shared/peers/limits: one and three concurrent durable 4 KiB
+# writes, one SQLite commit of one row, a loopback TCP round trip), and the
+# targets section says what the disk and the network allow for each
+# conc-1 target, measured in the same rounds.
+# Environment: REPEAT (5 without arguments, else 1), TRANSPORTS ("tls tcp"), LIMITS (1),
 # PEER (1), PEER_NAMES ("hashicorp canonical-raft"), STAGES (0), PEERS (<repo>/../shared/peers), BUILD_DIR (<repo>/build),
 # OUT (raw lines; default a fresh /tmp file, kept and named), BASELINE_DIR
 # (a build folder holding an earlier raft-bench: it runs in each round in
@@ -68,9 +73,31 @@ fs="$(findmnt -no SOURCE,FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null || echo '?')"
   echo "# args: $*"
 } | tee -a "$out"
 
+LIMITS="${LIMITS:-1}"
+limits_bin=/tmp/perf-limits-build
+if [ "$LIMITS" = 1 ]; then
+  mkdir -p "$limits_bin"
+  cc -O2 -pthread -o "$limits_bin/fsyncbench" "$peers/limits/fsyncbench.c"
+  cc -O2 -o "$limits_bin/tcppingpong" "$peers/limits/tcppingpong.c"
+  cc -O2 -o "$limits_bin/sqlitebench" "$peers/limits/sqlitebench.c" -lsqlite3
+fi
+# The floor of a conc-1 commit on this machine, measured beside the peers:
+# a durable write alone, three at once (three nodes share the disk), the
+# SQLite commit our store makes, and one loopback round trip.
+run_limits() {
+  local d="${TMPDIR:-/tmp}"
+  "$limits_bin/fsyncbench" -d "$d" -t 3 -m overwrite -s fdatasync -j 1
+  "$limits_bin/fsyncbench" -d "$d" -t 3 -m overwrite -s fdatasync -j 3
+  "$limits_bin/sqlitebench" -d "$d" -t 3 -s FULL -r 1 -b 128
+  "$limits_bin/tcppingpong" -t 3 -s 64 -w 1
+}
+
 status=0
 for round in $(seq 1 "$rounds"); do
   renumber() { sed -E "s/ run=1( |\$)/ run=$round\1/"; }
+  if [ "$LIMITS" = 1 ]; then
+    run_limits | sed "s/\$/ run=$round/" | tee -a "$out" || status=1
+  fi
   if [ "$PEER" = 1 ]; then
     # The peers' run.sh read BUILD_DIR too (for their own builds): not ours.
     for p in $PEER_NAMES; do
@@ -165,6 +192,41 @@ targets = [
     ("hashicorp-raft", (3, 64), "ops_per_s", ">=", 4.0, "3 nodes conc 64: commits/s >= 4x HashiCorp"),
     ("hashicorp-raft", (3, 256), "ops_per_s", ">=", 4.0, "3 nodes conc 256: commits/s >= 4x HashiCorp"),
 ]
+# The probes of run_limits, per round: what one conc-1 commit cannot beat.
+probes = {}
+for line in open(sys.argv[1]):
+    kind = line.split(" ", 1)[0]
+    if kind not in ("fsync", "sqlite", "tcp"):
+        continue
+    kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
+    name = kind + (kv["threads"] if kind == "fsync" else "")
+    probes.setdefault(name, []).append(kv)
+
+def mean_us(name, metric, per=1):
+    # Mean time per operation of one writer (per = writers at once).
+    v = med(probes.get(name, []), metric)
+    return per * 1e6 / v if v else None
+
+def print_floor(nodes, need):
+    # A conc-1 commit holds one client round trip and, per node, one
+    # durable write; at 3 nodes the leader's and the followers' writes run
+    # at once on one disk, and the commit waits for a follower's write
+    # between two hops (Raft §5.3: a majority has persisted the entry).
+    rtt = mean_us("tcp", "msgs_per_s")
+    if nodes == 1:
+        parts = [("one durable 4 KiB write", mean_us("fsync1", "ops_per_s")),
+                 ("one SQLite commit (our store)", mean_us("sqlite", "txn_per_s"))]
+    else:
+        w3 = mean_us("fsync3", "ops_per_s", per=3)
+        parts = [("a durable write among three at once + a TCP round trip",
+                  w3 + rtt if w3 and rtt else None)]
+    print(f"    needs a commit every {1e6 / need:.0f} µs (mean); the floor measured in these rounds:")
+    for text, us in parts:
+        if us is None:
+            print(f"      {text}: not measured (LIMITS=0)")
+        else:
+            print(f"      {text}: {us:.0f} µs ({1e6 / us:,.0f}/s)")
+
 if peers == ["baseline"]:
     variants = []  # an earlier build of ours is no peer for the targets
 for v in variants:
@@ -178,6 +240,8 @@ for v in variants:
         got = o / p if p else float("nan")
         ok = got >= want if op == ">=" else got <= want
         print(f"  {text}: {got:.2f}x ({fmt(o)} vs {fmt(p)}) -> {'MET' if ok else 'NOT MET'}")
+        if c == 1 and m == "ops_per_s" and p:
+            print_floor(n, want * float(p))
 # raft-bench -stages: the per-stage medians of ours, per configuration.
 stages = {}
 for line in open(sys.argv[1]):
