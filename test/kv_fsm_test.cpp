@@ -647,6 +647,12 @@ BOOST_AUTO_TEST_CASE(restore_streams_snapshots_larger_than_its_window) {
   for (size_t i = 0; i < big.size(); ++i)
     big[i] = static_cast<char>('a' + i * 7 % 26);
   run(f, ++idx, kv_command::put("big", big));
+  // Values from the size at which the restore maps their pages up front
+  // (16 KiB) to past a 64 KiB page run, at odd offsets in the window.
+  for (size_t n : {size_t{16 * 1024}, size_t{16 * 1024 + 1}, size_t{40000},
+                   size_t{65536 + 5}})
+    run(f, ++idx, kv_command::put("mid" + std::to_string(n),
+                                  std::string(big, n % 1000, n)));
   for (int i = 0; i < 3000; ++i)
     run(f, ++idx, kv_command::put("k" + std::to_string(i),
                                   std::string(i % 700, 'v')));

@@ -1,8 +1,12 @@
 #include "caf-raft/fsm/kv/kv_fsm.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <optional>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "caf-raft/config/errc.hpp"
 #include "caf-raft/fsm/kv/kv_messages.hpp"
@@ -47,6 +51,30 @@ void put_entry(raft::bytes& out, const std::string& key,
   put_string(out, key);
   put_string(out, x.value);
   put_varint(out, x.revision);
+}
+
+/// Linux 5.14's madvise advice, for headers that predate it.
+#ifndef MADV_POPULATE_WRITE
+#  define MADV_POPULATE_WRITE 23
+#endif
+
+/// Values at least this large get their pages mapped before they are filled.
+constexpr size_t populate_threshold = 16 * 1024;
+
+/// Maps the whole pages inside `[data, data + n)` with one system call,
+/// instead of one page fault per page as the copy into them touches each.
+/// A restore fills fresh memory only, and on this project's VMs a page
+/// fault costs 11 µs: a cold 256 MiB restore took 0.87 s, of which 0.72 s
+/// were faults, against 0.15 s in warm memory. Populating pages in the
+/// kernel costs about 6.5 µs each there (64 KiB values: 0.43 against 0.77 s
+/// for 256 MiB). It changes no byte; where the kernel lacks it, or memory
+/// is short, the copy faults the pages in as before.
+void populate(char* data, size_t n) {
+  static const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto first = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
+  auto last = (reinterpret_cast<uintptr_t>(data) + n) & ~(page - 1);
+  if (last > first)
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
 }
 
 caf::error corrupt(const std::string& what) {
@@ -118,6 +146,8 @@ public:
     // A corrupt length runs into the end of the body, piece by piece; it
     // never sizes an allocation beyond one window.
     out.reserve(static_cast<size_t>(std::min<uint64_t>(len, window)));
+    if (out.capacity() >= populate_threshold)
+      populate(out.data(), out.capacity());
     while (out.size() < len) {
       if (!ensure(1))
         return false;
