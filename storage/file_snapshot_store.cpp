@@ -565,8 +565,7 @@ private:
     if (written_ - writeback_from_ < writeback_chunk)
       return;
 #ifdef __linux__
-    ::sync_file_range(fd_, static_cast<off_t>(writeback_from_),
-                      static_cast<off_t>(written_ - writeback_from_),
+    ::sync_file_range(fd_, writeback_from_, written_ - writeback_from_,
                       SYNC_FILE_RANGE_WRITE);
 #endif
     writeback_from_ = written_;

@@ -1,6 +1,8 @@
 #include "caf-raft/fsm/kv/kv_fsm.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -70,11 +72,19 @@ constexpr size_t populate_threshold = 16 * 1024;
 /// for 256 MiB). It changes no byte; where the kernel lacks it, or memory
 /// is short, the copy faults the pages in as before.
 void populate(char* data, size_t n) {
+  // Set once a kernel refuses the advice, so that it is not asked again.
+  static std::atomic<bool> unsupported{false};
   static const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  if (unsupported.load(std::memory_order_relaxed))
+    return;
   auto first = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
   auto last = (reinterpret_cast<uintptr_t>(data) + n) & ~(page - 1);
-  if (last > first)
-    madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
+  if (last > first
+      && madvise(reinterpret_cast<void*>(first), last - first,
+                 MADV_POPULATE_WRITE)
+           != 0
+      && errno == EINVAL)
+    unsupported.store(true, std::memory_order_relaxed);
 }
 
 caf::error corrupt(const std::string& what) {
@@ -146,8 +156,9 @@ public:
     // A corrupt length runs into the end of the body, piece by piece; it
     // never sizes an allocation beyond one window.
     out.reserve(static_cast<size_t>(std::min<uint64_t>(len, window)));
-    if (out.capacity() >= populate_threshold)
-      populate(out.data(), out.capacity());
+    auto fresh = std::min<size_t>(out.capacity(), len);
+    if (fresh >= populate_threshold)
+      populate(out.data(), fresh);
     while (out.size() < len) {
       if (!ensure(1))
         return false;
