@@ -490,7 +490,6 @@ public:
     if (failed_)
       return failed_;
     crc_.process_bytes(data, n);
-    size_ += n;
     if (buf_.size() + n > io_chunk) {
       if (auto err = flush())
         return failed_ = err;
@@ -498,11 +497,12 @@ public:
     if (n >= io_chunk) {
       if (auto err = write_all(fd_, data, n, state_path_))
         return failed_ = err;
-      written_ += n;
+      size_ += n;
       start_writeback();
     } else {
       auto ptr = static_cast<const uint8_t*>(data);
       buf_.insert(buf_.end(), ptr, ptr + n);
+      size_ += n;
     }
     return caf::none;
   }
@@ -548,7 +548,6 @@ private:
     if (buf_.empty())
       return caf::none;
     auto err = write_all(fd_, buf_.data(), buf_.size(), state_path_);
-    written_ += buf_.size();
     buf_.clear();
     if (!err)
       start_writeback();
@@ -562,13 +561,15 @@ private:
   /// still arrives, and the close waits for the last chunk only. It is a
   /// hint: durability still comes from that fsync, so a failure is ignored.
   void start_writeback() {
-    if (written_ - writeback_from_ < writeback_chunk)
+    // What the sink took and no longer holds in its buffer is the kernel's.
+    auto written = size_ - buf_.size();
+    if (written - writeback_from_ < writeback_chunk)
       return;
 #ifdef __linux__
-    ::sync_file_range(fd_, writeback_from_, written_ - writeback_from_,
+    ::sync_file_range(fd_, writeback_from_, written - writeback_from_,
                       SYNC_FILE_RANGE_WRITE);
 #endif
-    writeback_from_ = written_;
+    writeback_from_ = written;
   }
 
   void release_fd() {
@@ -610,8 +611,7 @@ private:
   std::vector<uint8_t> buf_;
   crc64_ecma crc_;
   uint64_t size_ = 0;
-  /// Bytes handed to the kernel, and where the next writeback starts.
-  uint64_t written_ = 0;
+  /// Where the next writeback starts.
   uint64_t writeback_from_ = 0;
   /// The first write error; every later write and the close report it.
   caf::error failed_;
